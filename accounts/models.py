@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import (
+    AbstractBaseUser,
+    BaseUserManager,
+    PermissionsMixin,
+)
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from .validators import normalize_wallet_address
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def _create_user(self, email: str, password: str | None, **fields) -> User:
+        if not email:
+            raise ValueError("An email address is required")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+        fields.setdefault("is_staff", False)
+        fields.setdefault("is_superuser", False)
+        return self._create_user(email, password, **fields)
+
+    def create_superuser(
+        self, email: str, password: str | None = None, **fields
+    ) -> User:
+        fields.update(is_staff=True, is_superuser=True)
+        return self._create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A site account. The email address is the login; there is no username."""
+
+    email = models.EmailField("email address", max_length=254, unique=True)
+    display_name = models.CharField(
+        max_length=60, blank=True, help_text="Shown on your public member page."
+    )
+    wallet_address = models.CharField(
+        max_length=42,
+        blank=True,
+        help_text="EVM address (0x…) that receives minted BUX, stored checksummed.",
+    )
+    # The X account this user is permanently locked to (set on first connection).
+    locked_x_user_id = models.CharField(
+        "locked X user id", max_length=32, null=True, blank=True, editable=False
+    )
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), name="accounts_user_email_ci_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["locked_x_user_id"],
+                condition=models.Q(locked_x_user_id__isnull=False),
+                name="accounts_user_locked_x_user_id_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = type(self).objects.normalize_email(self.email).lower()
+        if self.wallet_address:
+            try:
+                self.wallet_address = normalize_wallet_address(self.wallet_address)
+            except ValidationError as error:
+                raise ValidationError({"wallet_address": error}) from None
+
+    @property
+    def public_name(self) -> str:
+        """The name shown to other readers; never the email address."""
+        return self.display_name or f"Member #{self.pk}"

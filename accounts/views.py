@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from . import services
+from .forms import ProfileForm
+from .models import User
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        services.update_profile(
+            request.user,
+            display_name=form.cleaned_data["display_name"],
+            wallet_address=form.cleaned_data["wallet_address"],
+        )
+        messages.success(request, "Your settings were saved.")
+        return redirect("account_settings")
+    return render(request, "accounts/settings.html", {"form": form})
+
+
+def member_detail(request, user_id: int):
+    member = get_object_or_404(User, pk=user_id, is_active=True)
+    context = {"member": member, "is_owner": request.user.pk == member.pk}
+    return render(request, "accounts/member_detail.html", context)

@@ -1,0 +1,314 @@
+"""Settings for the Blockster share-to-earn site.
+
+Everything comes from the environment (or a `.env` file beside manage.py), read with
+django-environ. Development values exist only when DEBUG is on; with DEBUG off a missing
+secret stops start-up with one message naming every missing variable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SANDBOX = env.bool("SANDBOX", default=False)
+
+# Secrets production must provide. Each entry is checked when DEBUG is off.
+REQUIRED_IN_PRODUCTION = (
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "TOKEN_ENCRYPTION_KEYS",
+    "X_CLIENT_ID",
+    "X_CLIENT_SECRET",
+    "X_CALLBACK_URL",
+    "BUX_MINTER_URL",
+    "BUX_MINTER_SECRET",
+    "EMAIL_URL",
+)
+
+
+def _check_production_environment() -> None:
+    problems = [
+        f"{name} is not set" for name in REQUIRED_IN_PRODUCTION if not env.str(name, "")
+    ]
+    if SANDBOX:
+        problems.append("SANDBOX=1 is refused: the sandbox never runs in production")
+    if problems:
+        raise ImproperlyConfigured(
+            "Refusing to start with DEBUG off: "
+            + "; ".join(problems)
+            + ". Set them (see .env.example), or set DEBUG=1 for development."
+        )
+
+
+if not DEBUG:
+    _check_production_environment()
+
+
+# --- Django core ----------------------------------------------------------------------
+
+# Development-only fallback; production must set SECRET_KEY (checked above).
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-development-only")
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "posts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "blockster.urls"
+WSGI_APPLICATION = "blockster.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=3600)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+
+# --- PostgreSQL -----------------------------------------------------------------------
+
+# `make run` and `make test` start an embedded server and set DATABASE_URL when it is
+# unset (blockster/devstack.py); anything else must set it.
+DATABASES = {
+    "default": env.db_url(
+        "DATABASE_URL",
+        default="postgres://unset-run-through-make-or-set-DATABASE_URL/blockster",
+    )
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+
+# --- Redis: cache, Celery broker, fast-read mirror ------------------------------------
+
+REDIS_URL = env.str(
+    "REDIS_URL", default="redis://unset-run-through-make-or-set-REDIS_URL"
+)
+# Prefix for every key the mirror writes (tests use a unique one).
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
+REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "cache",
+        "OPTIONS": {
+            "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        },
+    }
+}
+
+
+# --- Celery ---------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 3600
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="blockster")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task not acknowledged within this time goes to another worker; keep it well above
+# the longest task (a mint waits for the chain receipt).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TIMEZONE = "UTC"
+
+# Every periodic job, in one place.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    # Every hour on the hour: drop OAuth states that expired or were left unused.
+    "purge-oauth-states": {
+        "task": "social.tasks.purge_oauth_states_task",
+        "schedule": crontab(minute=0),
+    },
+}
+# Periodic jobs whose task module is not installed yet are left out, so beat never
+# sends a message that no worker can handle.
+CELERY_BEAT_SCHEDULE = {
+    name: entry
+    for name, entry in CELERY_BEAT_SCHEDULE.items()
+    if entry["task"].split(".", 1)[0] in INSTALLED_APPS
+}
+
+
+# --- Site accounts (django-allauth) ---------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+_VALIDATORS = "django.contrib.auth.password_validation"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"{_VALIDATORS}.UserAttributeSimilarityValidator"},
+    {"NAME": f"{_VALIDATORS}.MinimumLengthValidator"},
+    {"NAME": f"{_VALIDATORS}.CommonPasswordValidator"},
+    {"NAME": f"{_VALIDATORS}.NumericPasswordValidator"},
+]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "/"
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Blockster <no-reply@localhost>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+
+# --- Token encryption -----------------------------------------------------------------
+
+# Comma-separated; the first key encrypts, every listed key decrypts. The development
+# key is public and exists only with DEBUG on.
+TOKEN_ENCRYPTION_KEYS = env.list(
+    "TOKEN_ENCRYPTION_KEYS",
+    default=(["dev:ZGV2ZWxvcG1lbnQtb25seS1rZXktMzItYnl0ZXMtISE="] if DEBUG else []),
+)
+
+
+# --- X (OAuth 2.0 + API v2) and the BUX minter ----------------------------------------
+
+SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8010").rstrip("/")
+if SANDBOX:
+    # The sandbox's own app registration: public values that only the sandbox accepts.
+    _x_defaults = {
+        "X_CLIENT_ID": "sandbox-client-id",
+        "X_CLIENT_SECRET": "sandbox-client-secret",
+        "X_CALLBACK_URL": f"{SITE_URL}/auth/x/callback",
+        "X_AUTHORIZE_URL": f"{SANDBOX_URL}/i/oauth2/authorize",
+        "X_API_BASE": f"{SANDBOX_URL}/2",
+        "BUX_MINTER_URL": f"{SANDBOX_URL}/minter",
+        "BUX_MINTER_SECRET": "sandbox-minter-secret",
+    }
+else:
+    _x_defaults = {
+        "X_CLIENT_ID": "",
+        "X_CLIENT_SECRET": "",
+        "X_CALLBACK_URL": f"{SITE_URL}/auth/x/callback",
+        "X_AUTHORIZE_URL": "https://x.com/i/oauth2/authorize",
+        "X_API_BASE": "https://api.x.com/2",
+        "BUX_MINTER_URL": "",
+        "BUX_MINTER_SECRET": "",
+    }
+
+X_CLIENT_ID = env.str("X_CLIENT_ID", default=_x_defaults["X_CLIENT_ID"])
+X_CLIENT_SECRET = env.str("X_CLIENT_SECRET", default=_x_defaults["X_CLIENT_SECRET"])
+X_CALLBACK_URL = env.str("X_CALLBACK_URL", default=_x_defaults["X_CALLBACK_URL"])
+X_AUTHORIZE_URL = env.str("X_AUTHORIZE_URL", default=_x_defaults["X_AUTHORIZE_URL"])
+X_API_BASE = env.str("X_API_BASE", default=_x_defaults["X_API_BASE"]).rstrip("/")
+X_SCOPES = ["tweet.read", "tweet.write", "users.read", "like.write", "offline.access"]
+
+BUX_MINTER_URL = env.str("BUX_MINTER_URL", default=_x_defaults["BUX_MINTER_URL"])
+BUX_MINTER_SECRET = env.str(
+    "BUX_MINTER_SECRET", default=_x_defaults["BUX_MINTER_SECRET"]
+)
+
+
+# --- Logging --------------------------------------------------------------------------
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # httpx logs every request URL at INFO; our clients log what matters themselves.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

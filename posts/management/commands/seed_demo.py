@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from posts.models import Post
+
+DEMO_USERS = [
+    # email, password, staff, display name
+    ("admin@blockster.local", "blockster-admin", True, "Blockster Editors"),
+    ("reader@blockster.local", "blockster-reader", False, "Demo Reader"),
+]
+
+DEMO_POSTS = [
+    (
+        "welcome-to-blockster",
+        "Welcome to Blockster",
+        "Blockster pays readers in BUX for reading and sharing the stories they "
+        "like.\n\nConnect your X account, Retweet & Like a campaign's post and earn "
+        "BUX scaled by your X account's quality score.",
+    ),
+    (
+        "how-the-x-score-works",
+        "How your X score shapes your reward",
+        "Your X account's quality score runs from 1 to 100. It looks at follower "
+        "quality, engagement on your own posts, account age, activity, list "
+        "presence and reach.\n\n"
+        "A campaign's base reward is multiplied by your score.",
+    ),
+    (
+        "weekly-market-notes",
+        "Weekly market notes",
+        "A short look at the week's on-chain activity, written for readers who "
+        "want the signal without the noise.",
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo accounts and posts used with the sandbox (development only). "
+        "Safe to run again: existing rows are left as they are."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Run with DEBUG off too (creates accounts with known passwords).",
+        )
+
+    def handle(self, *args, force: bool = False, **options):
+        if not settings.DEBUG and not force:
+            raise CommandError(
+                "seed_demo creates accounts with publicly known passwords; it runs "
+                "only with DEBUG=1 (or pass --force on a throwaway database)."
+            )
+        created_users, created_posts = 0, 0
+        with transaction.atomic():
+            users = {}
+            for email, password, staff, name in DEMO_USERS:
+                user, created = User.objects.get_or_create(
+                    email=email,
+                    defaults={
+                        "is_staff": staff,
+                        "is_superuser": staff,
+                        "display_name": name,
+                    },
+                )
+                if created:
+                    user.set_password(password)
+                    user.save(update_fields=["password"])
+                    created_users += 1
+                users[email] = (user, password, created)
+            author = users[DEMO_USERS[0][0]][0]
+            for slug, title, body in DEMO_POSTS:
+                _, created = Post.objects.get_or_create(
+                    slug=slug,
+                    defaults={
+                        "title": title,
+                        "body": body,
+                        "author": author,
+                        "is_published": True,
+                        "published_at": timezone.now(),
+                    },
+                )
+                created_posts += created
+        self.stdout.write("Demo logins:")
+        for email, (_, password, created) in users.items():
+            note = "" if created else " (existing account; password left unchanged)"
+            self.stdout.write(f"  {email} / {password}{note}")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"seed_demo: users_created={created_users} "
+                f"posts_created={created_posts}"
+            )
+        )

@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Post
+
+
+def published_posts() -> QuerySet[Post]:
+    return Post.objects.filter(is_published=True).select_related("author")
+
+
+def get_visible_post(slug: str, *, viewer) -> Post | None:
+    """The post if the viewer may read it: published, or a staff preview."""
+    posts = Post.objects.select_related("author")
+    if not (viewer.is_authenticated and viewer.is_staff):
+        posts = posts.filter(is_published=True)
+    return posts.filter(slug=slug).first()

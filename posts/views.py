@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+
+from . import selectors
+
+
+def home(request):
+    page = Paginator(selectors.published_posts(), 20).get_page(request.GET.get("page"))
+    return render(request, "posts/home.html", {"page": page})
+
+
+def post_detail(request, slug: str):
+    post = selectors.get_visible_post(slug, viewer=request.user)
+    if post is None:
+        raise Http404("No such post")
+    return render(request, "posts/post_detail.html", {"post": post})
