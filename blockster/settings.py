@@ -78,6 +78,9 @@ INSTALLED_APPS = [
     "accounts",
     "posts",
 ]
+if DEBUG:
+    # Local emulators of X and the minter; never installed in production.
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
