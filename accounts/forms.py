@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import User
+from .validators import normalize_wallet_address
 
 
 class ProfileForm(forms.ModelForm):
@@ -18,3 +19,7 @@ class ProfileForm(forms.ModelForm):
                 }
             )
         }
+
+    def clean_wallet_address(self) -> str:
+        value = self.cleaned_data["wallet_address"].strip()
+        return normalize_wallet_address(value) if value else ""

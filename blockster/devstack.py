@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -54,7 +55,10 @@ def wait_until(check, *, timeout: float, what: str) -> None:
 
 @contextmanager
 def embedded_postgres() -> Iterator[str]:
-    import pgserver
+    with warnings.catch_warnings():
+        # platformdirs warns about an unset XDG_RUNTIME_DIR on servers; harmless here.
+        warnings.simplefilter("ignore")
+        import pgserver
 
     log(f"starting embedded PostgreSQL in {DATA_DIR / 'postgres'}")
     DATA_DIR.mkdir(parents=True, exist_ok=True)

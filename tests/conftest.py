@@ -1,16 +1,50 @@
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 
 from accounts.models import User
+from blockster.celery import app as celery_app
+
+# One broker queue per test process: tasks sent by this xdist worker are consumed only
+# by the Celery worker it starts, which uses this process's test database.
+TEST_QUEUE = (
+    f"test-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-{uuid.uuid4().hex[:8]}"
+)
+
+
+def pytest_configure(config):
+    celery_app.conf.task_default_queue = TEST_QUEUE
 
 
 @pytest.fixture(autouse=True)
 def _isolated_redis(settings):
-    """Every test writes its Redis keys under a prefix of its own."""
-    settings.REDIS_KEY_PREFIX = f"test:{uuid.uuid4().hex[:12]}:"
+    """Every test writes its Redis keys (mirror and cache) under a prefix of its own."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    settings.REDIS_KEY_PREFIX = prefix
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"{prefix}cache"}
+    }
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker thread consuming this process's queue on the Redis broker.
+
+    Tasks run in another thread with their own database connection, so tests that use it
+    need committed data (`transactional_db`), as production does.
+    """
+    with start_worker(
+        celery_app,
+        pool="solo",
+        perform_ping_check=False,
+        queues=[TEST_QUEUE],
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
 
 
 @pytest.fixture

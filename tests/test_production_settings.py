@@ -1,0 +1,138 @@
+"""Start-up with DEBUG off, in a fresh interpreter as a deployment would start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from blockster.settings import REQUIRED_IN_PRODUCTION
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-random-production-secret-key-for-this-test-only",
+    "ALLOWED_HOSTS": "blockster.example",
+    "DATABASE_URL": "postgres://blockster@db.internal/blockster",
+    "REDIS_URL": "redis://cache.internal:6379/0",
+    "TOKEN_ENCRYPTION_KEYS": "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    "X_CLIENT_ID": "client-id",
+    "X_CLIENT_SECRET": "client-secret",
+    "X_CALLBACK_URL": "https://blockster.example/auth/x/callback",
+    "BUX_MINTER_URL": "https://minter.internal",
+    "BUX_MINTER_SECRET": "minter-secret",
+    "EMAIL_URL": "smtp://mail.internal:25",
+}
+
+
+def start_django(env_overrides: dict[str, str], drop: tuple[str, ...] = ()):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in PRODUCTION_ENV and key != "SANDBOX"
+    }
+    env.update(PRODUCTION_ENV)
+    env.update(env_overrides)
+    for name in drop:
+        env.pop(name, None)
+    env["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_production_starts_with_every_secret_set():
+    result = start_django({})
+
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+@pytest.mark.parametrize("missing", REQUIRED_IN_PRODUCTION)
+def test_production_refuses_a_missing_secret_and_names_it(missing):
+    result = start_django({}, drop=(missing,))
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"{missing} is not set" in result.stderr
+    # One message names only what is actually missing.
+    others = [name for name in REQUIRED_IN_PRODUCTION if name != missing]
+    assert not any(f"{name} is not set" in result.stderr for name in others)
+
+
+def test_production_names_every_missing_secret_in_one_message():
+    result = start_django({}, drop=REQUIRED_IN_PRODUCTION)
+
+    assert result.returncode != 0
+    message = next(
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith("django.core.exceptions.ImproperlyConfigured:")
+    )
+    for name in REQUIRED_IN_PRODUCTION:
+        assert f"{name} is not set" in message
+
+
+def test_production_refuses_the_sandbox():
+    result = start_django({"SANDBOX": "1"})
+
+    assert result.returncode != 0
+    assert "SANDBOX=1 is refused" in result.stderr
+
+
+def test_the_development_secrets_never_apply_in_production():
+    script = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.SECRET_KEY); print(settings.TOKEN_ENCRYPTION_KEYS); "
+        "print('sandbox' in settings.INSTALLED_APPS); print(settings.X_API_BASE)"
+    )
+    env = {
+        **os.environ,
+        **PRODUCTION_ENV,
+        "DJANGO_SETTINGS_MODULE": "blockster.settings",
+    }
+    env.pop("SANDBOX", None)
+    env.pop("X_API_BASE", None)
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    secret, keys, sandbox_installed, api_base = result.stdout.splitlines()
+    assert secret == PRODUCTION_ENV["SECRET_KEY"]
+    assert "dev:" not in keys
+    assert sandbox_installed == "False"
+    assert api_base == "https://api.x.com/2"
+
+
+def test_manage_py_prints_the_configuration_error_without_a_traceback():
+    env = {key: value for key, value in os.environ.items() if key != "SANDBOX"}
+    env.update(PRODUCTION_ENV)
+    env.pop("SECRET_KEY")
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("Configuration error: Refusing to start")
+    assert "SECRET_KEY is not set" in result.stderr
