@@ -25,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import environ
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BLOCKSTER_DATA_DIR", BASE_DIR / ".data"))
 DATABASE_NAME = "blockster"
@@ -293,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
         "--sandbox-port", type=int, default=int(os.environ.get("SANDBOX_PORT", 8010))
     )
     args = parser.parse_args(argv)
+    # The same .env the settings read, so DATABASE_URL / REDIS_URL there are honoured.
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
     if args.action == "exec":
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:

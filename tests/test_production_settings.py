@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -136,3 +137,13 @@ def test_manage_py_prints_the_configuration_error_without_a_traceback():
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("Configuration error: Refusing to start")
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    settings_source = (ROOT / "blockster" / "settings.py").read_text()
+    example = (ROOT / ".env.example").read_text()
+    read = set(re.findall(r'env\.\w+\(\s*"([A-Z_]+)"', settings_source))
+    listed = set(re.findall(r"^#? ?([A-Z_]+)=", example, flags=re.MULTILINE))
+
+    assert read, "no env reads found in settings.py"
+    assert read - listed == set()

@@ -1,0 +1,19 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+COPY pyproject.toml ./
+RUN pip install --upgrade pip && pip install .
+COPY . .
+RUN pip install --no-deps -e . \
+    && DEBUG=1 python manage.py collectstatic --noinput \
+    && useradd --create-home --uid 1000 blockster \
+    && mkdir -p /data/sandbox \
+    && chown -R blockster /app /data/sandbox
+USER blockster
+
+EXPOSE 8000
+CMD ["gunicorn", "blockster.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
