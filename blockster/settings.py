@@ -72,10 +72,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "allauth",
     "allauth.account",
     "accounts",
     "posts",
+    "social",
+    "rewards",
 ]
 if DEBUG:
     # Local emulators of X and the minter; never installed in production.
@@ -293,6 +296,10 @@ X_CALLBACK_URL = env.str("X_CALLBACK_URL", default=_x_defaults["X_CALLBACK_URL"]
 X_AUTHORIZE_URL = env.str("X_AUTHORIZE_URL", default=_x_defaults["X_AUTHORIZE_URL"])
 X_API_BASE = env.str("X_API_BASE", default=_x_defaults["X_API_BASE"]).rstrip("/")
 X_SCOPES = ["tweet.read", "tweet.write", "users.read", "like.write", "offline.access"]
+# Tight on purpose: a reader waits for these calls. Reads retry after these delays.
+X_CONNECT_TIMEOUT = env.float("X_CONNECT_TIMEOUT", default=5.0)
+X_READ_TIMEOUT = env.float("X_READ_TIMEOUT", default=10.0)
+X_RETRY_DELAYS = [0.5, 1.0]
 
 BUX_MINTER_URL = env.str("BUX_MINTER_URL", default=_x_defaults["BUX_MINTER_URL"])
 BUX_MINTER_SECRET = env.str(

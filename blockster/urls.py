@@ -7,6 +7,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
+    path("auth/x/", include("social.urls")),
     path("", include("accounts.urls")),
     # Last: the post page takes any top-level slug.
     path("", include("posts.urls")),

@@ -1,0 +1,14 @@
+from django.conf import settings
+from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .crypto import parse_keys
+
+
+@register()
+def check_token_encryption_keys(app_configs, **kwargs):
+    try:
+        parse_keys(settings.TOKEN_ENCRYPTION_KEYS)
+    except ImproperlyConfigured as error:
+        return [Error(str(error), id="social.E001")]
+    return []

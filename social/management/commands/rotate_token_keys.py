@@ -1,0 +1,52 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from social.crypto import TokenDecryptError, keyring
+from social.models import XConnection
+from social.services import rotate_connection_tokens
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every stored X token with the first key of TOKEN_ENCRYPTION_KEYS. "
+        "Run it after putting a new key first; once it reports errors=0, the old keys "
+        "can be removed. Safe to re-run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, batch_size: int, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        primary = keyring().primary_id
+        total = XConnection.objects.count()
+        self.stdout.write(
+            f"Re-encrypting tokens of {total} connection(s) with {primary!r}"
+        )
+        done = rotated = errors = 0
+        last_pk = 0
+        while True:
+            batch = list(
+                XConnection.objects.filter(pk__gt=last_pk)
+                .order_by("pk")
+                .only("pk", "user_id")[:batch_size]
+            )
+            if not batch:
+                break
+            for connection in batch:
+                try:
+                    rotated += rotate_connection_tokens(connection)
+                except TokenDecryptError as error:
+                    errors += 1
+                    self.stderr.write(f"connection {connection.pk}: {error}")
+                done += 1
+            last_pk = batch[-1].pk
+            self.stdout.write(f"  {done}/{total} checked, {rotated} re-encrypted")
+        self.stdout.write(
+            f"rotate_token_keys: total={done} rotated={rotated} "
+            f"unchanged={done - rotated - errors} errors={errors}"
+        )
+        if errors:
+            raise CommandError(
+                f"{errors} connection(s) could not be decrypted with any configured key"
+            )

@@ -1,0 +1,353 @@
+"""Connecting X accounts: OAuth state, token storage and refresh, account locking."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from contextlib import suppress
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.models import User
+
+from .crypto import TokenDecryptError, decrypt_token, encrypt_token, needs_rotation
+from .models import XConnection, XOAuthState
+from .x_api import (
+    TokenSet,
+    XApiClient,
+    XApiError,
+    XOAuthError,
+    XUnauthorized,
+    XUser,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCKED_MESSAGE = (
+    "Your account is locked to a different X account. You can only connect the X "
+    "account you originally linked."
+)
+
+
+class XAccountLocked(Exception):
+    """The user is locked to another X account."""
+
+    user_message = LOCKED_MESSAGE
+
+
+class XAccountTaken(Exception):
+    """This X account is already connected to (or locked by) another user."""
+
+    def __init__(self, username: str):
+        super().__init__(username)
+        self.user_message = (
+            f"This X account (@{username}) is already connected to another account. "
+            "Each X account can only be linked to one account."
+        )
+
+
+class XReconnectRequired(Exception):
+    """X no longer accepts the stored tokens; the connection was removed."""
+
+    user_message = "X session expired. Please reconnect your account."
+
+
+class XConnectFailed(Exception):
+    def __init__(self, user_message: str):
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+# --- OAuth state ----------------------------------------------------------------------
+
+
+def safe_redirect_path(value: str | None) -> str:
+    """A local path to return to after connecting; anything else becomes `/`."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return "/"
+    if any(ord(char) < 32 for char in value) or "\\" in value:
+        return "/"
+    if not url_has_allowed_host_and_scheme(value, allowed_hosts=set()):
+        return "/"
+    return value
+
+
+def code_challenge_for(code_verifier: str) -> str:
+    digest = hashlib.sha256(code_verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def create_oauth_state(user: User, *, redirect_to: str) -> tuple[XOAuthState, str]:
+    """Start an authorization: returns the stored state and its PKCE S256 challenge."""
+    oauth_state = XOAuthState.objects.create(
+        state=secrets.token_urlsafe(32),
+        # 96 random bytes encode to 128 characters, PKCE's maximum verifier length.
+        code_verifier=secrets.token_urlsafe(96),
+        redirect_to=safe_redirect_path(redirect_to),
+        user=user,
+    )
+    return oauth_state, code_challenge_for(oauth_state.code_verifier)
+
+
+def get_valid_oauth_state(state: str, *, user: User) -> XOAuthState | None:
+    """The user's own unexpired state with this value, if there is one."""
+    if not state:
+        return None
+    return XOAuthState.objects.filter(
+        state=state, user=user, expires_at__gt=timezone.now()
+    ).first()
+
+
+def consume_oauth_state(oauth_state: XOAuthState) -> bool:
+    """Use a state up; False when another request already did (single use)."""
+    deleted, _ = XOAuthState.objects.filter(pk=oauth_state.pk).delete()
+    return deleted > 0
+
+
+def purge_oauth_states() -> int:
+    deleted, _ = XOAuthState.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
+
+
+# --- Connections ----------------------------------------------------------------------
+
+
+def get_x_connection_for_user(user: User) -> XConnection | None:
+    if not user.is_authenticated:
+        return None
+    return XConnection.objects.filter(user=user).first()
+
+
+def get_access_token(connection: XConnection) -> str:
+    return decrypt_token(
+        connection.access_token_encrypted,
+        column="access_token",
+        user_id=connection.user_id,
+    )
+
+
+def _store_tokens(connection: XConnection, tokens: TokenSet) -> None:
+    connection.access_token_encrypted = encrypt_token(
+        tokens.access_token, column="access_token", user_id=connection.user_id
+    )
+    # X may answer a refresh without a new refresh token: keep the one we have.
+    if tokens.refresh_token:
+        connection.refresh_token_encrypted = encrypt_token(
+            tokens.refresh_token, column="refresh_token", user_id=connection.user_id
+        )
+    connection.token_expires_at = timezone.now() + timedelta(seconds=tokens.expires_in)
+    if tokens.scopes:
+        connection.scopes = list(tokens.scopes)
+
+
+def upsert_x_connection(user: User, *, profile: XUser, tokens: TokenSet) -> XConnection:
+    """Save the user's X connection, locking the user to this X account on first use.
+
+    Raises XAccountLocked (the user is locked to another X account) or XAccountTaken
+    (another user holds this X account); the unique indexes are the final guard.
+    """
+    try:
+        with transaction.atomic():
+            return _upsert_locked(user, profile, tokens)
+    except IntegrityError:
+        # Another user connected the same X account between our check and our write.
+        raise XAccountTaken(profile.username) from None
+
+
+def _upsert_locked(user: User, profile: XUser, tokens: TokenSet) -> XConnection:
+    locked_user = User.objects.select_for_update().get(pk=user.pk)
+    if locked_user.locked_x_user_id not in (None, profile.id):
+        raise XAccountLocked()
+    held_elsewhere = (
+        User.objects.filter(locked_x_user_id=profile.id).exclude(pk=user.pk).exists()
+        or XConnection.objects.filter(x_user_id=profile.id)
+        .exclude(user_id=user.pk)
+        .exists()
+    )
+    if held_elsewhere:
+        raise XAccountTaken(profile.username)
+    if locked_user.locked_x_user_id is None:
+        locked_user.locked_x_user_id = profile.id
+        locked_user.save(update_fields=["locked_x_user_id"])
+        user.locked_x_user_id = profile.id
+    connection = XConnection.objects.filter(user_id=user.pk).first() or XConnection(
+        user=user
+    )
+    connection.x_user_id = profile.id
+    connection.x_username = profile.username
+    connection.x_name = profile.name
+    connection.x_profile_image_url = profile.profile_image_url
+    _store_tokens(connection, tokens)
+    connection.save()
+    return connection
+
+
+def complete_x_connection(
+    user: User, *, code: str, code_verifier: str, client: XApiClient | None = None
+) -> XConnection:
+    """Exchange the authorization code, read the X profile and save the connection.
+
+    Raises XConnectFailed, XAccountLocked or XAccountTaken, each with `user_message`.
+    """
+    client = client or XApiClient.from_settings()
+    try:
+        tokens = client.exchange_code(code, code_verifier)
+    except XApiError as error:
+        logger.warning("X code exchange failed for user %s: %s", user.pk, error.detail)
+        raise XConnectFailed(
+            f"Failed to connect X account: {error.user_message}"
+        ) from error
+    try:
+        profile = client.get_me(tokens.access_token)
+    except XApiError as error:
+        logger.warning("X profile fetch failed for user %s: %s", user.pk, error.detail)
+        _revoke_quietly(client, tokens.access_token, tokens.refresh_token)
+        raise XConnectFailed("Failed to get your X profile information") from error
+    try:
+        connection = upsert_x_connection(user, profile=profile, tokens=tokens)
+    except (XAccountLocked, XAccountTaken):
+        # Tokens we will never store are handed back to X.
+        _revoke_quietly(client, tokens.access_token, tokens.refresh_token)
+        raise
+    logger.info("user %s connected X account %s", user.pk, profile.id)
+    return connection
+
+
+def maybe_refresh_token(
+    connection: XConnection, *, client: XApiClient | None = None
+) -> XConnection:
+    """Return the connection with an access token valid for at least an hour.
+
+    One refresh at a time per connection: X's refresh tokens are single-use, so two
+    concurrent refreshes would leave one worker with a dead token. Raises
+    XReconnectRequired (connection removed) when X refuses the refresh token, or an
+    XApiError for a transient failure (connection kept).
+    """
+    if not connection.token_needs_refresh:
+        return connection
+    client = client or XApiClient.from_settings()
+    try:
+        with transaction.atomic():
+            return _refresh_locked(connection, client)
+    except (XOAuthError, XUnauthorized, TokenDecryptError, _NoRefreshToken) as error:
+        logger.warning(
+            "X refresh refused for user %s (%s); disconnecting",
+            connection.user_id,
+            type(error).__name__,
+        )
+        disconnect_x_account(connection.user, revoke=False)
+        raise XReconnectRequired() from error
+
+
+class _NoRefreshToken(Exception):
+    pass
+
+
+def _refresh_locked(connection: XConnection, client: XApiClient) -> XConnection:
+    current = (
+        XConnection.objects.select_for_update(no_key=True)
+        .filter(pk=connection.pk)
+        .first()
+    )
+    if current is None:
+        raise XReconnectRequired()
+    if not current.token_needs_refresh:
+        return current  # another worker refreshed while we waited for the lock
+    if current.refresh_token_encrypted is None:
+        raise _NoRefreshToken()
+    refresh_token = decrypt_token(
+        current.refresh_token_encrypted,
+        column="refresh_token",
+        user_id=current.user_id,
+    )
+    # X is called while the row lock is held, deliberately: the lock is what keeps a
+    # second worker from spending the same single-use refresh token. The call has
+    # tight timeouts, and the new pair is saved before anyone uses it.
+    tokens = client.refresh_token(refresh_token)
+    _store_tokens(current, tokens)
+    current.save(
+        update_fields=[
+            "access_token_encrypted",
+            "refresh_token_encrypted",
+            "token_expires_at",
+            "scopes",
+            "updated_at",
+        ]
+    )
+    logger.info("refreshed X token for user %s", current.user_id)
+    return current
+
+
+def disconnect_x_account(user: User, *, revoke: bool = True) -> bool:
+    """Remove the user's X connection (the account lock stays). False if none."""
+    connection = XConnection.objects.filter(user_id=user.pk).first()
+    if connection is None:
+        return False
+    tokens: list[str] = []
+    if revoke:
+        for column in ("access_token", "refresh_token"):
+            blob = getattr(connection, f"{column}_encrypted")
+            if blob is None:
+                continue
+            # An undecryptable token is nothing we could revoke anyway.
+            with suppress(TokenDecryptError):
+                tokens.append(
+                    decrypt_token(blob, column=column, user_id=connection.user_id)
+                )
+    XConnection.objects.filter(pk=connection.pk).delete()
+    logger.info("user %s disconnected X account %s", user.pk, connection.x_user_id)
+    if tokens:
+        # After the delete, outside any transaction: X's answer cannot undo it.
+        transaction.on_commit(
+            lambda: _revoke_quietly(XApiClient.from_settings(), *tokens)
+        )
+    return True
+
+
+def _revoke_quietly(client: XApiClient, *tokens: str | None) -> None:
+    for token in tokens:
+        if not token:
+            continue
+        try:
+            client.revoke_token(token)
+        except XApiError as error:
+            logger.info("X token revocation failed (ignored): %s", error.detail)
+
+
+def rotate_connection_tokens(connection: XConnection) -> bool:
+    """Re-encrypt the connection's tokens with the current first key.
+
+    Returns False when they already use it. Raises TokenDecryptError when a token
+    cannot be read with any configured key.
+    """
+    with transaction.atomic():
+        current = XConnection.objects.select_for_update(no_key=True).get(
+            pk=connection.pk
+        )
+        columns = [
+            column
+            for column in ("access_token", "refresh_token")
+            if getattr(current, f"{column}_encrypted") is not None
+        ]
+        if not any(
+            needs_rotation(getattr(current, f"{column}_encrypted"))
+            for column in columns
+        ):
+            return False
+        for column in columns:
+            field = f"{column}_encrypted"
+            plaintext = decrypt_token(
+                getattr(current, field), column=column, user_id=current.user_id
+            )
+            setattr(
+                current,
+                field,
+                encrypt_token(plaintext, column=column, user_id=current.user_id),
+            )
+        current.save(update_fields=[f"{column}_encrypted" for column in columns])
+        return True

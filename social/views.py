@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import services
+from .models import XOAuthState
+from .x_api import XApiClient
+
+EXPIRED = "OAuth session expired. Please try again."
+
+
+@login_required
+@require_GET
+def authorize(request):
+    oauth_state, challenge = services.create_oauth_state(
+        request.user, redirect_to=request.GET.get("redirect_to", "/")
+    )
+    return redirect(
+        XApiClient.from_settings().authorize_url(oauth_state.state, challenge)
+    )
+
+
+@require_GET
+def callback(request):
+    if not request.user.is_authenticated:
+        messages.error(request, "Please log in first, then connect your X account.")
+        return redirect(
+            f"{reverse('account_login')}?next={reverse('account_settings')}"
+        )
+    oauth_state = _state_for(request)
+    if oauth_state is None:
+        messages.error(request, EXPIRED)
+        return redirect("account_settings")
+    if oauth_state.user_id != request.user.pk:
+        return render(
+            request, "social/oauth_refused.html", {"message": EXPIRED}, status=403
+        )
+    if oauth_state.is_expired or not services.consume_oauth_state(oauth_state):
+        messages.error(request, EXPIRED)
+        return redirect("account_settings")
+    target = oauth_state.redirect_to
+    if error := request.GET.get("error"):
+        reason = request.GET.get("error_description") or error
+        messages.error(request, f"X authorization was denied: {reason}")
+        return redirect(target)
+    if not (code := request.GET.get("code")):
+        messages.error(request, "Invalid OAuth callback")
+        return redirect(target)
+    try:
+        connection = services.complete_x_connection(
+            request.user, code=code, code_verifier=oauth_state.code_verifier
+        )
+    except (
+        services.XConnectFailed,
+        services.XAccountLocked,
+        services.XAccountTaken,
+    ) as failure:
+        messages.error(request, failure.user_message)
+        return redirect(target)
+    messages.success(
+        request, f"X account @{connection.x_username} connected successfully!"
+    )
+    return redirect(target)
+
+
+def _state_for(request) -> XOAuthState | None:
+    state = request.GET.get("state", "")
+    return XOAuthState.objects.filter(state=state).first() if state else None
+
+
+@login_required
+@require_POST
+def disconnect(request):
+    if services.disconnect_x_account(request.user):
+        messages.success(
+            request,
+            "Your X account was disconnected. You can reconnect the same X account "
+            "at any time.",
+        )
+    else:
+        messages.info(request, "No X account is connected.")
+    next_path = request.POST.get("next") or reverse("account_settings")
+    return redirect(services.safe_redirect_path(next_path))
