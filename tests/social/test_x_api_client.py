@@ -241,9 +241,7 @@ def test_a_lookup_answered_200_with_only_errors_is_not_found(client, x):
 
 
 def test_tweets_drop_retweets_and_keep_at_most_ten(client, x):
-    tweets = [
-        {"id": str(n), "public_metrics": {"like_count": n}} for n in range(1, 13)
-    ]
+    tweets = [{"id": str(n), "public_metrics": {"like_count": n}} for n in range(1, 13)]
     tweets.insert(0, {"id": "99", "referenced_tweets": [{"type": "retweeted"}]})
     route = x.get("/users/42/tweets").mock(
         return_value=httpx.Response(200, json={"data": tweets})
