@@ -8,6 +8,7 @@ from celery.contrib.testing.worker import start_worker
 
 from accounts.models import User
 from blockster.celery import app as celery_app
+from sandbox.testing import sandbox, sandbox_server  # noqa: F401
 
 # One broker queue per test process: tasks sent by this xdist worker are consumed only
 # by the Celery worker it starts, which uses this process's test database.
@@ -45,6 +46,12 @@ def celery_worker(transactional_db):
         shutdown_timeout=30,
     ) as worker:
         yield worker
+
+
+@pytest.fixture
+def fast_retries(settings):
+    """The X client's retry delays, without the waiting."""
+    settings.X_RETRY_DELAYS = [0, 0]
 
 
 @pytest.fixture
