@@ -124,6 +124,13 @@ class SandboxProcess:
             process.kill()
             process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL: no chance to save, as after a crash."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
     def cleanup(self) -> None:
         self.stop()
         if self._tempdir is not None:
