@@ -1,0 +1,137 @@
+"""How many simple API requests per second the sandbox serves.
+
+    .venv/bin/python bench/sandbox.py            # 10 s, starts its own sandbox
+    .venv/bin/python bench/sandbox.py --quick    # 3 s
+    .venv/bin/python bench/sandbox.py --url http://127.0.0.1:8010   # a running one
+
+Client processes (one per core by default), each running concurrent asyncio tasks
+with httpx keep-alive connections, call `GET /2/users/me` with a real user token
+(authentication, rate-limit bookkeeping, request log and JSON answer included) until
+the time or the request budget runs out. Loopback only. Prints requests/s, latency
+percentiles and the core count. The goal is at least 1,000 requests/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sandbox.testing import Sandbox, SandboxProcess  # noqa: E402
+
+GOAL = 1000
+
+
+def _client(
+    url: str, token: str, tasks: int, seconds: float, budget: int
+) -> tuple[list[float], int]:
+    return asyncio.run(_run_tasks(url, token, tasks, seconds, budget))
+
+
+async def _run_tasks(
+    url: str, token: str, tasks: int, seconds: float, budget: int
+) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline and len(latencies) + errors < budget:
+            started = time.perf_counter()
+            try:
+                response = await client.get("/2/users/me", headers=headers)
+                ok = response.status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+        await asyncio.gather(*(worker(client) for _ in range(tasks)))
+    return latencies, errors
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    return values[min(int(len(values) * fraction), len(values) - 1)] * 1000
+
+
+def measure(
+    url: str, *, processes: int, tasks: int, seconds: float, budget: int
+) -> int:
+    handle = Sandbox(url)
+    # Whatever callback the running sandbox has registered.
+    handle.callback_url = handle.configure()["callback_urls"][0]
+    # Lift the per-user window (75 per 15 minutes) so that every call is a 200.
+    handle.configure(rate_limits={"users_me": {"limit": 100_000_000}})
+    token = handle.connect("reader")["access_token"]
+    handle.close()
+
+    per_process = max(budget // processes, 1)
+    started = time.perf_counter()
+    with multiprocessing.Pool(processes) as pool:
+        results = pool.starmap(
+            _client, [(url, token, tasks, seconds, per_process)] * processes
+        )
+    elapsed = time.perf_counter() - started
+    latencies = sorted(lat for lats, _ in results for lat in lats)
+    errors = sum(e for _, e in results)
+    rate = len(latencies) / elapsed
+    print(f"cores: {os.cpu_count()}  clients: {processes} processes x {tasks} tasks")
+    print(f"requests: {len(latencies)} ok, {errors} failed, in {elapsed:.2f}s")
+    print(f"throughput: {rate:,.0f} requests/s (goal >= {GOAL:,})")
+    if latencies:
+        print(
+            "latency ms: "
+            f"p50 {_percentile(latencies, 0.50):.2f}  "
+            f"p95 {_percentile(latencies, 0.95):.2f}  "
+            f"p99 {_percentile(latencies, 0.99):.2f}  "
+            f"mean {statistics.fmean(latencies) * 1000:.2f}"
+        )
+    return 0 if rate >= GOAL and not errors else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running sandbox (default: start one)")
+    parser.add_argument("--quick", action="store_true", help="3 seconds")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--tasks", type=int, default=4, help="per client process")
+    parser.add_argument(
+        "--quiet-server", action="store_true", help="no request log lines"
+    )
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else args.seconds
+    options = {
+        "processes": args.processes,
+        "tasks": args.tasks,
+        "seconds": seconds,
+        "budget": args.max_requests,
+    }
+    if args.url:
+        if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
+            parser.error("the benchmark only talks to loopback")
+        return measure(args.url, **options)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blockster.settings")
+    server_args = ["--quiet"] if args.quiet_server else []
+    with SandboxProcess(args=server_args) as process:
+        return measure(process.url, **options)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
