@@ -219,8 +219,9 @@ def _finish(ctx: Ctx, response: Response, started: float) -> None:
             target.headers.setdefault(name, value)
     if spec.group not in ("control", "page"):
         _record(ctx, response.status_code)
-        ctx.sandbox.store.changed()
-    elif spec.method != "GET":
+    if spec.group not in ("control", "page") or (
+        spec.persists and spec.method != "GET"
+    ):
         ctx.sandbox.store.changed()
     if ctx.sandbox.config.log_requests:
         logger.info(

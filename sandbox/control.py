@@ -424,25 +424,27 @@ def _guarded(handler: Any) -> Any:
     return run
 
 
-def _c(method: str, route: str, handler: Any) -> RouteSpec:
-    return RouteSpec(method, f"/_control{route}", _guarded(handler), "control")
+def _c(method: str, route: str, handler: Any, *, persists: bool = True) -> RouteSpec:
+    return RouteSpec(
+        method, f"/_control{route}", _guarded(handler), "control", persists=persists
+    )
 
 
 ROUTES = [
     _c("GET", "/ping", ping),
     _c("GET", "/state", read_state),
-    _c("POST", "/reset", reset),
-    _c("POST", "/save", save),
+    _c("POST", "/reset", reset, persists=False),
+    _c("POST", "/save", save, persists=False),
     _c("POST", "/config", configure),
-    _c("POST", "/faults", add_fault),
-    _c("DELETE", "/faults", clear_faults),
+    _c("POST", "/faults", add_fault, persists=False),
+    _c("DELETE", "/faults", clear_faults, persists=False),
     _c("GET", "/tweets", list_tweets),
     _c("POST", "/tweets", create_tweet),
     _c("POST", "/accounts", create_account),
     _c("PATCH", "/accounts/:ref", update_account),
     _c("POST", "/tokens/expire", expire_tokens),
     _c("POST", "/tokens/revoke", revoke_tokens),
-    _c("POST", "/rate-limits/reset", reset_rate_limits),
+    _c("POST", "/rate-limits/reset", reset_rate_limits, persists=False),
     _c("POST", "/clock", advance_clock),
     _c("GET", "/:part", read_part),
 ]

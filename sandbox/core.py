@@ -76,6 +76,9 @@ class RouteSpec:
     group: str
     # The rate-limit and pricing key of API routes.
     endpoint: str | None = None
+    # Whether a call changes what the state file holds (faults and rate-limit
+    # counters are not saved; a reset deletes the file).
+    persists: bool = True
 
     @property
     def starlette_path(self) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sandbox.config import SandboxConfig
 from sandbox.seed import new_state
-from sandbox.state import SandboxState, load_state, save_state
+from sandbox.state import Runtime, SandboxState, load_state, save_state
 
 logger = logging.getLogger("sandbox")
 
@@ -35,6 +35,9 @@ class Store:
             logger.warning("state file unreadable (%s); moved to %s", error, aside)
             return None
         if state is not None:
+            # The command line decides the settings of a new run; what the control
+            # API changed lasted until the restart.
+            state.runtime = Runtime.from_config(self.config)
             logger.info("state loaded from %s", self.path)
         return state
 

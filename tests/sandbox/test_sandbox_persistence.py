@@ -15,6 +15,7 @@ def test_restart_keeps_tokens_engagements_and_balances(tmp_path):
         tokens = handle.connect("reader")
         reader_id = handle.account("reader")["id"]
         tweet = handle.create_tweet("Persisted campaign")
+        handle.set_plan("self-serve")
         auth = {"Authorization": f"Bearer {tokens['access_token']}"}
         handle.http.post(
             f"{handle.api_base}/users/{reader_id}/retweets",
@@ -64,8 +65,11 @@ def test_restart_keeps_tokens_engagements_and_balances(tmp_path):
         assert replay.headers["idempotent-replayed"] == "true"
         assert len(handle.mints()) == 1
         assert handle.requests()["total_requests"] >= 4
+        # Settings come from the command line again, not from the last run.
+        assert handle.state()["config"]["plan"] == "enterprise"
 
         handle.reset()
+        time.sleep(0.7)
         assert not state_file.exists()
         handle.close()
 
