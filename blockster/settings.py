@@ -212,6 +212,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "social.tasks.purge_oauth_states_task",
         "schedule": crontab(minute=0),
     },
+    # Every day at 03:15 UTC: queue the X scores that are 7 or more days old.
+    "recalculate-due-x-scores": {
+        "task": "social.tasks.enqueue_due_scores_task",
+        "schedule": crontab(hour=3, minute=15),
+    },
 }
 # Periodic jobs whose task module is not installed yet are left out, so beat never
 # sends a message that no worker can handle.
@@ -300,6 +305,10 @@ X_SCOPES = ["tweet.read", "tweet.write", "users.read", "like.write", "offline.ac
 X_CONNECT_TIMEOUT = env.float("X_CONNECT_TIMEOUT", default=5.0)
 X_READ_TIMEOUT = env.float("X_READ_TIMEOUT", default=10.0)
 X_RETRY_DELAYS = [0.5, 1.0]
+# Score recalculations are spaced so the per-app limit of GET /2/users/:id (300 per 15
+# minutes) is never reached; a scan queues at most X_SCORE_BATCH_SIZE at a time.
+X_SCORE_SPACING_SECONDS = env.float("X_SCORE_SPACING_SECONDS", default=3.2)
+X_SCORE_BATCH_SIZE = env.int("X_SCORE_BATCH_SIZE", default=900)
 
 BUX_MINTER_URL = env.str("BUX_MINTER_URL", default=_x_defaults["BUX_MINTER_URL"])
 BUX_MINTER_SECRET = env.str(

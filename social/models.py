@@ -40,6 +40,8 @@ class XConnection(models.Model):
     original_tweets_analyzed = models.PositiveSmallIntegerField(null=True, blank=True)
     account_created_at = models.DateTimeField(null=True, blank=True)
     score_calculated_at = models.DateTimeField(null=True, blank=True)
+    # The six components of the latest score, for the owner's breakdown.
+    score_components = models.JSONField(default=dict, blank=True)
 
     connected_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -9,7 +9,7 @@ import secrets
 from contextlib import suppress
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -55,6 +55,9 @@ class XReconnectRequired(Exception):
     """X no longer accepts the stored tokens; the connection was removed."""
 
     user_message = "X session expired. Please reconnect your account."
+
+    def __init__(self) -> None:
+        super().__init__(self.user_message)
 
 
 class XConnectFailed(Exception):
@@ -351,3 +354,47 @@ def rotate_connection_tokens(connection: XConnection) -> bool:
             )
         current.save(update_fields=[f"{column}_encrypted" for column in columns])
         return True
+
+
+# --- Scores ---------------------------------------------------------------------------
+
+
+def schedule_score_calculation(connection: XConnection) -> None:
+    """Queue a score calculation after commit, when one is due. A broker outage is
+    logged, never raised: the daily scan picks the connection up later."""
+    from .score import needs_score_calculation
+    from .tasks import calculate_x_score_task
+
+    if not needs_score_calculation(connection):
+        return
+
+    def send() -> None:
+        try:
+            calculate_x_score_task.delay(connection.pk)
+        except Exception as error:  # kombu raises several types for a dead broker
+            logger.warning(
+                "score calculation for connection %s not queued: %s",
+                connection.pk,
+                type(error).__name__,
+            )
+
+    transaction.on_commit(send)
+
+
+def due_score_connections():
+    cutoff = timezone.now() - timedelta(days=7)
+    return XConnection.objects.filter(
+        models.Q(score_calculated_at__isnull=True)
+        | models.Q(score_calculated_at__lte=cutoff)
+    ).order_by(models.F("score_calculated_at").asc(nulls_first=True), "pk")
+
+
+def enqueue_due_score_calculations(*, limit: int, spacing: float) -> list[int]:
+    from .tasks import calculate_x_score_task
+
+    ids = list(due_score_connections().values_list("pk", flat=True)[:limit])
+    for position, connection_id in enumerate(ids):
+        calculate_x_score_task.apply_async(
+            (connection_id,), countdown=position * spacing
+        )
+    return ids

@@ -1,8 +1,61 @@
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
 
 from . import services
+from .models import XConnection
+from .score import calculate_and_save_score
+from .x_api import XApiError, XRateLimited
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
 def purge_oauth_states_task() -> int:
     return services.purge_oauth_states()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def calculate_x_score_task(self, connection_id: int) -> int | None:
+    """Score one connection. A 429 waits for X's reset; other transient errors back
+    off; a permanent error (or running out of retries) keeps the previous score."""
+    connection = XConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return None  # disconnected since it was queued
+    try:
+        return calculate_and_save_score(connection).total
+    except services.XReconnectRequired:
+        return None
+    except XRateLimited as error:
+        if error.reset_at is None:
+            raise self.retry(exc=error, countdown=60) from error
+        raise self.retry(
+            exc=error, eta=error.reset_at + timedelta(seconds=1)
+        ) from error
+    except XApiError as error:
+        if error.permanent:
+            logger.warning(
+                "X score of connection %s not updated: %s", connection_id, error.detail
+            )
+            return None
+        raise self.retry(exc=error, countdown=30 * 2**self.request.retries) from error
+
+
+@shared_task(acks_late=True)
+def enqueue_due_scores_task() -> int:
+    """Queue every connection whose score is due, spaced out for X's per-app limit.
+
+    Works in chunks: when a chunk is full, the next scan is queued for when the
+    chunk's last calculation is due, so no message waits longer than the broker's
+    visibility timeout.
+    """
+    batch = settings.X_SCORE_BATCH_SIZE
+    spacing = settings.X_SCORE_SPACING_SECONDS
+    queued = services.enqueue_due_score_calculations(limit=batch, spacing=spacing)
+    if len(queued) == batch:
+        enqueue_due_scores_task.apply_async(countdown=batch * spacing)
+    return len(queued)
