@@ -23,6 +23,13 @@ def _setting(name: str) -> str:
     return getattr(settings, name, "") or DEFAULTS.get(name, "")
 
 
+def _public_url(options: dict[str, Any]) -> str:
+    host = options["host"]
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding
+        host = "127.0.0.1"
+    return f"http://{host}:{options['port']}"
+
+
 class Command(BaseCommand):
     help = (
         "Run the local emulator of X (OAuth 2.0 + API v2) and of the BUX minter, "
@@ -53,6 +60,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--minter-secret", default=_setting("BUX_MINTER_SECRET"))
         parser.add_argument(
+            "--public-url",
+            help="the sandbox's URL as browsers see it (avatar links); default "
+            "http://<host>:<port>, with 127.0.0.1 for a wildcard host",
+        )
+        parser.add_argument(
             "--quiet", action="store_true", help="no log line per request"
         )
 
@@ -66,7 +78,7 @@ class Command(BaseCommand):
             client_secret=options["client_secret"],
             callback_urls=tuple(options["callback_urls"] or [settings.X_CALLBACK_URL]),
             minter_secret=options["minter_secret"],
-            public_url=f"http://{options['host']}:{options['port']}",
+            public_url=(options["public_url"] or _public_url(options)).rstrip("/"),
             state_file=Path(options["state_file"]) if options["state_file"] else None,
             access_token_ttl=options["access_token_ttl"],
             code_ttl=options["code_ttl"],
