@@ -61,6 +61,7 @@ def callback(request):
     ) as failure:
         messages.error(request, failure.user_message)
         return redirect(target)
+    services.schedule_score_calculation(connection)
     messages.success(
         request, f"X account @{connection.x_username} connected successfully!"
     )
