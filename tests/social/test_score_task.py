@@ -1,4 +1,4 @@
-"""Scoring real sandbox accounts: after connect, in a real worker, weekly, by command."""
+"""Scoring sandbox accounts: after connect, in a real worker, weekly, by command."""
 
 from __future__ import annotations
 
