@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.testing import Sandbox, sandbox, sandbox_server  # noqa: F401
+from sandbox.testing import Sandbox
 
 
 class Reader:

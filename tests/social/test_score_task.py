@@ -100,9 +100,14 @@ def test_each_persona_gets_the_score_the_formula_predicts(
         mirrored = get_redis().hget(user_multipliers_key(user.pk), "x_multiplier")
         assert mirrored == str(connection.x_score)
 
-    assert len(set(scores.values())) == len(PERSONAS), scores
-    assert scores["newbie"] < scores["reader"] < scores["creator"]
-    assert scores["creator"] < scores["influencer"]
+    # Worked out by hand from the personas' data in docs/sandbox.md.
+    assert scores == {
+        "newbie": 1,
+        "zero": 10,
+        "reader": 25,
+        "creator": 75,
+        "influencer": 96,
+    }
 
 
 def test_a_failed_fetch_keeps_the_previous_score(sandbox, owner):
