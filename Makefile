@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STACK := $(PY) -m blockster.devstack
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 
 .PHONY: run test lint format bench clean
 
@@ -22,7 +23,7 @@ run: $(VENV)/.installed
 	$(STACK) run
 
 test: $(VENV)/.installed
-	$(STACK) exec -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(STACK) exec -- $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
