@@ -5,7 +5,13 @@ from .models import User
 
 def update_profile(user: User, *, display_name: str, wallet_address: str) -> User:
     """Save the owner's public name and payout wallet (validated by the form)."""
+    from rewards.services import queue_rewards_waiting_for_wallet
+
+    previous = User.objects.values_list("wallet_address", flat=True).get(pk=user.pk)
+    added_wallet = bool(wallet_address) and wallet_address != previous
     user.display_name = display_name
     user.wallet_address = wallet_address
     user.save(update_fields=["display_name", "wallet_address"])
+    if added_wallet:
+        queue_rewards_waiting_for_wallet(user.pk)
     return user

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "accounts",
     "posts",
     "social",
+    "campaigns",
     "rewards",
 ]
 if DEBUG:
@@ -211,6 +212,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "purge-oauth-states": {
         "task": "social.tasks.purge_oauth_states_task",
         "schedule": crontab(minute=0),
+    },
+    # Every minute: re-queue verified rewards with no mint in flight (broker outage,
+    # a web process that died between commit and enqueue) and free stale claims.
+    "sweep-rewards": {
+        "task": "rewards.tasks.sweep_rewards_task",
+        "schedule": crontab(),
+    },
+    # Every 10 minutes: compare the Redis mirror with PostgreSQL and mend any drift,
+    # so a Redis outage heals by itself.
+    "repair-mirror": {
+        "task": "rewards.tasks.repair_mirror_task",
+        "schedule": crontab(minute="*/10"),
     },
     # Every day at 03:15 UTC: queue the X scores that are 7 or more days old.
     "recalculate-due-x-scores": {

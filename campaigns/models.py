@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ShareCampaign(models.Model):
+    """A post's Retweet & Like campaign: the tweet to share and the base reward."""
+
+    post = models.OneToOneField(
+        "posts.Post", on_delete=models.PROTECT, related_name="share_campaign"
+    )
+    tweet_id = models.CharField(max_length=19)
+    tweet_url = models.URLField(max_length=300)
+    bux_reward = models.DecimalField(
+        "base BUX reward",
+        max_digits=18,
+        decimal_places=2,
+        default=Decimal("50"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Multiplied by each reader's X score (1-100) and rounded.",
+    )
+    request_like = models.BooleanField(
+        "also like the tweet",
+        default=True,
+        help_text="Ask X to like the tweet too. The reward needs only the retweet.",
+    )
+    is_active = models.BooleanField(default=True)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    max_participants = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Leave empty for no limit.",
+    )
+    total_shares = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True)
+                | Q(ends_at__isnull=True)
+                | Q(ends_at__gt=models.F("starts_at")),
+                name="campaigns_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_participants__isnull=True) | Q(max_participants__gt=0),
+                name="campaigns_max_participants_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(bux_reward__gte=0), name="campaigns_bux_reward_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Campaign for “{self.post}”"
+
+    def is_open_at(self, now) -> bool:
+        """Active and inside its window (capacity is checked against the rewards)."""
+        return (
+            self.is_active
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.ends_at is None or now < self.ends_at)
+        )
+
+    @property
+    def is_open(self) -> bool:
+        return self.is_open_at(timezone.now())
+
+
+class ShareReward(models.Model):
+    """One reader's participation in one campaign: granted at most once."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        VERIFIED = "verified", "Verified"
+        REWARDED = "rewarded", "Rewarded"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="share_rewards"
+    )
+    campaign = models.ForeignKey(
+        ShareCampaign, on_delete=models.PROTECT, related_name="rewards"
+    )
+    x_connection = models.ForeignKey(
+        "social.XConnection",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="share_rewards",
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    retweet_id = models.CharField(max_length=19, blank=True)
+    liked = models.BooleanField(default=False)
+    bux_rewarded = models.DecimalField(
+        "BUX", max_digits=18, decimal_places=2, null=True, blank=True
+    )
+    failure_reason = models.TextField(blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    rewarded_at = models.DateTimeField(null=True, blank=True)
+    tx_hash = models.CharField(max_length=66, null=True, blank=True)
+    # Minting bookkeeping: a set mint_started_at means a request to the minter may be
+    # in flight; needs_operator means its outcome is unknown and only a person (or
+    # the minter's own records) can tell whether BUX were minted.
+    mint_attempts = models.PositiveSmallIntegerField(default=0)
+    mint_started_at = models.DateTimeField(null=True, blank=True)
+    needs_operator = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "campaign"], name="campaigns_one_reward_per_user"
+            ),
+            models.UniqueConstraint(
+                fields=["tx_hash"],
+                condition=Q(tx_hash__isnull=False),
+                name="campaigns_tx_hash_unique",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rewarded") | Q(tx_hash__isnull=False),
+                name="campaigns_rewarded_has_tx_hash",
+            ),
+            models.CheckConstraint(
+                condition=Q(bux_rewarded__isnull=True) | Q(bux_rewarded__gte=0),
+                name="campaigns_bux_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "updated_at"], name="campaigns_status_idx"),
+            models.Index(
+                fields=["campaign", "status"], name="campaigns_camp_status_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.campaign_id} · {self.status}"
+
+    @property
+    def is_successful(self) -> bool:
+        return self.status in (self.Status.VERIFIED, self.Status.REWARDED)
+
+    @property
+    def is_minting(self) -> bool:
+        return self.status == self.Status.VERIFIED and not self.needs_operator

@@ -1,0 +1,125 @@
+"""The BUX minter service client: `POST /mint`, Bearer secret, Idempotency-Key."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+
+import httpx
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class MintError(Exception):
+    """The minter definitely did not mint: safe to try again later."""
+
+    def __init__(self, detail: str, *, status: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+class MintOutcomeUnknown(Exception):
+    """The request may have reached the minter, and no answer came back: BUX may or
+    may not have been minted."""
+
+
+@dataclass(frozen=True)
+class MintReceipt:
+    transaction_hash: str
+    block_number: int | None
+
+
+class MinterClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        secret: str,
+        connect_timeout: float,
+        read_timeout: float,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self._secret = secret
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"<MinterClient {self.base_url}>"
+
+    @classmethod
+    def from_settings(cls) -> MinterClient:
+        return _client_for(
+            settings.BUX_MINTER_URL,
+            settings.BUX_MINTER_SECRET,
+            settings.BUX_MINTER_CONNECT_TIMEOUT,
+            settings.BUX_MINTER_READ_TIMEOUT,
+        )
+
+    def mint(
+        self,
+        *,
+        wallet_address: str,
+        amount: Decimal,
+        user_id: int,
+        post_id: int,
+        idempotency_key: str,
+    ) -> MintReceipt:
+        payload = {
+            "walletAddress": wallet_address,
+            # The service expects a JSON number; rewards are whole BUX.
+            "amount": int(amount) if amount == amount.to_integral() else float(amount),
+            "userId": user_id,
+            "postId": post_id,
+        }
+        headers = {
+            "Authorization": f"Bearer {self._secret}",
+            "Idempotency-Key": idempotency_key,
+        }
+        try:
+            response = self._http.post(
+                f"{self.base_url}/mint", json=payload, headers=headers
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise MintError(f"minter unreachable ({type(exc).__name__})") from None
+        except httpx.HTTPError as exc:
+            # Sent, or partly sent, and no complete answer: the mint may have happened.
+            raise MintOutcomeUnknown(
+                f"no answer from the minter ({type(exc).__name__})"
+            ) from None
+        return _receipt(response)
+
+
+def _receipt(response: httpx.Response) -> MintReceipt:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200:
+        message = body.get("error") if isinstance(body, dict) else None
+        raise MintError(
+            f"minter answered {response.status_code}: {message or 'no error message'}",
+            status=response.status_code,
+        )
+    if not isinstance(body, dict) or body.get("success") is not True:
+        raise MintOutcomeUnknown("minter answered 200 without success")
+    tx_hash = body.get("transactionHash")
+    if not isinstance(tx_hash, str) or not tx_hash.startswith("0x"):
+        raise MintOutcomeUnknown("minter answered 200 without a transaction hash")
+    block = body.get("blockNumber")
+    return MintReceipt(tx_hash, block if isinstance(block, int) else None)
+
+
+@cache
+def _client_for(
+    base_url: str, secret: str, connect: float, read: float
+) -> MinterClient:
+    return MinterClient(
+        base_url=base_url, secret=secret, connect_timeout=connect, read_timeout=read
+    )

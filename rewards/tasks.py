@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+from .services import MintResult
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def mint_bux_task(self, reward_id: int) -> str:
+    """Mint one reward. Retries definite failures with exponential backoff up to
+    BUX_MINT_MAX_ATTEMPTS (counted in the database, so a lost message loses nothing)."""
+    attempt = services.mint_share_reward(reward_id)
+    if attempt.result == MintResult.RETRY:
+        countdown = settings.BUX_MINT_RETRY_BASE_SECONDS * 2 ** max(
+            attempt.attempts - 1, 0
+        )
+        raise self.retry(countdown=countdown)
+    if attempt.result == MintResult.IN_FLIGHT:
+        # Another attempt holds the claim; look again once its lease could expire.
+        raise self.retry(countdown=settings.BUX_MINT_LEASE_SECONDS)
+    return attempt.result.value
+
+
+@shared_task(acks_late=True)
+def sweep_rewards_task() -> dict[str, int]:
+    return services.sweep_rewards()
+
+
+@shared_task(acks_late=True)
+def repair_mirror_task() -> dict[str, int]:
+    from .mirror_check import check_mirror
+
+    return check_mirror(repair=True).summary()
