@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("auth/x/", include("social.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("accounts.urls")),
     # Last: the post page takes any top-level slug.
     path("", include("posts.urls")),

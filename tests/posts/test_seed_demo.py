@@ -2,6 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
+from campaigns.models import ShareCampaign
 from posts.models import Post
 
 
@@ -16,8 +17,9 @@ def test_seed_demo_twice_creates_nothing_twice(db, settings, capsys):
     assert User.objects.count() == 2
     assert User.objects.filter(is_staff=True).count() == 1
     assert Post.objects.filter(is_published=True).count() == 3
-    assert "users_created=2 posts_created=3" in first
-    assert "users_created=0 posts_created=0" in second
+    assert "users_created=2 posts_created=3 campaigns_created=2" in first
+    assert "users_created=0 posts_created=0 campaigns_created=0" in second
+    assert ShareCampaign.objects.count() == 2
     assert "admin@blockster.local / blockster-admin" in first
 
 

@@ -1,18 +1,33 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from campaigns.services import create_share_campaign, get_campaign_for_post
 from posts.models import Post
 
 DEMO_USERS = [
-    # email, password, staff, display name
-    ("admin@blockster.local", "blockster-admin", True, "Blockster Editors"),
-    ("reader@blockster.local", "blockster-reader", False, "Demo Reader"),
+    # email, password, staff, display name, wallet
+    ("admin@blockster.local", "blockster-admin", True, "Blockster Editors", ""),
+    (
+        "reader@blockster.local",
+        "blockster-reader",
+        False,
+        "Demo Reader",
+        "0x5A0b54D5dc17e0AadC383d2db43B0a0D3E029c4c",
+    ),
 ]
+
+# Posts by the sandbox's publisher account that stay the same across sandbox resets.
+DEMO_CAMPAIGNS = {
+    "welcome-to-blockster": ("1865000000000036000", Decimal("1"), None),
+    "how-the-x-score-works": ("1865000000000042000", Decimal("2"), 100),
+}
 
 DEMO_POSTS = [
     (
@@ -58,7 +73,7 @@ class Command(BaseCommand):
                 "seed_demo creates accounts with publicly known passwords; it runs "
                 "only with DEBUG=1 (or pass --force on a throwaway database)."
             )
-        created_users, created_posts = 0, 0
+        created_users = created_posts = created_campaigns = 0
         with transaction.atomic():
             users = {}
             for email, password, staff, name in DEMO_USERS:
@@ -77,7 +92,7 @@ class Command(BaseCommand):
                 users[email] = (user, password, created)
             author = users[DEMO_USERS[0][0]][0]
             for slug, title, body in DEMO_POSTS:
-                _, created = Post.objects.get_or_create(
+                post, created = Post.objects.get_or_create(
                     slug=slug,
                     defaults={
                         "title": title,
@@ -88,6 +103,15 @@ class Command(BaseCommand):
                     },
                 )
                 created_posts += created
+                if slug in DEMO_CAMPAIGNS and get_campaign_for_post(post) is None:
+                    tweet_id, base, places = DEMO_CAMPAIGNS[slug]
+                    create_share_campaign(
+                        post,
+                        tweet_url=f"https://x.com/BlocksterCom/status/{tweet_id}",
+                        bux_reward=base,
+                        max_participants=places,
+                    )
+                    created_campaigns += 1
         self.stdout.write("Demo logins:")
         for email, (_, password, created) in users.items():
             note = "" if created else " (existing account; password left unchanged)"
@@ -95,6 +119,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"seed_demo: users_created={created_users} "
-                f"posts_created={created_posts}"
+                f"posts_created={created_posts} campaigns_created={created_campaigns}"
             )
         )

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from urllib.parse import urlencode
+
+from django.conf import settings
+
+from accounts.models import User
+from posts.models import Post
+from social.models import XConnection
+from social.services import get_x_connection_for_user
+
+from .models import ShareCampaign, ShareReward
+from .services import (
+    ShareOutcome,
+    get_share_reward,
+    is_campaign_full,
+    personal_reward,
+    reward_amount,
+)
+
+
+@dataclass(frozen=True)
+class CampaignBox:
+    """Everything the post page's share box shows, for one reader."""
+
+    post: Post
+    campaign: ShareCampaign | None
+    is_open: bool
+    reward: ShareReward | None
+    connection: XConnection | None
+    amount: Decimal | None
+    score_pending: bool
+    asks_like: bool
+    share_intent_url: str
+    tx_url: str
+    outcome: ShareOutcome | None = None
+
+    @property
+    def awaiting_wallet(self) -> bool:
+        return (
+            self.reward is not None
+            and self.reward.status == ShareReward.Status.VERIFIED
+            and not self.reward.user.wallet_address
+        )
+
+    @property
+    def minting(self) -> bool:
+        return (
+            self.reward is not None
+            and self.reward.is_minting
+            and not self.awaiting_wallet
+        )
+
+
+def share_intent_url(post: Post) -> str:
+    """A plain X share link (no reward involved)."""
+    query = urlencode(
+        {
+            "text": post.title,
+            "url": settings.SITE_URL.rstrip("/") + post.get_absolute_url(),
+        }
+    )
+    return f"https://x.com/intent/post?{query}"
+
+
+def campaign_box(
+    user: User, post: Post, *, outcome: ShareOutcome | None = None
+) -> CampaignBox:
+    campaign = ShareCampaign.objects.filter(post=post).first()
+    reward = get_share_reward(user, campaign) if campaign else None
+    connection = get_x_connection_for_user(user) if user.is_authenticated else None
+    is_open = bool(campaign and campaign.is_open and not is_campaign_full(campaign))
+    amount = None
+    if campaign is not None:
+        if reward is not None and reward.bux_rewarded is not None:
+            amount = reward.bux_rewarded
+        elif user.is_authenticated:
+            amount = personal_reward(user, campaign)
+        else:
+            amount = reward_amount(campaign, 1)
+    tx_url = ""
+    if reward is not None and reward.tx_hash and settings.EXPLORER_TX_URL:
+        tx_url = settings.EXPLORER_TX_URL.format(tx_hash=reward.tx_hash)
+    return CampaignBox(
+        post=post,
+        campaign=campaign,
+        is_open=is_open,
+        reward=reward,
+        connection=connection,
+        amount=amount,
+        score_pending=connection is not None and connection.x_score is None,
+        asks_like=bool(campaign and campaign.request_like and settings.X_LIKES_ENABLED),
+        share_intent_url=share_intent_url(post),
+        tx_url=tx_url,
+        outcome=outcome,
+    )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.cache import cache
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from .models import ShareCampaign
+from .selectors import campaign_box
+from .services import ShareOutcome, share_to_x
+
+# Share attempts a reader may make per minute; each one costs X API requests.
+SHARES_PER_MINUTE = 6
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _render_box(request, campaign: ShareCampaign, outcome=None, *, status=200):
+    box = campaign_box(request.user, campaign.post, outcome=outcome)
+    return render(
+        request,
+        "campaigns/campaign_box.html",
+        {"box": box, "user": request.user},
+        status=status,
+    )
+
+
+def _over_rate_limit(user_id: int) -> bool:
+    key = f"share-attempts:{user_id}"
+    cache.add(key, 0, timeout=60)
+    try:
+        return cache.incr(key) > SHARES_PER_MINUTE
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=60)
+        return False
+
+
+@require_POST
+def share(request, campaign_id: int):
+    campaign = get_object_or_404(
+        ShareCampaign.objects.select_related("post"), pk=campaign_id
+    )
+    if not request.user.is_authenticated:
+        outcome, status = ShareOutcome(False, "Please log in to share"), 401
+    elif _over_rate_limit(request.user.pk):
+        outcome, status = (
+            ShareOutcome(
+                False, "Too many attempts - please wait a minute", rate_limited=True
+            ),
+            429,
+        )
+    else:
+        outcome, status = share_to_x(request.user, campaign), 200
+    if _is_htmx(request):
+        return _render_box(request, campaign, outcome, status=status)
+    level = messages.SUCCESS if outcome.ok else messages.ERROR
+    messages.add_message(request, level, outcome.message)
+    if not request.user.is_authenticated:
+        return redirect(f"/accounts/login/?next={campaign.post.get_absolute_url()}")
+    return redirect(campaign.post.get_absolute_url())
+
+
+@require_GET
+def box(request, campaign_id: int):
+    """The share box alone: htmx polls it while a mint is in progress."""
+    campaign = get_object_or_404(
+        ShareCampaign.objects.select_related("post"), pk=campaign_id
+    )
+    return _render_box(request, campaign)

@@ -1,0 +1,347 @@
+"""Retweet & Like: guards, messages, X failures, and the reward claimed exactly once."""
+
+from __future__ import annotations
+
+import html
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from campaigns.models import ShareCampaign, ShareReward
+from campaigns.services import share_to_x
+from social.models import XConnection
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def text(response) -> str:
+    """The page as a reader reads it (HTML entities decoded)."""
+    return html.unescape(response.content.decode())
+
+
+def share(client, campaign, **extra):
+    return client.post(f"/campaigns/{campaign.pk}/share", **HTMX, **extra)
+
+
+def test_the_box_shows_the_personal_amount_and_sharing_earns_it(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory(bux_reward=Decimal("3"))
+    connection = connect_x(reader, score=33)
+    client.force_login(reader)
+
+    page = text(client.get(campaign.post.get_absolute_url()))
+    assert "+99 BUX" in page  # round(33 × 3)
+
+    response = share(client, campaign)
+
+    body = text(response)
+    assert response.status_code == 200
+    assert "Retweeted & Liked! You earned 99 BUX!" in body
+    reward = ShareReward.objects.get(user=reader, campaign=campaign)
+    assert reward.status == "verified"
+    assert reward.bux_rewarded == Decimal("99")
+    assert reward.retweet_id == campaign.tweet_id
+    assert reward.liked is True
+    assert reward.x_connection_id == connection.pk
+    assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 1
+    assert [r["tweet_id"] for r in sandbox.retweets()] == [campaign.tweet_id]
+    assert [r["tweet_id"] for r in sandbox.likes()] == [campaign.tweet_id]
+
+
+def test_without_javascript_the_form_post_redirects_with_a_message(
+    client, reader, campaign_factory, connect_x
+):
+    campaign = campaign_factory()
+    connect_x(reader, score=10)
+    client.force_login(reader)
+
+    response = client.post(f"/campaigns/{campaign.pk}/share")
+
+    assert response.status_code == 302
+    assert response["Location"] == campaign.post.get_absolute_url()
+    page = text(client.get(response["Location"]))
+    assert "Retweeted & Liked! You earned 20 BUX!" in page
+
+
+def test_anonymous_readers_are_asked_to_log_in(client, campaign_factory, db):
+    campaign = campaign_factory()
+
+    page = text(client.get(campaign.post.get_absolute_url()))
+    assert "Sign in to earn BUX" in page
+    response = share(client, campaign)
+    plain = client.post(f"/campaigns/{campaign.pk}/share")
+
+    assert response.status_code == 401
+    assert "Please log in to share" in text(response)
+    assert plain.status_code == 302 and plain["Location"].startswith("/accounts/login/")
+    assert not ShareReward.objects.exists()
+
+
+def test_a_reader_without_x_is_asked_to_connect(client, reader, campaign_factory):
+    campaign = campaign_factory()
+    client.force_login(reader)
+
+    page = text(client.get(campaign.post.get_absolute_url()))
+    response = share(client, campaign)
+
+    assert "Connect X Account" in page
+    assert "Please connect your X account first" in text(response)
+    assert not ShareReward.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"is_active": False},
+        {"starts_at": timezone.now() + timedelta(hours=1)},
+        {"ends_at": timezone.now() - timedelta(seconds=1)},
+    ],
+    ids=["inactive", "not-started", "ended"],
+)
+def test_a_closed_campaign_gives_no_reward_even_if_the_page_was_loaded_earlier(
+    client, reader, campaign_factory, connect_x, sandbox, change
+):
+    campaign = campaign_factory()
+    connect_x(reader)
+    client.force_login(reader)
+    assert "Retweet & Like" in text(client.get(campaign.post.get_absolute_url()))
+    if "ends_at" in change:
+        change["starts_at"] = change["ends_at"] - timedelta(days=1)
+    ShareCampaign.objects.filter(pk=campaign.pk).update(**change)
+
+    response = share(client, campaign)
+
+    assert "This campaign is no longer running." in text(response)
+    assert not ShareReward.objects.exists()
+    assert sandbox.retweets() == []
+    page = text(client.get(campaign.post.get_absolute_url()))
+    assert "Share on X" in page and "x.com/intent/post" in page
+
+
+def test_a_full_campaign_refuses_more_readers(
+    client, reader, user_factory, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory(max_participants=1)
+    first = user_factory()
+    connect_x(first)
+    connect_x(reader)
+    assert share_to_x(first, campaign).ok
+    client.force_login(reader)
+
+    response = share(client, campaign)
+
+    assert "reached its maximum number of participants" in text(response)
+    assert ShareReward.objects.filter(campaign=campaign).count() == 1
+
+
+def test_a_post_without_campaign_offers_a_plain_share_link(
+    client, post_factory, reader
+):
+    post = post_factory(title="Plain story")
+    client.force_login(reader)
+
+    page = text(client.get(post.get_absolute_url()))
+
+    assert "Share on X" in page
+    assert "https://x.com/intent/post?text=Plain+story" in page
+    assert "BUX" not in page.split("campaign-box")[1]
+
+
+def test_the_second_share_earns_nothing(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connect_x(reader)
+    client.force_login(reader)
+    share(client, campaign)
+
+    again = share(client, campaign)
+
+    assert "You've already shared this article!" in text(again)
+    assert ShareReward.objects.filter(user=reader).count() == 1
+    assert len(sandbox.retweets()) == 1
+    assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 1
+
+
+def test_a_retweet_made_earlier_on_x_counts_as_done(
+    reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connection = connect_x(reader)
+    # The reader had already retweeted the post on X itself.
+    token = sandbox.connect(sandbox.account(connection.x_user_id)["key"])[
+        "access_token"
+    ]
+    sandbox.http.post(
+        f"/2/users/{connection.x_user_id}/retweets",
+        json={"tweet_id": campaign.tweet_id},
+        headers={"Authorization": f"Bearer {token}"},
+    ).raise_for_status()
+
+    outcome = share_to_x(reader, campaign)
+
+    assert outcome.ok
+    assert ShareReward.objects.get(user=reader).status == "verified"
+    assert len(sandbox.retweets()) == 1
+
+
+def test_a_like_refused_by_the_x_plan_still_rewards(
+    reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connect_x(reader, score=5)
+    sandbox.set_plan("self-serve")
+
+    outcome = share_to_x(reader, campaign)
+
+    assert outcome.ok
+    assert outcome.message == "Retweeted! You earned 10 BUX!"
+    reward = ShareReward.objects.get(user=reader)
+    assert reward.status == "verified" and reward.liked is False
+
+
+@pytest.mark.parametrize("skip", ["setting", "campaign"])
+def test_likes_can_be_skipped_altogether(
+    reader, campaign_factory, connect_x, sandbox, settings, skip
+):
+    if skip == "setting":
+        settings.X_LIKES_ENABLED = False
+        campaign = campaign_factory()
+    else:
+        campaign = campaign_factory(request_like=False)
+    connect_x(reader, score=5)
+
+    outcome = share_to_x(reader, campaign)
+
+    assert outcome.message == "Retweeted! You earned 10 BUX!"
+    assert sandbox.likes() == []
+    like_calls = [r for r in sandbox.requests()["log"] if r["route"].endswith("/likes")]
+    assert like_calls == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ({"status": 429}, "Rate limited - please try again"),
+        (
+            {"status": 403},
+            "You are not permitted to perform this action.",
+        ),
+        ({"status": 500}, "X is unavailable right now - please try again later"),
+        ({"drop": True, "when": "before"}, "Connection lost - please try again"),
+    ],
+    ids=["429", "403", "500", "connection-reset"],
+)
+def test_x_failures_leave_no_reward_and_a_retry_works(
+    client, reader, campaign_factory, connect_x, sandbox, fault, message
+):
+    campaign = campaign_factory()
+    connect_x(reader)
+    client.force_login(reader)
+    sandbox.fault("POST /2/users/:id/retweets", **fault)
+
+    failed = share(client, campaign)
+
+    assert message in text(failed)
+    assert not ShareReward.objects.exists()
+    assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 0
+    retried = share(client, campaign)
+    if fault.get("status") == 429:
+        # Our client remembers X's 429 and does not spend a request on it again.
+        assert "Rate limited" in text(retried)
+        return
+    assert "You earned" in text(retried)
+    assert ShareReward.objects.get().status == "verified"
+
+
+def test_a_timeout_leaves_no_reward_and_a_retry_works(
+    client, reader, campaign_factory, connect_x, sandbox, settings
+):
+    settings.X_READ_TIMEOUT = 0.5
+    campaign = campaign_factory()
+    connect_x(reader)
+    client.force_login(reader)
+    sandbox.fault("POST /2/users/:id/retweets", hang=1.5)
+
+    failed = share(client, campaign)
+
+    assert "Request timed out - please try again" in text(failed)
+    assert not ShareReward.objects.exists()
+    assert "You earned" in text(share(client, campaign))
+
+
+def test_an_expired_x_session_disconnects_and_asks_to_reconnect(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connection = connect_x(reader)
+    client.force_login(reader)
+    sandbox.revoke_tokens(sandbox.account(connection.x_user_id)["key"], kind="access")
+
+    response = share(client, campaign)
+
+    body = text(response)
+    assert "X session expired. Please reconnect your account." in body
+    assert "Reconnect your X account" in body
+    assert f"/auth/x/authorize?redirect_to={campaign.post.get_absolute_url()}" in body
+    assert not XConnection.objects.filter(user=reader).exists()
+    assert not ShareReward.objects.exists()
+
+
+def test_a_dead_refresh_token_asks_to_reconnect(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connection = connect_x(reader)
+    XConnection.objects.filter(pk=connection.pk).update(
+        token_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    sandbox.revoke_tokens(sandbox.account(connection.x_user_id)["key"], kind="refresh")
+    client.force_login(reader)
+
+    body = text(share(client, campaign))
+
+    assert "X session expired. Please reconnect your account." in body
+    assert not ShareReward.objects.exists()
+
+
+def test_share_is_post_only_with_csrf(reader, campaign_factory, connect_x):
+    campaign = campaign_factory()
+    connect_x(reader)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reader)
+
+    assert client.get(f"/campaigns/{campaign.pk}/share").status_code == 405
+    assert client.post(f"/campaigns/{campaign.pk}/share").status_code == 403
+    assert not ShareReward.objects.exists()
+
+
+def test_too_many_attempts_are_refused_without_calling_x(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaigns = [campaign_factory(is_active=False) for _ in range(6)]
+    connect_x(reader)
+    client.force_login(reader)
+    for campaign in campaigns:
+        share(client, campaign)
+    open_campaign = campaign_factory()
+
+    response = share(client, open_campaign)
+
+    assert response.status_code == 429
+    assert "Too many attempts" in text(response)
+    assert not ShareReward.objects.exists()
+    assert sandbox.retweets() == []
+
+
+def test_unknown_campaign_is_404(client, reader):
+    client.force_login(reader)
+
+    assert share(client, type("C", (), {"pk": 999999})()).status_code == 404
