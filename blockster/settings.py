@@ -329,7 +329,7 @@ BUX_MINTER_SECRET = env.str(
     "BUX_MINTER_SECRET", default=_x_defaults["BUX_MINTER_SECRET"]
 )
 # True only for a minter that honours Idempotency-Key (the sandbox does): then a mint
-# whose answer was lost is retried with the same key; otherwise it waits for an operator.
+# whose answer was lost is retried with the same key; else it waits for an operator.
 BUX_MINTER_IDEMPOTENT = env.bool("BUX_MINTER_IDEMPOTENT", default=SANDBOX)
 # The minter answers after the chain receipt, which can take a while.
 BUX_MINTER_CONNECT_TIMEOUT = env.float("BUX_MINTER_CONNECT_TIMEOUT", default=5.0)
@@ -339,7 +339,7 @@ BUX_MINT_MAX_ATTEMPTS = env.int("BUX_MINT_MAX_ATTEMPTS", default=6)
 BUX_MINT_RETRY_BASE_SECONDS = env.float("BUX_MINT_RETRY_BASE_SECONDS", default=30.0)
 # A mint request older than this with no recorded answer is treated as lost.
 BUX_MINT_LEASE_SECONDS = env.int("BUX_MINT_LEASE_SECONDS", default=300)
-# Link to a mint's transaction, e.g. https://explorer.example/tx/{tx_hash}; empty: no link.
+# Link to a transaction, e.g. https://explorer.example/tx/{tx_hash}; empty: no link.
 EXPLORER_TX_URL = env.str("EXPLORER_TX_URL", default="")
 
 # Likes through the API need X's Enterprise plan; this turns them off everywhere.
