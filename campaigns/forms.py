@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from .models import ShareCampaign
+from .services import parse_tweet_url
+
+
+class ShareCampaignForm(forms.ModelForm):
+    """A campaign as staff edit it: the tweet is given by its URL, counters never."""
+
+    tweet_url = forms.URLField(
+        label="Tweet URL",
+        max_length=300,
+        assume_scheme="https",
+        help_text="The post on X that readers retweet, for example "
+        "https://x.com/BlocksterCom/status/1234567890.",
+    )
+
+    class Meta:
+        model = ShareCampaign
+        fields = [
+            "post",
+            "tweet_url",
+            "bux_reward",
+            "request_like",
+            "is_active",
+            "starts_at",
+            "ends_at",
+            "max_participants",
+        ]
+
+    def clean_tweet_url(self) -> str:
+        url = self.cleaned_data["tweet_url"]
+        self.tweet_id = parse_tweet_url(url)
+        return url
+
+    def clean_max_participants(self) -> int | None:
+        limit = self.cleaned_data.get("max_participants")
+        if limit is not None and limit < 1:
+            raise ValidationError(
+                "Enter at least 1, or leave empty for no limit.", code="min_value"
+            )
+        return limit
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        starts_at, ends_at = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts_at and ends_at and ends_at <= starts_at:
+            self.add_error(
+                "ends_at",
+                ValidationError("The end must be after the start.", code="ends_early"),
+            )
+        return cleaned
+
+    def save(self, commit: bool = True) -> ShareCampaign:
+        campaign = super().save(commit=False)
+        campaign.tweet_id = self.tweet_id
+        if commit:
+            self.save_campaign(campaign)
+        return campaign
+
+    def save_campaign(self, campaign: ShareCampaign) -> None:
+        if campaign._state.adding:
+            campaign.save()
+            return
+        # Only the columns this form edits: total_shares moves by F() increments in
+        # the share flow, and a full-row save would overwrite a share counted while
+        # this form was being submitted.
+        edited = [
+            field.name
+            for field in ShareCampaign._meta.concrete_fields
+            if field.name in self.fields and not field.primary_key
+        ]
+        campaign.save(update_fields=[*edited, "tweet_id", "updated_at"])
+
+
+class MarkFailedForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why this reward will not be minted; kept on the reward.",
+    )

@@ -1,0 +1,873 @@
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from campaigns.forms import ShareCampaignForm
+from campaigns.models import ShareCampaign, ShareReward
+from campaigns.services import create_share_campaign
+from posts.models import Post
+
+Status = ShareReward.Status
+TWEET = "https://x.com/BlocksterCom/status/1790000000000000001"
+CAMPAIGNS_URL = "/admin/campaigns/sharecampaign/"
+REWARDS_URL = "/admin/campaigns/sharereward/"
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def admin_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def make_post(author, **fields) -> Post:
+    n = next(_numbers)
+    fields.setdefault("title", f"Admin story {n}")
+    fields.setdefault("slug", f"admin-story-{n}")
+    return Post.objects.create(author=author, body="Worth sharing.", **fields)
+
+
+def make_campaign(author, **fields) -> ShareCampaign:
+    fields.setdefault(
+        "tweet_url", f"https://x.com/BlocksterCom/status/{next(_numbers)}"
+    )
+    return create_share_campaign(make_post(author), **fields)
+
+
+def make_reward(campaign, user, status=Status.VERIFIED, **fields) -> ShareReward:
+    if status == Status.REWARDED:
+        fields.setdefault("tx_hash", "0x" + f"{user.pk:064x}")
+        fields.setdefault("rewarded_at", timezone.now())
+    if status in (Status.VERIFIED, Status.REWARDED):
+        fields.setdefault("verified_at", timezone.now())
+    fields.setdefault("bux_rewarded", Decimal("100"))
+    return ShareReward.objects.create(
+        user=user, campaign=campaign, status=status, **fields
+    )
+
+
+def post_form(
+    post: Post | None, author, *, campaign: ShareCampaign | None = None, **inline: str
+) -> dict[str, str]:
+    """The post admin form as a browser submits it, with the campaign inline."""
+    n = next(_numbers)
+    data = {
+        "title": post.title if post else f"Posted story {n}",
+        "slug": post.slug if post else f"posted-story-{n}",
+        "body": post.body if post else "Body.",
+        "author": str(author.pk),
+        "published_at_0": "",
+        "published_at_1": "",
+        "share_campaign-TOTAL_FORMS": "1",
+        "share_campaign-INITIAL_FORMS": "1" if campaign else "0",
+        "share_campaign-MIN_NUM_FORMS": "0",
+        "share_campaign-MAX_NUM_FORMS": "1",
+        "share_campaign-0-id": str(campaign.pk) if campaign else "",
+        "share_campaign-0-post": str(post.pk) if post else "",
+    }
+    fields = {
+        "tweet_url": campaign.tweet_url if campaign else "",
+        "bux_reward": str(campaign.bux_reward) if campaign else "50",
+        "is_active": "on",
+        "request_like": "on",
+        "starts_at_0": "",
+        "starts_at_1": "",
+        "ends_at_0": "",
+        "ends_at_1": "",
+        "max_participants": (
+            str(campaign.max_participants)
+            if campaign and campaign.max_participants
+            else ""
+        ),
+    }
+    if campaign:
+        for flag in ("is_active", "request_like"):
+            if not getattr(campaign, flag):
+                del fields[flag]
+    fields.update(inline)
+    data.update({f"share_campaign-0-{name}": v for name, v in fields.items()})
+    return {name: v for name, v in data.items() if v is not None}
+
+
+def form_errors(response) -> list[str]:
+    errors = []
+    for formset in response.context["inline_admin_formsets"]:
+        for form in formset.formset.forms:
+            errors += [e for messages in form.errors.values() for e in messages]
+    errors += [
+        e
+        for messages in response.context["adminform"].form.errors.values()
+        for e in messages
+    ]
+    return errors
+
+
+# --- Tweet URLs on the post form ------------------------------------------------------
+
+GOOD_URLS = [
+    ("https://x.com/BlocksterCom/status/1790000000000000001", "1790000000000000001"),
+    ("https://twitter.com/BlocksterCom/status/1234567890", "1234567890"),
+    ("https://mobile.twitter.com/some_one/status/42", "42"),
+    ("https://mobile.x.com/some_one/status/43?s=20", "43"),
+    ("https://x.com/BlocksterCom/status/77?s=46&t=AbCdEf", "77"),
+    ("https://x.com/BlocksterCom/status/78/", "78"),
+    ("https://www.twitter.com/BlocksterCom/status/79/?ref_src=twsrc", "79"),
+    ("x.com/BlocksterCom/status/80", "80"),
+]
+BAD_URLS = [
+    "https://example.com/BlocksterCom/status/123",
+    "https://x.com.evil.example/BlocksterCom/status/123",
+    "https://notx.com/BlocksterCom/status/123",
+    "https://x.com/BlocksterCom/status/",
+    "https://x.com/BlocksterCom/status/12abc",
+    "https://x.com/BlocksterCom",
+    "https://x.com/BlocksterCom/likes",
+    "not a url at all",
+    "ftp://x.com/BlocksterCom/status/123",
+]
+
+
+@pytest.mark.parametrize(("url", "tweet_id"), GOOD_URLS)
+def test_new_post_with_a_tweet_url_gets_a_campaign(admin_client, owner, url, tweet_id):
+    data = post_form(None, owner, tweet_url=url)
+
+    response = admin_client.post("/admin/posts/post/add/", data)
+
+    assert response.status_code == 302, form_errors(response)
+    campaign = ShareCampaign.objects.get(post__slug=data["slug"])
+    assert campaign.tweet_id == tweet_id
+    assert campaign.total_shares == 0
+    assert campaign.is_active and campaign.request_like
+    assert campaign.bux_reward == Decimal("50")
+
+
+@pytest.mark.parametrize(("url", "tweet_id"), GOOD_URLS)
+def test_campaign_added_to_an_existing_post(admin_client, owner, url, tweet_id):
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        post_form(post, owner, tweet_url=url, bux_reward="12.5", max_participants="30"),
+    )
+
+    assert response.status_code == 302, form_errors(response)
+    campaign = ShareCampaign.objects.get(post=post)
+    assert (campaign.tweet_id, campaign.bux_reward, campaign.max_participants) == (
+        tweet_id,
+        Decimal("12.5"),
+        30,
+    )
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_bad_tweet_url_is_a_form_error_on_the_post_form(admin_client, owner, url):
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/", post_form(post, owner, tweet_url=url)
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response)
+    assert not ShareCampaign.objects.filter(post=post).exists()
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_bad_tweet_url_never_replaces_a_campaigns_tweet(admin_client, owner, url):
+    campaign = make_campaign(owner, tweet_url=TWEET)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{campaign.post.pk}/change/",
+        post_form(campaign.post, owner, campaign=campaign, tweet_url=url),
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response)
+    campaign.refresh_from_db()
+    assert (campaign.tweet_url, campaign.tweet_id) == (TWEET, "1790000000000000001")
+
+
+def test_bad_tweet_url_message_says_what_is_expected(admin_client, owner):
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        post_form(post, owner, tweet_url="https://x.com/BlocksterCom"),
+    )
+
+    assert "Enter the link of a post on X" in response.content.decode()
+
+
+def test_post_saved_without_a_tweet_url_has_no_campaign(admin_client, owner):
+    data = post_form(None, owner)
+
+    response = admin_client.post("/admin/posts/post/add/", data)
+
+    assert response.status_code == 302
+    assert Post.objects.filter(slug=data["slug"]).exists()
+    assert not ShareCampaign.objects.exists()
+
+
+def test_changing_the_tweet_url_updates_the_tweet_id(admin_client, owner):
+    campaign = make_campaign(owner, tweet_url=TWEET)
+
+    admin_client.post(
+        f"/admin/posts/post/{campaign.post.pk}/change/",
+        post_form(
+            campaign.post,
+            owner,
+            campaign=campaign,
+            tweet_url="https://twitter.com/Other/status/555",
+        ),
+    )
+
+    campaign.refresh_from_db()
+    assert (campaign.tweet_url, campaign.tweet_id) == (
+        "https://twitter.com/Other/status/555",
+        "555",
+    )
+
+
+# --- Re-saving a post keeps its campaign ----------------------------------------------
+
+
+@pytest.fixture
+def running_campaign(owner) -> ShareCampaign:
+    now = timezone.now().replace(microsecond=0)
+    campaign = make_campaign(
+        owner,
+        tweet_url=TWEET,
+        bux_reward=Decimal("25"),
+        request_like=False,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=6),
+        max_participants=40,
+    )
+    ShareCampaign.objects.filter(pk=campaign.pk).update(total_shares=7)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _window(campaign: ShareCampaign) -> dict[str, str]:
+    starts = timezone.localtime(campaign.starts_at)
+    ends = timezone.localtime(campaign.ends_at)
+    return {
+        "starts_at_0": starts.strftime("%Y-%m-%d"),
+        "starts_at_1": starts.strftime("%H:%M:%S"),
+        "ends_at_0": ends.strftime("%Y-%m-%d"),
+        "ends_at_1": ends.strftime("%H:%M:%S"),
+    }
+
+
+def _campaign_values(campaign: ShareCampaign) -> tuple:
+    return (
+        campaign.pk,
+        campaign.tweet_url,
+        campaign.tweet_id,
+        campaign.bux_reward,
+        campaign.request_like,
+        campaign.is_active,
+        campaign.starts_at,
+        campaign.ends_at,
+        campaign.max_participants,
+        campaign.total_shares,
+    )
+
+
+def test_resaving_a_post_keeps_its_campaign_and_counters(
+    admin_client, owner, running_campaign
+):
+    post = running_campaign.post
+    before = _campaign_values(running_campaign)
+    data = post_form(
+        post, owner, campaign=running_campaign, **_window(running_campaign)
+    )
+    data["title"] = "A better title"
+
+    response = admin_client.post(f"/admin/posts/post/{post.pk}/change/", data)
+
+    assert response.status_code == 302, form_errors(response)
+    post.refresh_from_db()
+    assert post.title == "A better title"
+    assert ShareCampaign.objects.count() == 1
+    assert _campaign_values(ShareCampaign.objects.get()) == before
+
+
+def test_editing_the_campaign_on_the_post_form_keeps_total_shares(
+    admin_client, owner, running_campaign
+):
+    data = post_form(
+        running_campaign.post,
+        owner,
+        campaign=running_campaign,
+        bux_reward="30",
+        # A forged counter in the submission is ignored: the form has no such field.
+        total_shares="0",
+        **_window(running_campaign),
+    )
+
+    response = admin_client.post(
+        f"/admin/posts/post/{running_campaign.post.pk}/change/", data
+    )
+
+    assert response.status_code == 302, form_errors(response)
+    running_campaign.refresh_from_db()
+    assert running_campaign.bux_reward == Decimal("30")
+    assert running_campaign.total_shares == 7
+
+
+def test_campaign_form_keeps_a_share_counted_while_it_was_submitted(
+    db, owner, running_campaign
+):
+    stale = ShareCampaign.objects.get(pk=running_campaign.pk)
+    form = ShareCampaignForm(
+        data={
+            "post": running_campaign.post.pk,
+            "tweet_url": TWEET,
+            "bux_reward": "60",
+            "is_active": "on",
+        },
+        instance=stale,
+    )
+    assert form.is_valid(), form.errors
+    # A reader's share is counted between loading the campaign and saving the form.
+    ShareCampaign.objects.filter(pk=stale.pk).update(total_shares=8)
+
+    form.save()
+
+    running_campaign.refresh_from_db()
+    assert running_campaign.bux_reward == Decimal("60")
+    assert running_campaign.total_shares == 8
+
+
+def test_campaign_without_participants_can_be_removed_from_the_post_form(
+    admin_client, owner
+):
+    campaign = make_campaign(owner)
+    data = post_form(campaign.post, owner, campaign=campaign)
+    data["share_campaign-0-DELETE"] = "on"
+
+    response = admin_client.post(f"/admin/posts/post/{campaign.post.pk}/change/", data)
+
+    assert response.status_code == 302, form_errors(response)
+    assert not ShareCampaign.objects.filter(pk=campaign.pk).exists()
+
+
+def test_campaign_with_participants_cannot_be_deleted(
+    admin_client, owner, user_factory
+):
+    campaign = make_campaign(owner)
+    make_reward(campaign, user_factory(), Status.FAILED)
+    data = post_form(campaign.post, owner, campaign=campaign)
+    data["share_campaign-0-DELETE"] = "on"
+
+    admin_client.post(f"/admin/posts/post/{campaign.post.pk}/change/", data)
+    delete_page = admin_client.post(
+        f"{CAMPAIGNS_URL}{campaign.pk}/delete/", {"post": "yes"}
+    )
+
+    assert delete_page.status_code == 403
+    assert ShareCampaign.objects.filter(pk=campaign.pk).exists()
+
+
+# --- Constraints are form errors ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        (
+            {
+                "starts_at_0": "2026-06-10",
+                "starts_at_1": "12:00:00",
+                "ends_at_0": "2026-06-10",
+                "ends_at_1": "11:00:00",
+            },
+            "ends_at",
+            "The end must be after the start.",
+        ),
+        (
+            {
+                "starts_at_0": "2026-06-10",
+                "starts_at_1": "12:00:00",
+                "ends_at_0": "2026-06-10",
+                "ends_at_1": "12:00:00",
+            },
+            "ends_at",
+            "The end must be after the start.",
+        ),
+        ({"max_participants": "0"}, "max_participants", "Enter at least 1"),
+        ({"bux_reward": "-1"}, "bux_reward", "greater than or equal to 0"),
+    ],
+)
+def test_invalid_campaign_values_are_form_errors(
+    admin_client, owner, fields, field, message
+):
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        post_form(post, owner, tweet_url=TWEET, **fields),
+    )
+
+    assert response.status_code == 200
+    form = response.context["inline_admin_formsets"][0].formset.forms[0]
+    assert any(message in error for error in form.errors[field])
+    assert not ShareCampaign.objects.exists()
+
+
+def test_invalid_values_on_the_campaign_admin_are_form_errors(admin_client, owner):
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"{CAMPAIGNS_URL}add/",
+        {
+            "post": post.pk,
+            "tweet_url": "https://x.com/BlocksterCom",
+            "bux_reward": "50",
+            "ends_at_0": "2026-01-01",
+            "ends_at_1": "00:00:00",
+            "starts_at_0": "2026-02-01",
+            "starts_at_1": "00:00:00",
+            "max_participants": "0",
+        },
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert set(errors) == {"tweet_url", "ends_at", "max_participants"}
+    assert not ShareCampaign.objects.exists()
+
+
+def test_campaign_admin_creates_a_campaign_from_a_url(admin_client, owner):
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"{CAMPAIGNS_URL}add/",
+        {
+            "post": post.pk,
+            "tweet_url": "https://twitter.com/BlocksterCom/status/31337?s=20",
+            "bux_reward": "5",
+            "is_active": "on",
+            "starts_at_0": "",
+            "starts_at_1": "",
+            "ends_at_0": "",
+            "ends_at_1": "",
+            "max_participants": "",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    campaign = ShareCampaign.objects.get(post=post)
+    assert (campaign.tweet_id, campaign.request_like) == ("31337", False)
+
+
+# --- Campaign list and change page ----------------------------------------------------
+
+
+@pytest.fixture
+def campaigns_in_every_state(owner, user_factory) -> dict[str, ShareCampaign]:
+    now = timezone.now()
+    campaigns = {
+        "Active": make_campaign(owner, max_participants=5),
+        "Scheduled": make_campaign(owner, starts_at=now + timedelta(days=2)),
+        "Ended": make_campaign(
+            owner, starts_at=now - timedelta(days=9), ends_at=now - timedelta(days=2)
+        ),
+        "Full": make_campaign(owner, max_participants=2),
+        "Inactive": make_campaign(owner, is_active=False),
+    }
+    for status in (Status.REWARDED, Status.PENDING):
+        make_reward(campaigns["Full"], user_factory(), status)
+    make_reward(campaigns["Active"], user_factory(), Status.REWARDED)
+    # A failed reward holds no place.
+    make_reward(campaigns["Active"], user_factory(), Status.FAILED)
+    ShareCampaign.objects.filter(pk=campaigns["Active"].pk).update(total_shares=1)
+    return campaigns
+
+
+def _row(content: str, title: str) -> str:
+    start = content.index(f">{title}<")
+    return content[start : content.index("</tr>", start)]
+
+
+def test_campaign_list_shows_status_shares_and_tweet(
+    admin_client, campaigns_in_every_state, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(6):
+        response = admin_client.get(CAMPAIGNS_URL)
+
+    content = response.content.decode()
+    for label, campaign in campaigns_in_every_state.items():
+        row = _row(content, campaign.post.title)
+        assert f'<td class="field-status">{label}</td>' in row
+        assert f'href="{campaign.tweet_url}"' in row
+    active = _row(content, campaigns_in_every_state["Active"].post.title)
+    assert "1 / 5" in active
+    assert "0 / ∞" in _row(content, campaigns_in_every_state["Inactive"].post.title)
+
+
+def test_campaign_list_queries_do_not_grow_with_campaigns(
+    admin_client, owner, user_factory
+):
+    def count_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(CAMPAIGNS_URL).status_code == 200
+        return len(queries)
+
+    make_reward(make_campaign(owner), user_factory())
+    baseline = count_queries()
+    for _ in range(5):
+        make_reward(make_campaign(owner, max_participants=3), user_factory())
+
+    assert count_queries() == baseline
+
+
+@pytest.mark.parametrize("status", ["active", "scheduled", "ended", "full", "inactive"])
+def test_status_filter_lists_campaigns_in_that_state(
+    admin_client, campaigns_in_every_state, status
+):
+    response = admin_client.get(CAMPAIGNS_URL, {"status": status})
+
+    listed = {campaign.pk for campaign in response.context["cl"].result_list}
+    assert listed == {campaigns_in_every_state[status.title()].pk}
+
+
+def test_active_filter_and_search(admin_client, campaigns_in_every_state):
+    inactive = campaigns_in_every_state["Inactive"]
+
+    by_flag = admin_client.get(CAMPAIGNS_URL, {"is_active__exact": "0"})
+    by_title = admin_client.get(CAMPAIGNS_URL, {"q": inactive.post.title})
+    by_tweet = admin_client.get(CAMPAIGNS_URL, {"q": inactive.tweet_id})
+
+    for response in (by_flag, by_title, by_tweet):
+        assert [c.pk for c in response.context["cl"].result_list] == [inactive.pk]
+
+
+def test_campaign_change_page_shows_statistics(admin_client, owner, user_factory):
+    campaign = make_campaign(owner)
+    for status in (
+        Status.PENDING,
+        Status.VERIFIED,
+        Status.VERIFIED,
+        Status.REWARDED,
+        Status.REWARDED,
+        Status.REWARDED,
+        Status.FAILED,
+    ):
+        make_reward(campaign, user_factory(), status, bux_rewarded=Decimal("150"))
+
+    response = admin_client.get(f"{CAMPAIGNS_URL}{campaign.pk}/change/")
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    table = content[content.index('class="campaign-statistics"') :]
+    table = table[: table.index("</table>")]
+    rewards_url = f"{REWARDS_URL}?campaign__id__exact={campaign.pk}"
+    for label, count, query in [
+        ("Total", 7, ""),
+        ("Pending", 1, "&amp;status__exact=pending"),
+        ("Verified", 2, "&amp;status__exact=verified"),
+        ("Rewarded", 3, "&amp;status__exact=rewarded"),
+        ("Failed", 1, "&amp;status__exact=failed"),
+    ]:
+        link = f'<a href="{rewards_url.replace("&", "&amp;")}{query}">{label}</a>'
+        assert f"{link}</th><td>{count}</td>" in table
+    assert '<th scope="row">BUX minted</th><td>450</td>' in table
+
+
+def test_campaign_counters_are_read_only(admin_client, running_campaign):
+    response = admin_client.get(f"{CAMPAIGNS_URL}{running_campaign.pk}/change/")
+
+    form = response.context["adminform"].form
+    assert "total_shares" not in form.fields
+    assert "tweet_id" not in form.fields
+    assert "post" not in form.fields
+    assert '<div class="readonly">7</div>' in response.content.decode()
+
+
+def test_campaign_change_page_saves_without_touching_counters(
+    admin_client, running_campaign
+):
+    response = admin_client.post(
+        f"{CAMPAIGNS_URL}{running_campaign.pk}/change/",
+        {
+            "tweet_url": running_campaign.tweet_url,
+            "bux_reward": "99",
+            "is_active": "on",
+            "total_shares": "0",
+            **_window(running_campaign),
+            "max_participants": "40",
+        },
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    running_campaign.refresh_from_db()
+    assert (running_campaign.bux_reward, running_campaign.total_shares) == (
+        Decimal("99"),
+        7,
+    )
+
+
+def test_toggle_active_action(admin_client, owner):
+    on = make_campaign(owner)
+    off = make_campaign(owner, is_active=False)
+    untouched = make_campaign(owner)
+
+    response = admin_client.post(
+        CAMPAIGNS_URL,
+        {"action": "toggle_active", "_selected_action": [on.pk, off.pk], "index": 0},
+        follow=True,
+    )
+
+    assert ShareCampaign.objects.get(pk=on.pk).is_active is False
+    assert ShareCampaign.objects.get(pk=off.pk).is_active is True
+    assert ShareCampaign.objects.get(pk=untouched.pk).is_active is True
+    assert "Activated 1 campaign, deactivated 1 campaign." in (
+        response.content.decode()
+    )
+
+
+# --- Rewards --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rewards(owner, user_factory) -> dict[str, ShareReward]:
+    campaign = make_campaign(owner)
+    now = timezone.now()
+    return {
+        "eligible": make_reward(
+            campaign,
+            user_factory(wallet_address="0x" + "1" * 40),
+            mint_attempts=6,
+            failure_reason="Mint failed: 500",
+        ),
+        "no_wallet": make_reward(campaign, user_factory()),
+        "in_flight": make_reward(
+            campaign, user_factory(), mint_started_at=now, mint_attempts=1
+        ),
+        "rewarded": make_reward(campaign, user_factory(), Status.REWARDED),
+        "pending": make_reward(campaign, user_factory(), Status.PENDING),
+        "failed": make_reward(
+            campaign, user_factory(), Status.FAILED, failure_reason="Closed"
+        ),
+        "flagged": make_reward(
+            campaign,
+            user_factory(wallet_address="0x" + "2" * 40),
+            mint_started_at=now - timedelta(hours=1),
+            mint_attempts=1,
+            needs_operator=True,
+            failure_reason="Mint outcome unknown: read timeout.",
+        ),
+    }
+
+
+def _run_action(client, action: str, selected, **extra):
+    return client.post(
+        REWARDS_URL,
+        {
+            "action": action,
+            "_selected_action": [reward.pk for reward in selected],
+            **extra,
+        },
+        follow=True,
+    )
+
+
+def _messages(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def test_retry_minting_queues_eligible_rewards_and_explains_the_rest(
+    admin_client, rewards, django_capture_on_commit_callbacks
+):
+    selected = [
+        rewards[name]
+        for name in (
+            "eligible",
+            "no_wallet",
+            "in_flight",
+            "rewarded",
+            "pending",
+            "failed",
+        )
+    ]
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = _run_action(admin_client, "retry_mint", selected, index=0)
+
+    assert len(queued) == 2
+    eligible = ShareReward.objects.get(pk=rewards["eligible"].pk)
+    assert (eligible.mint_attempts, eligible.failure_reason) == (0, "")
+    in_flight = ShareReward.objects.get(pk=rewards["in_flight"].pk)
+    assert (in_flight.mint_attempts, in_flight.mint_started_at) == (
+        1,
+        rewards["in_flight"].mint_started_at,
+    )
+    assert _messages(response) == [
+        "Queued 2 rewards for minting. 1 of them will wait until the reader adds a "
+        "wallet address. Skipped 4: 1 a mint is in flight, 1 already rewarded, "
+        "1 not verified yet, 1 already failed."
+    ]
+
+
+def test_retry_minting_a_flagged_reward_asks_for_confirmation_first(
+    admin_client, rewards, django_capture_on_commit_callbacks
+):
+    flagged = rewards["flagged"]
+
+    with django_capture_on_commit_callbacks() as queued:
+        page = _run_action(admin_client, "retry_mint", [flagged], index=0)
+
+    content = page.content.decode()
+    assert "I checked the minter: retry minting" in content
+    assert "Mint outcome unknown: read timeout." in content
+    assert queued == []
+    assert ShareReward.objects.get(pk=flagged.pk).needs_operator is True
+
+    with django_capture_on_commit_callbacks() as queued:
+        response = _run_action(admin_client, "retry_mint", [flagged], confirm="yes")
+
+    assert len(queued) == 1
+    flagged.refresh_from_db()
+    assert (flagged.needs_operator, flagged.mint_started_at) == (False, None)
+    assert _messages(response) == ["Queued 1 reward for minting."]
+
+
+def test_mark_failed_asks_for_a_reason_then_closes_verified_rewards(
+    admin_client, rewards
+):
+    selected = [rewards[name] for name in ("eligible", "in_flight", "rewarded")]
+
+    page = _run_action(admin_client, "mark_failed_no_mint", selected, index=0)
+
+    assert 'name="reason"' in page.content.decode()
+    assert ShareReward.objects.get(pk=rewards["eligible"].pk).status == Status.VERIFIED
+
+    response = _run_action(
+        admin_client,
+        "mark_failed_no_mint",
+        selected,
+        apply="yes",
+        reason="Duplicate X account",
+    )
+
+    closed = ShareReward.objects.get(pk=rewards["eligible"].pk)
+    assert (closed.status, closed.failure_reason) == (
+        Status.FAILED,
+        "Duplicate X account",
+    )
+    assert ShareReward.objects.get(pk=rewards["in_flight"].pk).status == (
+        Status.VERIFIED
+    )
+    assert ShareReward.objects.get(pk=rewards["rewarded"].pk).status == (
+        Status.REWARDED
+    )
+    assert _messages(response) == [
+        "Marked 1 reward as failed. Skipped 2: 1 a mint is in flight, "
+        "1 already rewarded."
+    ]
+
+
+def test_mark_failed_without_a_reason_changes_nothing(admin_client, rewards):
+    response = _run_action(
+        admin_client, "mark_failed_no_mint", [rewards["eligible"]], apply="yes"
+    )
+
+    assert "This field is required." in response.content.decode()
+    assert ShareReward.objects.get(pk=rewards["eligible"].pk).status == Status.VERIFIED
+
+
+def test_staff_who_may_only_view_rewards_cannot_run_mint_actions(
+    client, user_factory, rewards
+):
+    viewer = user_factory(is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_sharereward"))
+    client.force_login(viewer)
+
+    page = client.get(REWARDS_URL)
+    _run_action(client, "retry_mint", [rewards["eligible"]], index=0)
+    _run_action(
+        client, "mark_failed_no_mint", [rewards["eligible"]], apply="yes", reason="x"
+    )
+
+    assert page.status_code == 200
+    assert "retry_mint" not in page.content.decode()
+    eligible = ShareReward.objects.get(pk=rewards["eligible"].pk)
+    assert (eligible.status, eligible.mint_attempts) == (Status.VERIFIED, 6)
+
+
+def test_reward_list_shows_rewards_with_operator_column(
+    admin_client, rewards, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(9):
+        response = admin_client.get(REWARDS_URL)
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "<strong>Needs operator</strong>: Mint outcome unknown" in content
+    assert rewards["rewarded"].user.email in content
+    assert rewards["rewarded"].tx_hash[:10] in content
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ({"status__exact": "failed"}, {"failed"}),
+        ({"needs_operator__exact": "1"}, {"flagged"}),
+        ({"status__exact": "pending"}, {"pending"}),
+    ],
+)
+def test_reward_filters(admin_client, rewards, query, names):
+    response = admin_client.get(REWARDS_URL, query)
+
+    listed = {reward.pk for reward in response.context["cl"].result_list}
+    assert listed == {rewards[name].pk for name in names}
+
+
+def test_reward_search_by_email_and_tx_hash(admin_client, rewards):
+    rewarded = rewards["rewarded"]
+
+    by_email = admin_client.get(REWARDS_URL, {"q": rewarded.user.email})
+    by_hash = admin_client.get(REWARDS_URL, {"q": rewarded.tx_hash})
+
+    for response in (by_email, by_hash):
+        assert [r.pk for r in response.context["cl"].result_list] == [rewarded.pk]
+
+
+def test_reward_campaign_filter(admin_client, owner, user_factory, rewards):
+    other = make_reward(make_campaign(owner), user_factory())
+
+    response = admin_client.get(REWARDS_URL, {"campaign__id__exact": other.campaign_id})
+
+    assert [r.pk for r in response.context["cl"].result_list] == [other.pk]
+    assert other.campaign.post.title in response.content.decode()
+
+
+def test_rewards_cannot_be_added_changed_or_deleted(admin_client, rewards):
+    reward = rewards["eligible"]
+    change_url = f"{REWARDS_URL}{reward.pk}/change/"
+
+    assert admin_client.get(f"{REWARDS_URL}add/").status_code == 403
+    assert admin_client.post(change_url, {"status": "rewarded"}).status_code == 403
+    assert (
+        admin_client.post(
+            f"{REWARDS_URL}{reward.pk}/delete/", {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    page = admin_client.get(change_url)
+    assert page.status_code == 200
+    assert page.context["adminform"].form.fields == {}
+    assert "delete_selected" not in admin_client.get(REWARDS_URL).content.decode()
+    reward.refresh_from_db()
+    assert reward.status == Status.VERIFIED
+    assert ShareReward.objects.filter(pk=reward.pk).exists()
