@@ -4,19 +4,27 @@ PostgreSQL is the source of truth. Every key string is built here, under
 REDIS_KEY_PREFIX. Writes happen after the PostgreSQL transaction commits, a whole row
 and its index entries in one MULTI/EXEC pipeline; a Redis failure is logged and
 counted, never raised to the user, and `check_mirror --repair` mends the drift.
+The key schema, write path and commands are described in docs/mirror.md.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
+import sys
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from django.conf import settings
-from django.db import transaction
-from redis.exceptions import RedisError
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
+from django.db.models.signals import post_delete, post_save
+from redis.client import Pipeline
+from redis.exceptions import RedisError, WatchError
 
 from blockster.redis_client import get_redis
 
@@ -38,7 +46,10 @@ HASH_FIELDS = (
     "created_at",
     "updated_at",
 )
-TIME_FIELDS = {"verified_at", "rewarded_at", "created_at", "updated_at"}
+TIME_FIELDS = ("verified_at", "rewarded_at", "created_at", "updated_at")
+DEFAULT_BATCH_SIZE = 5000
+# Optimistic-lock retries before a sync gives up and leaves the pair to the repair.
+WATCH_RETRIES = 5
 
 # Process-wide count of mirror writes that failed (exposed for monitoring and tests).
 write_failures = 0
@@ -49,6 +60,19 @@ write_failures = 0
 
 def _key(*parts: object) -> str:
     return settings.REDIS_KEY_PREFIX + ":".join(str(part) for part in parts)
+
+
+def key_pattern(*parts: object) -> str:
+    """A SCAN MATCH pattern for keys under the prefix (the prefix's own glob
+    characters escaped, so a test prefix never matches another test's keys)."""
+    prefix = settings.REDIS_KEY_PREFIX
+    for char in "\\*?[]":
+        prefix = prefix.replace(char, "\\" + char)
+    return prefix + ":".join(str(part) for part in parts)
+
+
+def strip_prefix(key: str) -> str:
+    return key[len(settings.REDIS_KEY_PREFIX) :]
 
 
 def rate_limit_key(endpoint: str, x_user_id: str) -> str:
@@ -84,8 +108,24 @@ def activity_feed_key(user_id: int) -> str:
     return _key("activity_feed", user_id)
 
 
+def post_read_reward_key(user_id: int, post_id: int) -> str:
+    return _key("post_read_reward", user_id, post_id)
+
+
+def post_read_rewards_by_user_key(user_id: int) -> str:
+    return _key("post_read_rewards", "by_user", user_id)
+
+
 def member(user_id: int, campaign_id: int) -> str:
     return f"{user_id}:{campaign_id}"
+
+
+def parse_member(value: str) -> tuple[int, int] | None:
+    """`{user_id}:{campaign_id}` back to ints; None for anything malformed."""
+    user, _, campaign = value.partition(":")
+    if not (user.isdigit() and campaign.isdigit()):
+        return None
+    return int(user), int(campaign)
 
 
 # --- Multipliers ----------------------------------------------------------------------
@@ -126,15 +166,87 @@ def get_user_x_multiplier(user_id: int) -> int:
     return score
 
 
-# --- Share rewards --------------------------------------------------------------------
+def x_scores_for_users(user_ids: Collection[int]) -> dict[int, int]:
+    from social.models import XConnection
+
+    return dict(
+        XConnection.objects.filter(
+            user_id__in=list(user_ids), x_score__isnull=False
+        ).values_list("user_id", "x_score")
+    )
+
+
+def sync_user_multipliers(user_ids: Collection[int]) -> None:
+    """Make `x_multiplier` match PostgreSQL for these users: the score of their X
+    connection, or no field when they have none. Other multiplier fields are kept.
+    Raises RedisError."""
+    keys = [user_multipliers_key(user_id) for user_id in user_ids]
+
+    def write(pipe: Pipeline) -> None:
+        scores = x_scores_for_users(user_ids)
+        pipe.multi()
+        for user_id, key in zip(user_ids, keys, strict=True):
+            if user_id in scores:
+                pipe.hset(key, "x_multiplier", scores[user_id])
+            else:
+                pipe.hdel(key, "x_multiplier")
+
+    _watched_transaction(write, keys)
+
+
+def _sync_multiplier_quietly(user_id: int) -> None:
+    try:
+        sync_user_multipliers([user_id])
+    except RedisError as error:
+        _failed(f"x_multiplier of user {user_id}", error)
+
+
+# --- Share rewards: the row, its hash and its feed entry ------------------------------
+
+
+class RewardLike(Protocol):
+    """A ShareReward instance or a RewardRow: anything with the mirrored fields."""
+
+    id: int
+    user_id: int
+    campaign_id: int
+    x_connection_id: int | None
+    retweet_id: str
+    status: str
+    bux_rewarded: Decimal | None
+    verified_at: datetime | None
+    rewarded_at: datetime | None
+    failure_reason: str
+    tx_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RewardRow(NamedTuple):
+    """The mirrored columns of one ShareReward, read with `values_list` so bulk
+    passes skip model instantiation."""
+
+    id: int
+    user_id: int
+    campaign_id: int
+    x_connection_id: int | None
+    retweet_id: str
+    status: str
+    bux_rewarded: Decimal | None
+    verified_at: datetime | None
+    rewarded_at: datetime | None
+    failure_reason: str
+    tx_hash: str | None
+    created_at: datetime
+    updated_at: datetime
 
 
 def _unix(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value is not None else None
 
 
-def reward_hash(reward) -> dict[str, str]:
-    """The mirror's HASH for one ShareReward row (null fields are left out)."""
+def reward_hash(reward: RewardLike) -> dict[str, str]:
+    """The mirror's HASH for one ShareReward row (null and empty fields left out)."""
     values: dict[str, Any] = {name: getattr(reward, name) for name in HASH_FIELDS}
     for name in TIME_FIELDS:
         values[name] = _unix(values[name])
@@ -143,24 +255,69 @@ def reward_hash(reward) -> dict[str, str]:
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
-def feed_entry(reward) -> str:
-    """A ready-to-render activity entry (deterministic, so rewriting it is a no-op)."""
+def feed_entry_id(campaign_id: int) -> str:
+    return f"x_share:{campaign_id}"
+
+
+def feed_entry_prefix(entry_id: str) -> str:
+    """How every feed entry for `entry_id` begins. Entries are JSON objects whose
+    first key is "id", so the entries of one (user, campaign) pair can be found and
+    removed without knowing their other fields (which change with the row)."""
+    return '{"id":' + json.dumps(entry_id) + ","
+
+
+def feed_entry(reward: RewardLike) -> str:
+    """A ready-to-render activity entry; deterministic, so rewriting it is a no-op."""
+    retweet_id = reward.retweet_id or None
     return json.dumps(
         {
+            "id": feed_entry_id(reward.campaign_id),
             "type": "x_share",
             "label": "X Share",
-            "campaign_id": reward.campaign_id,
             "amount": str(reward.bux_rewarded),
-            "retweet_id": reward.retweet_id,
+            "retweet_id": retweet_id,
             "tx_hash": reward.tx_hash,
             "timestamp": _unix(reward.rewarded_at),
+            "url": f"https://x.com/i/status/{retweet_id}" if retweet_id else None,
         },
-        sort_keys=True,
         separators=(",", ":"),
     )
 
 
-def write_reward(pipe, reward) -> None:
+# Replaces (or, with an empty entry, removes) the feed entries of one pair in one
+# server-side step: the JSON of an old entry is unknown to the writer, but its prefix
+# is not. Single-key, so it also runs on Redis Cluster.
+_FEED_REPLACE = """
+local prefix, entry = ARGV[1], ARGV[2]
+local removed = 0
+for _, item in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if item ~= entry and string.sub(item, 1, #prefix) == prefix then
+    redis.call('ZREM', KEYS[1], item)
+    removed = removed + 1
+  end
+end
+if entry ~= '' then
+  redis.call('ZADD', KEYS[1], ARGV[3], entry)
+end
+return removed
+"""
+_feed_scripts: dict[int, Any] = {}
+
+
+def _replace_feed_entry(
+    pipe: Pipeline, user_id: int, campaign_id: int, entry: str, score: float
+) -> None:
+    # One Script object per client: it remembers its SHA and redis-py loads it into a
+    # restarted server before the pipeline runs.
+    client = get_redis()
+    script = _feed_scripts.get(id(client))
+    if script is None:
+        script = _feed_scripts[id(client)] = client.register_script(_FEED_REPLACE)
+    prefix = feed_entry_prefix(feed_entry_id(campaign_id))
+    script(keys=[activity_feed_key(user_id)], args=[prefix, entry, score], client=pipe)
+
+
+def write_reward(pipe: Pipeline, reward: RewardLike) -> None:
     """Queue on `pipe` the commands that make Redis hold exactly this row."""
     key = share_reward_key(reward.user_id, reward.campaign_id)
     item = member(reward.user_id, reward.campaign_id)
@@ -173,17 +330,18 @@ def write_reward(pipe, reward) -> None:
         if status != reward.status:
             pipe.srem(by_status_key(status), item)
     pipe.sadd(by_status_key(reward.status), item)
-    if reward.status == "rewarded":
-        pipe.zadd(by_rewarded_at_key(), {item: reward.rewarded_at.timestamp()})
-        pipe.zadd(
-            activity_feed_key(reward.user_id),
-            {feed_entry(reward): reward.rewarded_at.timestamp()},
-        )
+    if reward.status == "rewarded" and reward.rewarded_at is not None:
+        rewarded = reward.rewarded_at.timestamp()
+        pipe.zadd(by_rewarded_at_key(), {item: rewarded})
+        entry = feed_entry(reward)
     else:
         pipe.zrem(by_rewarded_at_key(), item)
+        entry, rewarded = "", 0
+    _replace_feed_entry(pipe, reward.user_id, reward.campaign_id, entry, rewarded)
 
 
-def remove_reward(pipe, user_id: int, campaign_id: int) -> None:
+def remove_reward(pipe: Pipeline, user_id: int, campaign_id: int) -> None:
+    """Queue the removal of a pair's hash, index entries and feed entry."""
     item = member(user_id, campaign_id)
     pipe.delete(share_reward_key(user_id, campaign_id))
     pipe.zrem(by_user_key(user_id), item)
@@ -191,31 +349,177 @@ def remove_reward(pipe, user_id: int, campaign_id: int) -> None:
     for status in STATUSES:
         pipe.srem(by_status_key(status), item)
     pipe.zrem(by_rewarded_at_key(), item)
+    _replace_feed_entry(pipe, user_id, campaign_id, "", 0)
+
+
+# --- Share rewards: reading PostgreSQL ------------------------------------------------
+
+
+def _reward_rows():
+    from campaigns.models import ShareReward
+
+    return ShareReward.objects.values_list(*HASH_FIELDS)
+
+
+def _pairs_sql(column: str = "id") -> str:
+    from campaigns.models import ShareReward
+
+    # Only the model's own table name is interpolated; the pairs are parameters.
+    # unnest() keeps this one query with two array parameters however many pairs.
+    return (
+        f"SELECT {column} FROM {ShareReward._meta.db_table} "  # noqa: S608
+        "WHERE (user_id, campaign_id) IN "
+        "(SELECT * FROM unnest(%s::bigint[], %s::bigint[]))"
+    )
+
+
+def rows_for_pairs(pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], Any]:
+    """The current rows of these (user, campaign) pairs, in one query."""
+    users, campaigns = _split(pairs)
+    matching = RawSQL(_pairs_sql(), (users, campaigns))  # noqa: S611
+    rows = _reward_rows().filter(id__in=matching)
+    return {(row[1], row[2]): RewardRow._make(row) for row in rows}
+
+
+def existing_pairs(pairs: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these pairs have a row, in one query."""
+    users, campaigns = _split(pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(_pairs_sql("user_id, campaign_id"), (users, campaigns))
+        return {(user, campaign) for user, campaign in cursor.fetchall()}
+
+
+def _split(pairs: Collection[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    return [user for user, _ in pairs], [campaign for _, campaign in pairs]
+
+
+def iter_reward_batches(
+    batch_size: int = DEFAULT_BATCH_SIZE, *, order_by: tuple[str, ...] = ("id",)
+) -> Iterator[list[RewardRow]]:
+    """Every ShareReward row as RewardRow lists of `batch_size`, streamed through a
+    server-side cursor: memory stays flat however many rows there are."""
+    rows = _reward_rows().order_by(*order_by).iterator(chunk_size=batch_size)
+    batch: list[RewardRow] = []
+    for row in rows:
+        batch.append(RewardRow._make(row))
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- Share rewards: the write path ----------------------------------------------------
+
+
+def _watched_transaction(write: Callable[[Pipeline], None], keys: list[str]) -> None:
+    """Run `write` (which reads PostgreSQL, then queues commands after pipe.multi())
+    under WATCH on `keys`: if another writer changes one of them in between, the read
+    may be older than what that writer mirrored, so it is re-read and retried."""
+    with get_redis().pipeline(transaction=True) as pipe:
+        for _ in range(WATCH_RETRIES):
+            try:
+                pipe.watch(*keys)
+                write(pipe)
+                pipe.execute()
+                return
+            except WatchError:
+                pipe.reset()
+    raise RedisError(f"gave up after {WATCH_RETRIES} concurrent writes")
+
+
+def sync_share_rewards(pairs: Collection[tuple[int, int]]) -> None:
+    """Make Redis match PostgreSQL for these (user, campaign) pairs in one MULTI/EXEC:
+    each row is written, or removed when it is gone. Raises RedisError."""
+    pairs = list(dict.fromkeys(pairs))
+    keys = [share_reward_key(user_id, campaign_id) for user_id, campaign_id in pairs]
+
+    def write(pipe: Pipeline) -> None:
+        rows = rows_for_pairs(pairs)
+        pipe.multi()
+        for pair in pairs:
+            row = rows.get(pair)
+            if row is None:
+                remove_reward(pipe, *pair)
+            else:
+                write_reward(pipe, row)
+
+    _watched_transaction(write, keys)
 
 
 def sync_share_reward(user_id: int, campaign_id: int) -> bool:
     """Make Redis match PostgreSQL for one (user, campaign) pair: write the row, or
     remove it when the row is gone. False (logged and counted) if Redis failed."""
-    from campaigns.models import ShareReward
-
-    reward = ShareReward.objects.filter(
-        user_id=user_id, campaign_id=campaign_id
-    ).first()
     try:
-        with get_redis().pipeline(transaction=True) as pipe:
-            if reward is None:
-                remove_reward(pipe, user_id, campaign_id)
-            else:
-                write_reward(pipe, reward)
-            pipe.execute()
+        sync_share_rewards([(user_id, campaign_id)])
     except RedisError as error:
         _failed(f"share reward {member(user_id, campaign_id)}", error)
         return False
     return True
 
 
+class _AfterCommit:
+    """An on_commit callback that knows what it syncs, so the same sync registered
+    twice in one transaction (a service and the model signal) runs once."""
+
+    def __init__(self, func: Callable[..., Any], *args: int) -> None:
+        self.func, self.args = func, args
+
+    def __call__(self) -> None:
+        self.func(*self.args)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _AfterCommit) and (self.func, self.args) == (
+            other.func,
+            other.args,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _on_commit_once(func: Callable[..., Any], *args: int) -> None:
+    callback = _AfterCommit(func, *args)
+    # Django keeps the callbacks of the open transaction here, and drops those of a
+    # rolled-back savepoint, so a pending equal callback is sure to run.
+    if connection.in_atomic_block and any(
+        pending == callback for _, pending, _ in connection.run_on_commit
+    ):
+        return
+    # robust: an unexpected error in the mirror is logged by Django, never raised
+    # into the request whose transaction already committed.
+    transaction.on_commit(callback, robust=True)
+
+
 def sync_share_reward_after_commit(user_id: int, campaign_id: int) -> None:
-    transaction.on_commit(lambda: sync_share_reward(user_id, campaign_id))
+    _on_commit_once(sync_share_reward, user_id, campaign_id)
+
+
+def _share_reward_changed(sender: type, instance: RewardLike, **kwargs: Any) -> None:
+    sync_share_reward_after_commit(instance.user_id, instance.campaign_id)
+
+
+def _x_connection_changed(sender: type, instance: Any, **kwargs: Any) -> None:
+    _on_commit_once(_sync_multiplier_quietly, instance.user_id)
+
+
+# Saves that bypass the services (an admin change form, the shell) are mirrored too;
+# the services' conditional UPDATEs send no signal and sync themselves. There is
+# deliberately no post_delete receiver on ShareReward: one would turn the services'
+# conditional `filter(status=...).delete()` into select-then-delete-by-pk, which
+# could delete a row that was verified in between.
+post_save.connect(
+    _share_reward_changed,
+    sender="campaigns.ShareReward",
+    weak=False,
+    dispatch_uid="mirror_share_reward_saved",
+)
+for _signal in (post_save, post_delete):
+    _signal.connect(
+        _x_connection_changed,
+        sender="social.XConnection",
+        weak=False,
+        dispatch_uid=f"mirror_x_connection_{_signal is post_save}",
+    )
 
 
 def _failed(what: str, error: Exception) -> None:
@@ -226,25 +530,275 @@ def _failed(what: str, error: Exception) -> None:
     )
 
 
+# --- Backfill -------------------------------------------------------------------------
+
+
+class SyncResult(TypedDict):
+    total: int
+    success: int
+    errors: int
+
+
+Progress = Callable[[int, int], None]
+
+
+def sync_all_share_rewards(
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    prune: bool = False,
+    progress: Progress | None = None,
+) -> SyncResult:
+    """Write every ShareReward row to Redis (the backfill), one pipeline per batch;
+    with `prune`, also remove mirror entries whose rows no longer exist.
+
+    `progress(done, total)` is called after each batch. Safe to re-run: each row's
+    commands leave the same state however often they run.
+    """
+    from campaigns.models import ShareReward
+
+    total = ShareReward.objects.count()
+    result: SyncResult = {"total": 0, "success": 0, "errors": 0}
+    client = get_redis()
+    for batch in iter_reward_batches(batch_size):
+        errors = _write_batch(client, batch)
+        result["total"] += len(batch)
+        result["errors"] += errors
+        result["success"] += len(batch) - errors
+        if progress is not None:
+            progress(result["total"], max(total, result["total"]))
+    if prune:
+        pruned = prune_orphaned_rewards(batch_size=batch_size)
+        logger.info("pruned %d orphaned share rewards from the mirror", pruned)
+    return result
+
+
+def _write_batch(client: Any, batch: list[RewardRow]) -> int:
+    """Pipeline one batch (not MULTI: each row's commands are idempotent, and a
+    re-run mends a half-applied batch); returns how many rows failed."""
+    try:
+        with client.pipeline(transaction=False) as pipe:
+            ends = []
+            for row in batch:
+                write_reward(pipe, row)
+                ends.append(len(pipe))
+            replies = pipe.execute(raise_on_error=False)
+    except RedisError as error:
+        _failed(f"a backfill batch of {len(batch)} rows", error)
+        return len(batch)
+    errors, start = 0, 0
+    for row, end in zip(batch, ends, strict=True):
+        failed = [r for r in replies[start:end] if isinstance(r, Exception)]
+        if failed:
+            errors += 1
+            logger.warning("backfill of reward %s failed: %s", row.id, failed[0])
+        start = end
+    return errors
+
+
+def scan_keys(pattern: str, *, count: int = 1000) -> Iterator[list[str]]:
+    """Keys matching `pattern`, in lists of about `count` (SCAN, never KEYS)."""
+    keys: list[str] = []
+    for key in get_redis().scan_iter(match=pattern, count=count):
+        keys.append(key)
+        if len(keys) >= count:
+            yield keys
+            keys = []
+    if keys:
+        yield keys
+
+
+def orphaned_hash_pairs(
+    *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[list[tuple[int, int]]]:
+    """Pairs that have a `share_reward` hash in Redis but no row, per SCAN batch."""
+    for keys in scan_keys(key_pattern("share_reward", "*"), count=batch_size):
+        pairs = [
+            pair
+            for key in keys
+            if (pair := parse_member(strip_prefix(key)[len("share_reward:") :]))
+        ]
+        if pairs:
+            existing = existing_pairs(pairs)
+            orphans = [pair for pair in pairs if pair not in existing]
+            if orphans:
+                yield orphans
+
+
+def prune_orphaned_rewards(*, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """Remove the hash, index and feed entries of pairs that have no row."""
+    removed = 0
+    for orphans in orphaned_hash_pairs(batch_size=batch_size):
+        # Re-read under WATCH: a row created since the SCAN is written, not removed.
+        sync_share_rewards(orphans)
+        removed += len(orphans)
+    return removed
+
+
+def progress_printer(stream: Any = None) -> Progress:
+    """A one-line progress bar with rate and ETA, redrawn after each batch."""
+    stream = stream or sys.stderr
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else 0
+        filled = int(30 * done / total) if total else 30
+        stream.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} "
+            f"{rate:,.0f} rows/s ETA {eta:,.0f}s "
+        )
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+# --- Reads ----------------------------------------------------------------------------
+
+
+class ShareActivity(TypedDict):
+    type: str
+    label: str
+    amount: Decimal
+    retweet_id: str | None
+    tx_hash: str | None
+    timestamp: datetime
+
+
+def _decode_entry(raw: str, score: float) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    timestamp = entry.get("timestamp") or score
+    entry["timestamp"] = datetime.fromtimestamp(timestamp, UTC)
+    entry["amount"] = _decimal(entry.get("amount"))
+    return entry
+
+
+def _decimal(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None
+
+
 def list_user_share_rewards(
     user_id: int, *, offset: int = 0, limit: int = 20
-) -> list[dict[str, Any]]:
-    """The user's rewarded X shares, newest first, from Redis alone."""
-    key = activity_feed_key(user_id)
-    entries = get_redis().zrevrange(key, offset, offset + limit - 1)
-    shares = []
-    for raw in entries:
-        entry = json.loads(raw)
-        if entry.get("type") != "x_share":
-            continue
-        shares.append(
+) -> list[ShareActivity]:
+    """The user's rewarded X shares, newest first, from Redis alone.
+
+    The feed may also hold entries of other kinds, so it is read in chunks until
+    `offset + limit` X shares have been seen.
+    """
+    key, wanted = activity_feed_key(user_id), offset + limit
+    shares: list[ShareActivity] = []
+    start, chunk = 0, max(wanted, 50)
+    client = get_redis()
+    while len(shares) < wanted:
+        items = client.zrevrange(key, start, start + chunk - 1, withscores=True)
+        for raw, score in items:
+            entry = _decode_entry(raw, score)
+            if entry is None or entry.get("type") != "x_share":
+                continue
+            shares.append(
+                {
+                    "type": "x_share",
+                    "label": entry.get("label") or "X Share",
+                    "amount": entry["amount"],
+                    "retweet_id": entry.get("retweet_id"),
+                    "tx_hash": entry.get("tx_hash"),
+                    "timestamp": entry["timestamp"],
+                }
+            )
+        if len(items) < chunk:
+            break
+        start += chunk
+    return shares[offset:wanted]
+
+
+class ActivitySource(NamedTuple):
+    """One kind of reward the member page lists: how many a user has, and the
+    newest `count` of them as entries with at least type, label, amount and
+    timestamp (optionally url, tx_hash)."""
+
+    count: Callable[[Any, int], int]
+    newest: Callable[[Any, int, int], list[dict[str, Any]]]
+
+
+def _feed_count(client: Any, user_id: int) -> int:
+    return client.zcard(activity_feed_key(user_id))
+
+
+def _feed_newest(client: Any, user_id: int, count: int) -> list[dict[str, Any]]:
+    items = client.zrevrange(activity_feed_key(user_id), 0, count - 1, withscores=True)
+    return [e for raw, score in items if (e := _decode_entry(raw, score)) is not None]
+
+
+def _post_reads_count(client: Any, user_id: int) -> int:
+    return client.zcard(post_read_rewards_by_user_key(user_id))
+
+
+def _post_reads_newest(client: Any, user_id: int, count: int) -> list[dict[str, Any]]:
+    index = post_read_rewards_by_user_key(user_id)
+    items = client.zrevrange(index, 0, count - 1, withscores=True)
+    with client.pipeline(transaction=False) as pipe:
+        for item, _ in items:
+            post_id = item.rpartition(":")[2]
+            pipe.hgetall(post_read_reward_key(user_id, post_id))
+        hashes = pipe.execute()
+    entries = []
+    for (_, score), fields in zip(items, hashes, strict=True):
+        slug = fields.get("post_slug")
+        entries.append(
             {
-                "type": "x_share",
-                "label": entry["label"],
-                "amount": Decimal(entry["amount"]),
-                "retweet_id": entry["retweet_id"],
-                "tx_hash": entry["tx_hash"],
-                "timestamp": datetime.fromtimestamp(entry["timestamp"], UTC),
+                "type": "post_read",
+                "label": "Article Read",
+                "title": fields.get("post_title"),
+                "amount": _decimal(fields.get("bux_rewarded", fields.get("amount"))),
+                "tx_hash": fields.get("tx_hash"),
+                "timestamp": datetime.fromtimestamp(score, UTC),
+                "url": f"/{slug}" if slug else None,
             }
         )
-    return shares
+    return entries
+
+
+# Every reward source the mirror holds, merged by time on the member page. The
+# activity feed holds the X shares; read rewards have their own keys (DESIGN).
+ACTIVITY_SOURCES = (
+    ActivitySource(_feed_count, _feed_newest),
+    ActivitySource(_post_reads_count, _post_reads_newest),
+)
+
+
+class UserActivity:
+    """A user's activity across every source, newest first, read from Redis alone.
+
+    Sliceable with a `count()`, so Django's Paginator pages through it; a page at
+    `offset` reads the newest `offset + limit` of each source and merges them.
+    Raises RedisError when Redis is unavailable.
+    """
+
+    def __init__(
+        self, user_id: int, sources: Iterable[ActivitySource] = ACTIVITY_SOURCES
+    ) -> None:
+        self.user_id, self.sources = user_id, tuple(sources)
+        self.client = get_redis()
+
+    def count(self) -> int:
+        return sum(source.count(self.client, self.user_id) for source in self.sources)
+
+    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
+        start, stop = window.start or 0, window.stop
+        if stop is None or stop <= start:
+            return []
+        streams = [
+            source.newest(self.client, self.user_id, stop) for source in self.sources
+        ]
+        merged = heapq.merge(*streams, key=lambda e: e["timestamp"], reverse=True)
+        return list(merged)[start:stop]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import sys
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from redis.exceptions import RedisError
+
+from rewards.mirror import DEFAULT_BATCH_SIZE
+from rewards.mirror_check import check_mirror
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare the Redis mirror with PostgreSQL: missing, stale and orphaned "
+        "hashes, index and activity-feed drift, multiplier drift. Exits 1 when drift "
+        "is found; --repair mends it (beat also runs the repair every 10 minutes)."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--repair", action="store_true", help="mend every drift found"
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"rows per PostgreSQL fetch and Redis pipeline "
+            f"(default {DEFAULT_BATCH_SIZE})",
+        )
+
+    def handle(self, *args: Any, repair: bool, batch_size: int, **options: Any) -> None:
+        try:
+            report = check_mirror(repair=repair, batch_size=batch_size)
+        except RedisError as error:
+            raise CommandError(f"Redis is unavailable: {error}") from error
+        self.stdout.write("\n".join(report.lines()))
+        if not report.in_sync and not repair:
+            sys.exit(1)

@@ -1,0 +1,392 @@
+"""Compare the Redis mirror with PostgreSQL, report drift, and optionally mend it.
+
+Two passes, both streamed in batches so memory stays flat:
+- PostgreSQL → Redis: every ShareReward row (ordered by user, so each user's index
+  and feed are checked whole) against its hash and index entries, and every scored
+  X connection against `user_multipliers`.
+- Redis → PostgreSQL: SCAN the hashes, indexes, feeds and multipliers for entries
+  whose row (or score) no longer exists.
+
+Repair re-syncs each drifted (user, campaign) pair through `sync_share_rewards`,
+which re-reads the row under WATCH: a pair changed since the check read it is
+written as it is now, never as the check saw it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from campaigns.models import ShareReward
+from social.models import XConnection
+
+from . import mirror
+from .mirror import RewardRow
+
+KINDS = {
+    "missing_hash": "missing hashes",
+    "stale_hash": "stale hashes",
+    "orphaned_hash": "orphaned hashes",
+    "by_user": "by_user index drift",
+    "by_campaign": "by_campaign index drift",
+    "by_status": "by_status index drift",
+    "by_rewarded_at": "by_rewarded_at index drift",
+    "activity_feed": "activity_feed drift",
+    "multiplier": "multiplier drift",
+}
+EXAMPLES_PER_KIND = 3
+X_SHARE_PREFIX = '{"id":"x_share:'
+
+
+@dataclass
+class MirrorReport:
+    repair: bool
+    rows_checked: int = 0
+    multipliers_checked: int = 0
+    drift: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    repaired_rewards: int = 0
+    repaired_multipliers: int = 0
+
+    def add(self, kind: str, example: str) -> None:
+        self.drift[kind] += 1
+        shown = self.examples.setdefault(kind, [])
+        if len(shown) < EXAMPLES_PER_KIND:
+            shown.append(example)
+
+    @property
+    def drift_found(self) -> int:
+        return sum(self.drift.values())
+
+    @property
+    def in_sync(self) -> bool:
+        return self.drift_found == 0
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "rows_checked": self.rows_checked,
+            "multipliers_checked": self.multipliers_checked,
+            **{kind: self.drift[kind] for kind in KINDS},
+            "drift": self.drift_found,
+            "repaired_rewards": self.repaired_rewards,
+            "repaired_multipliers": self.repaired_multipliers,
+        }
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"Checked {self.rows_checked:,} share rewards and "
+            f"{self.multipliers_checked:,} multipliers."
+        ]
+        for kind, label in KINDS.items():
+            count = self.drift[kind]
+            line = f"  {label:<28}{count:>8,}"
+            if count:
+                line += "   e.g. " + "; ".join(self.examples[kind])
+            lines.append(line)
+        if self.in_sync:
+            lines.append("In sync.")
+        elif self.repair:
+            lines.append(
+                f"Drift found: {self.drift_found:,}. Repaired "
+                f"{self.repaired_rewards:,} share rewards (hash, indexes and feed "
+                f"entry each) and {self.repaired_multipliers:,} multipliers."
+            )
+        else:
+            lines.append(
+                f"Drift found: {self.drift_found:,}. "
+                "Run `check_mirror --repair` to mend it."
+            )
+        return lines
+
+
+def check_mirror(
+    repair: bool = False, *, batch_size: int = mirror.DEFAULT_BATCH_SIZE
+) -> MirrorReport:
+    """Compare PostgreSQL with Redis; with `repair`, mend every drift found.
+    Raises RedisError when Redis is unavailable."""
+    checker = _Checker(MirrorReport(repair=repair), batch_size)
+    checker.check_rows()
+    checker.check_orphans()
+    checker.check_multipliers()
+    return checker.report
+
+
+def _close(score: float | None, expected: float | None) -> bool:
+    if score is None or expected is None:
+        return score is expected
+    return abs(score - expected) < 1e-3
+
+
+def _ts(value: datetime | None) -> float | None:
+    return value.timestamp() if value is not None else None
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Checker:
+    def __init__(self, report: MirrorReport, batch_size: int) -> None:
+        self.report, self.batch_size = report, batch_size
+        self.client = mirror.get_redis()
+        self.drifted: set[tuple[int, int]] = set()
+
+    def _drift(self, kind: str, pair: tuple[int, int], example: str) -> None:
+        self.report.add(kind, example)
+        self.drifted.add(pair)
+
+    def _mend(self) -> None:
+        """Re-sync the drifted pairs of this batch (when repairing)."""
+        if self.report.repair and self.drifted:
+            for pairs in _chunks(sorted(self.drifted), self.batch_size):
+                mirror.sync_share_rewards(pairs)
+                self.report.repaired_rewards += len(pairs)
+        self.drifted.clear()
+
+    # --- PostgreSQL → Redis ---------------------------------------------------------
+
+    def check_rows(self) -> None:
+        # Ordered by user so a user's rows arrive together; the last user of a batch
+        # may continue in the next one, so their whole-user checks wait for it.
+        waiting: list[RewardRow] = []
+        order = ("user_id", "campaign_id")
+        for batch in mirror.iter_reward_batches(self.batch_size, order_by=order):
+            self.report.rows_checked += len(batch)
+            self._check_row_keys(batch)
+            rows = waiting + batch
+            last_user = rows[-1].user_id
+            done = [row for row in rows if row.user_id != last_user]
+            waiting = [row for row in rows if row.user_id == last_user]
+            self._check_users(done)
+            self._mend()
+        self._check_users(waiting)
+        self._mend()
+
+    def _check_row_keys(self, rows: list[RewardRow]) -> None:
+        items = [mirror.member(row.user_id, row.campaign_id) for row in rows]
+        with self.client.pipeline(transaction=False) as pipe:
+            for row, item in zip(rows, items, strict=True):
+                pipe.hgetall(mirror.share_reward_key(row.user_id, row.campaign_id))
+                pipe.zscore(mirror.by_campaign_key(row.campaign_id), item)
+                pipe.zscore(mirror.by_rewarded_at_key(), item)
+            for status in mirror.STATUSES:
+                pipe.smismember(mirror.by_status_key(status), items)
+            replies = pipe.execute()
+        memberships = dict(zip(mirror.STATUSES, replies[-4:], strict=True))
+        for index, row in enumerate(rows):
+            stored, campaign_score, rewarded_score = replies[3 * index : 3 * index + 3]
+            statuses = {s for s in mirror.STATUSES if memberships[s][index]}
+            self._compare_row(row, items[index], stored, statuses)
+            pair = (row.user_id, row.campaign_id)
+            if not _close(campaign_score, row.created_at.timestamp()):
+                self._drift("by_campaign", pair, f"{items[index]} score")
+            rewarded = _ts(row.rewarded_at) if row.status == "rewarded" else None
+            if not _close(rewarded_score, rewarded):
+                self._drift("by_rewarded_at", pair, f"{items[index]} score")
+
+    def _compare_row(
+        self, row: RewardRow, item: str, stored: dict, statuses: set[str]
+    ) -> None:
+        pair = (row.user_id, row.campaign_id)
+        expected = mirror.reward_hash(row)
+        if not stored:
+            self._drift("missing_hash", pair, f"share_reward:{item}")
+        elif stored != expected:
+            changed = sorted(set(stored.items()) ^ set(expected.items()))
+            fields = ", ".join(dict.fromkeys(name for name, _ in changed))
+            self._drift("stale_hash", pair, f"share_reward:{item} ({fields})")
+        if statuses != {row.status}:
+            found = ",".join(sorted(statuses)) or "none"
+            self._drift("by_status", pair, f"{item} in {found}, not {row.status}")
+
+    def _check_users(self, rows: list[RewardRow]) -> None:
+        by_user: dict[int, list[RewardRow]] = {}
+        for row in rows:
+            by_user.setdefault(row.user_id, []).append(row)
+        if not by_user:
+            return
+        with self.client.pipeline(transaction=False) as pipe:
+            for user_id in by_user:
+                pipe.zrange(mirror.by_user_key(user_id), 0, -1, withscores=True)
+                pipe.zrange(mirror.activity_feed_key(user_id), 0, -1, withscores=True)
+            replies = pipe.execute()
+        for index, (user_id, user_rows) in enumerate(by_user.items()):
+            index_items, feed_items = replies[2 * index : 2 * index + 2]
+            self._compare_by_user(user_id, user_rows, dict(index_items))
+            self._compare_feed(user_id, user_rows, dict(feed_items))
+
+    def _compare_by_user(
+        self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
+    ) -> None:
+        expected = {
+            mirror.member(row.user_id, row.campaign_id): row.created_at.timestamp()
+            for row in rows
+        }
+        for item in expected.keys() | actual.keys():
+            if not _close(actual.get(item), expected.get(item)):
+                pair = mirror.parse_member(item)
+                if pair is not None:
+                    self._drift("by_user", pair, f"by_user:{user_id} {item}")
+
+    def _compare_feed(
+        self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
+    ) -> None:
+        expected = {
+            mirror.feed_entry(row): row.rewarded_at.timestamp()
+            for row in rows
+            if row.status == "rewarded" and row.rewarded_at is not None
+        }
+        shares = {k: v for k, v in actual.items() if k.startswith(X_SHARE_PREFIX)}
+        for entry in expected.keys() | shares.keys():
+            if not _close(shares.get(entry), expected.get(entry)):
+                self._feed_drift(user_id, entry)
+
+    def _feed_drift(self, user_id: int, entry: str) -> None:
+        campaign = entry[len(X_SHARE_PREFIX) :].partition('"')[0]
+        if campaign.isdigit():
+            pair = (user_id, int(campaign))
+            example = f"activity_feed:{user_id} x_share:{campaign}"
+            self._drift("activity_feed", pair, example)
+            return
+        # An entry whose pair cannot be read cannot be re-synced: remove it as is.
+        self.report.add("activity_feed", f"activity_feed:{user_id} unreadable entry")
+        if self.report.repair:
+            self.client.zrem(mirror.activity_feed_key(user_id), entry)
+            self.report.repaired_rewards += 1
+
+    # --- Redis → PostgreSQL ---------------------------------------------------------
+
+    def check_orphans(self) -> None:
+        for orphans in mirror.orphaned_hash_pairs(batch_size=self.batch_size):
+            for pair in orphans:
+                example = f"share_reward:{mirror.member(*pair)}"
+                self._drift("orphaned_hash", pair, example)
+            self._mend()
+        for status in mirror.STATUSES:
+            key = mirror.by_status_key(status)
+            self._check_members("by_status", self.client.sscan_iter(key, count=1000))
+        by_rewarded_at = self.client.zscan_iter(mirror.by_rewarded_at_key(), count=1000)
+        self._check_members("by_rewarded_at", (item for item, _ in by_rewarded_at))
+        pattern = mirror.key_pattern("share_rewards", "by_campaign", "*")
+        for keys in mirror.scan_keys(pattern, count=self.batch_size):
+            for key in keys:
+                items = (item for item, _ in self.client.zscan_iter(key, count=1000))
+                self._check_members("by_campaign", items, key.rpartition(":")[2])
+        self._check_users_without_rows()
+
+    def _check_members(
+        self, kind: str, items: Iterator[str], campaign: str | None = None
+    ) -> None:
+        """Index members whose pair has no row (or sit under the wrong campaign)."""
+        chunk: list[str] = []
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == self.batch_size:
+                self._check_member_chunk(kind, chunk, campaign)
+                chunk = []
+        self._check_member_chunk(kind, chunk, campaign)
+
+    def _check_member_chunk(
+        self, kind: str, items: list[str], campaign: str | None
+    ) -> None:
+        pairs = {item: mirror.parse_member(item) for item in items}
+        valid = [pair for pair in pairs.values() if pair is not None]
+        existing = mirror.existing_pairs(valid) if valid else set()
+        for item, pair in pairs.items():
+            misplaced = campaign is not None and item.partition(":")[2] != campaign
+            if pair is None:
+                self.report.add(kind, f"unreadable member {item!r}")
+            elif pair not in existing or misplaced:
+                self._drift(kind, pair, f"{item} has no row" if not misplaced else item)
+        self._mend()
+
+    def _check_users_without_rows(self) -> None:
+        """by_user indexes and feeds of users who have no rows at all (users with rows
+        had theirs compared whole in the row pass)."""
+        patterns = {
+            "by_user": mirror.key_pattern("share_rewards", "by_user", "*"),
+            "activity_feed": mirror.key_pattern("activity_feed", "*"),
+        }
+        for kind, pattern in patterns.items():
+            for keys in mirror.scan_keys(pattern, count=self.batch_size):
+                users = {
+                    int(user): key
+                    for key in keys
+                    if (user := key.rpartition(":")[2]).isdigit()
+                }
+                with_rows = set(
+                    ShareReward.objects.filter(user_id__in=list(users))
+                    .values_list("user_id", flat=True)
+                    .distinct()
+                )
+                for user_id, key in users.items():
+                    if user_id not in with_rows:
+                        self._check_rowless_user(kind, user_id, key)
+                self._mend()
+
+    def _check_rowless_user(self, kind: str, user_id: int, key: str) -> None:
+        items = (item for item, _ in self.client.zscan_iter(key, count=1000))
+        for item in items:
+            if kind == "by_user":
+                pair = mirror.parse_member(item)
+                if pair is not None:
+                    self._drift(kind, pair, f"by_user:{user_id} {item} has no row")
+            elif item.startswith(X_SHARE_PREFIX):
+                self._feed_drift(user_id, item)
+
+    # --- Multipliers ----------------------------------------------------------------
+
+    def check_multipliers(self) -> None:
+        scored = (
+            XConnection.objects.filter(x_score__isnull=False)
+            .order_by("user_id")
+            .values_list("user_id", "x_score")
+            .iterator(chunk_size=self.batch_size)
+        )
+        batch: list[tuple[int, int]] = []
+        for pair in scored:
+            batch.append(pair)
+            if len(batch) == self.batch_size:
+                self._check_scores(batch)
+                batch = []
+        self._check_scores(batch)
+        pattern = mirror.key_pattern("user_multipliers", "*")
+        for keys in mirror.scan_keys(pattern, count=self.batch_size):
+            self._check_unscored(keys)
+
+    def _check_scores(self, batch: list[tuple[int, int]]) -> None:
+        self.report.multipliers_checked += len(batch)
+        with self.client.pipeline(transaction=False) as pipe:
+            for user_id, _ in batch:
+                pipe.hget(mirror.user_multipliers_key(user_id), "x_multiplier")
+            stored = pipe.execute()
+        drifted = [
+            user_id
+            for (user_id, score), value in zip(batch, stored, strict=True)
+            if value != str(score)
+        ]
+        for user_id in drifted:
+            self.report.add("multiplier", f"user_multipliers:{user_id}")
+        self._mend_multipliers(drifted)
+
+    def _check_unscored(self, keys: list[str]) -> None:
+        """x_multiplier fields of users who have no scored X connection."""
+        users = [int(u) for key in keys if (u := key.rpartition(":")[2]).isdigit()]
+        with self.client.pipeline(transaction=False) as pipe:
+            for user_id in users:
+                pipe.hexists(mirror.user_multipliers_key(user_id), "x_multiplier")
+            present = pipe.execute()
+        candidates = [u for u, has in zip(users, present, strict=True) if has]
+        scored = mirror.x_scores_for_users(candidates) if candidates else {}
+        orphans = [user_id for user_id in candidates if user_id not in scored]
+        for user_id in orphans:
+            self.report.add("multiplier", f"user_multipliers:{user_id} has no score")
+        self._mend_multipliers(orphans)
+
+    def _mend_multipliers(self, user_ids: list[int]) -> None:
+        if self.report.repair and user_ids:
+            mirror.sync_user_multipliers(user_ids)
+            self.report.repaired_multipliers += len(user_ids)
