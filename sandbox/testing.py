@@ -367,6 +367,8 @@ def sandbox(sandbox_server: SandboxProcess, settings: Any) -> Iterator[Sandbox]:
     settings.X_CALLBACK_URL = handle.callback_url
     settings.BUX_MINTER_URL = handle.minter_url
     settings.BUX_MINTER_SECRET = handle.minter_secret
+    # The sandbox minter honours Idempotency-Key, as BUX_MINTER_IDEMPOTENT declares.
+    settings.BUX_MINTER_IDEMPOTENT = True
     try:
         yield handle
     finally:

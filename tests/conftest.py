@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import html
 import os
+import re
 import uuid
 
 import pytest
@@ -18,7 +20,11 @@ TEST_QUEUE = (
 
 
 def pytest_configure(config):
+    from django.conf import settings
+
     celery_app.conf.task_default_queue = TEST_QUEUE
+    # Password hashing is deliberately slow; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +86,14 @@ def other_user(user_factory) -> User:
 @pytest.fixture
 def staff(user_factory) -> User:
     return user_factory(email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def page_text():
+    """A response as a reader reads it: no tags, entities decoded, spaces folded."""
+
+    def read(response) -> str:
+        text = re.sub(r"<[^>]+>", " ", response.content.decode())
+        return re.sub(r"\s+", " ", html.unescape(text))
+
+    return read
