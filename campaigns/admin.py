@@ -283,7 +283,7 @@ class ShareCampaignAdmin(admin.ModelAdmin):
     def toggle_active(
         self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
     ) -> None:
-        switched = Counter()
+        switched: Counter[str] = Counter()
         for campaign in queryset.order_by("pk"):
             set_campaign_active(campaign, active=not campaign.is_active)
             switched["activated" if campaign.is_active else "deactivated"] += 1
@@ -436,7 +436,8 @@ class ShareRewardAdmin(admin.ModelAdmin):
                 rewards=rewards,
                 flagged=flagged,
             )
-        queued, waiting_for_wallet, skipped = 0, 0, Counter()
+        queued, waiting_for_wallet = 0, 0
+        skipped: Counter[str] = Counter()
         for reward in rewards:
             if retry_minting(reward):
                 queued += 1
@@ -466,7 +467,8 @@ class ShareRewardAdmin(admin.ModelAdmin):
                 rewards=rewards,
                 form=form,
             )
-        closed, skipped = 0, Counter()
+        closed = 0
+        skipped: Counter[str] = Counter()
         for reward in rewards:
             if mark_failed(reward, form.cleaned_data["reason"]):
                 closed += 1
@@ -492,7 +494,9 @@ class ShareRewardAdmin(admin.ModelAdmin):
             },
         )
 
-    def _report(self, request: HttpRequest, summary: str, skipped: Counter) -> None:
+    def _report(
+        self, request: HttpRequest, summary: str, skipped: Counter[str]
+    ) -> None:
         if not skipped:
             self.message_user(request, summary, messages.SUCCESS)
             return
