@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
+from redis.exceptions import RedisError
+
+from rewards.mirror import UserActivity
 
 from . import services
 from .forms import ProfileForm
@@ -25,7 +29,17 @@ def account_settings(request):
     return render(request, "accounts/settings.html", {"form": form})
 
 
+ACTIVITY_PER_PAGE = 20
+
+
 def member_detail(request, user_id: int):
     member = get_object_or_404(User, pk=user_id, is_active=True)
     context = {"member": member, "is_owner": request.user.pk == member.pk}
+    # The feed is read from the Redis mirror only; if Redis is down the rest of the
+    # page still renders, with a notice in place of the feed.
+    paginator = Paginator(UserActivity(member.pk), ACTIVITY_PER_PAGE)
+    try:
+        context["activity"] = paginator.get_page(request.GET.get("page"))
+    except RedisError:
+        context["activity_unavailable"] = True
     return render(request, "accounts/member_detail.html", context)

@@ -458,40 +458,14 @@ def sync_share_reward(user_id: int, campaign_id: int) -> bool:
     return True
 
 
-class _AfterCommit:
-    """An on_commit callback that knows what it syncs, so the same sync registered
-    twice in one transaction (a service and the model signal) runs once."""
-
-    def __init__(self, func: Callable[..., Any], *args: int) -> None:
-        self.func, self.args = func, args
-
-    def __call__(self) -> None:
-        self.func(*self.args)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _AfterCommit) and (self.func, self.args) == (
-            other.func,
-            other.args,
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-def _on_commit_once(func: Callable[..., Any], *args: int) -> None:
-    callback = _AfterCommit(func, *args)
-    # Django keeps the callbacks of the open transaction here, and drops those of a
-    # rolled-back savepoint, so a pending equal callback is sure to run.
-    if connection.in_atomic_block and any(
-        pending == callback for _, pending, _ in connection.run_on_commit
-    ):
-        return
+def _on_commit(func: Callable[..., Any], *args: int) -> None:
     # robust: an unexpected error in the mirror is logged by Django, never raised
     # into the request whose transaction already committed.
-    transaction.on_commit(callback, robust=True)
+    transaction.on_commit(lambda: func(*args), robust=True)
 
 
 def sync_share_reward_after_commit(user_id: int, campaign_id: int) -> None:
-    _on_commit_once(sync_share_reward, user_id, campaign_id)
+    _on_commit(sync_share_reward, user_id, campaign_id)
 
 
 def _share_reward_changed(sender: type, instance: RewardLike, **kwargs: Any) -> None:
@@ -499,11 +473,12 @@ def _share_reward_changed(sender: type, instance: RewardLike, **kwargs: Any) -> 
 
 
 def _x_connection_changed(sender: type, instance: Any, **kwargs: Any) -> None:
-    _on_commit_once(_sync_multiplier_quietly, instance.user_id)
+    _on_commit(_sync_multiplier_quietly, instance.user_id)
 
 
 # Saves that bypass the services (an admin change form, the shell) are mirrored too;
-# the services' conditional UPDATEs send no signal and sync themselves. There is
+# the services' conditional UPDATEs send no signal and sync themselves (a create
+# is synced twice after its commit: both writes are the same, and cheap). There is
 # deliberately no post_delete receiver on ShareReward: one would turn the services'
 # conditional `filter(status=...).delete()` into select-then-delete-by-pk, which
 # could delete a row that was verified in between.
@@ -801,4 +776,17 @@ class UserActivity:
             source.newest(self.client, self.user_id, stop) for source in self.sources
         ]
         merged = heapq.merge(*streams, key=lambda e: e["timestamp"], reverse=True)
-        return list(merged)[start:stop]
+        return [_with_tx_link(entry) for entry in list(merged)[start:stop]]
+
+
+def _with_tx_link(entry: dict[str, Any]) -> dict[str, Any]:
+    """Add the transaction's explorer link (when EXPLORER_TX_URL is set) and a
+    shortened hash to show in its place or as its text."""
+    tx_hash = entry.get("tx_hash")
+    template = getattr(settings, "EXPLORER_TX_URL", "")
+    entry["tx_url"] = template.format(tx_hash=tx_hash) if tx_hash and template else None
+    short = (
+        f"{tx_hash[:6]}…{tx_hash[-4:]}" if tx_hash and len(tx_hash) > 12 else tx_hash
+    )
+    entry["tx_short"] = short
+    return entry

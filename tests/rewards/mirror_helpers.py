@@ -1,0 +1,47 @@
+"""Helpers shared by the mirror tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+from rewards import mirror
+
+
+def unix(value: datetime | None) -> str:
+    return str(int(value.timestamp()))
+
+
+def at(seconds_ago: int) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=seconds_ago)
+
+
+def prefixed_keys(redis) -> set[str]:
+    """Every key this test wrote (the root conftest gives each test its prefix)."""
+    return set(redis.scan_iter(match=mirror.key_pattern("*"), count=1000))
+
+
+def dump(redis) -> dict[str, object]:
+    """The whole mirror of this test, by key, for before/after comparisons."""
+    state: dict[str, object] = {}
+    for key in prefixed_keys(redis):
+        kind = redis.type(key)
+        if kind == "hash":
+            state[key] = redis.hgetall(key)
+        elif kind == "zset":
+            state[key] = redis.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            state[key] = sorted(redis.smembers(key))
+    return state
+
+
+@contextmanager
+def redis_down(settings) -> Iterator[None]:
+    """Point the mirror at a closed port, then back."""
+    url, timeout = settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT
+    settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT = "redis://127.0.0.1:1/0", 0.3
+    try:
+        yield
+    finally:
+        settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT = url, timeout

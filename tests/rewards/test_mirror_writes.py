@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from mirror_helpers import prefixed_keys, redis_down, unix
+
+from campaigns import services
+from campaigns.models import ShareReward
+from rewards import mirror
+from rewards.mirror_check import check_mirror
+from social.services import disconnect_x_account
+
+TX = "0x" + "ab" * 32
+
+
+@pytest.fixture
+def reader(owner, connection_factory):
+    return owner, connection_factory(owner)
+
+
+def item(reward: ShareReward) -> str:
+    return f"{reward.user_id}:{reward.campaign_id}"
+
+
+def feed(redis, user_id: int) -> list[tuple[dict, float]]:
+    entries = redis.zrange(mirror.activity_feed_key(user_id), 0, -1, withscores=True)
+    return [(json.loads(raw), score) for raw, score in entries]
+
+
+def statuses_holding(redis, reward: ShareReward) -> list[str]:
+    return [
+        status
+        for status in ("pending", "verified", "rewarded", "failed")
+        if redis.sismember(mirror.by_status_key(status), item(reward))
+    ]
+
+
+def test_each_service_transition_mirrors_the_row_after_commit(
+    reader, campaign_factory, redis, django_capture_on_commit_callbacks
+):
+    user, connection = reader
+    campaign = campaign_factory()
+
+    with django_capture_on_commit_callbacks(execute=False) as pending_callbacks:
+        reward = services.create_pending_reward(
+            user, campaign, connection, amount=Decimal("150")
+        )
+        # Nothing reaches Redis before the transaction commits.
+        assert not redis.exists(mirror.share_reward_key(user.pk, campaign.pk))
+    for callback in pending_callbacks:
+        callback()
+    key = mirror.share_reward_key(user.pk, campaign.pk)
+    assert redis.hgetall(key) == {
+        "id": str(reward.pk),
+        "user_id": str(user.pk),
+        "campaign_id": str(campaign.pk),
+        "x_connection_id": str(connection.pk),
+        "status": "pending",
+        "bux_rewarded": "150.00",
+        "created_at": unix(reward.created_at),
+        "updated_at": unix(reward.updated_at),
+    }
+    created = reward.created_at.timestamp()
+    assert redis.zscore(mirror.by_user_key(user.pk), item(reward)) == created
+    assert redis.zscore(mirror.by_campaign_key(campaign.pk), item(reward)) == created
+    assert statuses_holding(redis, reward) == ["pending"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reward = services.verify_share_reward(
+            reward, retweet_id=campaign.tweet_id, liked=True
+        )
+    stored = redis.hgetall(key)
+    assert stored["status"] == "verified"
+    assert stored["retweet_id"] == campaign.tweet_id
+    assert stored["verified_at"] == unix(reward.verified_at)
+    assert "rewarded_at" not in stored and "tx_hash" not in stored
+    assert statuses_holding(redis, reward) == ["verified"]
+    assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) is None
+    assert feed(redis, user.pk) == []
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.mark_rewarded(reward, tx_hash=TX)
+    reward.refresh_from_db()
+    stored = redis.hgetall(key)
+    assert stored["status"] == "rewarded"
+    assert stored["tx_hash"] == TX
+    assert stored["rewarded_at"] == unix(reward.rewarded_at)
+    assert statuses_holding(redis, reward) == ["rewarded"]
+    rewarded = reward.rewarded_at.timestamp()
+    assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) == rewarded
+    [(entry, score)] = feed(redis, user.pk)
+    assert score == rewarded
+    assert entry["type"] == "x_share" and entry["amount"] == "150.00"
+    assert entry["retweet_id"] == campaign.tweet_id and entry["tx_hash"] == TX
+
+
+def test_mark_failed_mirrors_the_reason_and_status(
+    owner, reward_factory, redis, django_capture_on_commit_callbacks
+):
+    reward = reward_factory(owner, status="verified")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.mark_failed(reward, "Wallet blocked")
+
+    stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
+    assert stored["status"] == "failed"
+    assert stored["failure_reason"] == "Wallet blocked"
+    assert statuses_holding(redis, reward) == ["failed"]
+    assert feed(redis, owner.pk) == []
+
+
+def test_a_deleted_reward_leaves_nothing_behind(
+    reader, campaign_factory, redis, django_capture_on_commit_callbacks
+):
+    user, connection = reader
+    with django_capture_on_commit_callbacks(execute=True):
+        reward = services.create_pending_reward(
+            user, campaign_factory(), connection, amount=Decimal("50")
+        )
+    assert prefixed_keys(redis)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.delete_share_reward(reward)
+
+    assert prefixed_keys(redis) == set()
+
+
+def test_a_reward_leaving_the_rewarded_state_leaves_the_feed(
+    owner, reward_factory, redis
+):
+    kept = reward_factory(owner, status="rewarded")
+    reward = reward_factory(owner, status="rewarded")
+    mirror.sync_share_reward(owner.pk, kept.campaign_id)
+    mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    assert len(feed(redis, owner.pk)) == 2
+
+    # A corrected transaction replaces the entry instead of adding a second one.
+    ShareReward.objects.filter(pk=reward.pk).update(tx_hash="0x" + "cd" * 32)
+    mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    hashes = sorted(entry["tx_hash"] for entry, _ in feed(redis, owner.pk))
+    assert hashes == sorted([kept.tx_hash, "0x" + "cd" * 32])
+
+    ShareReward.objects.filter(pk=reward.pk).update(status="verified", tx_hash=None)
+    mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    assert [entry["tx_hash"] for entry, _ in feed(redis, owner.pk)] == [kept.tx_hash]
+    assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) is None
+
+    ShareReward.objects.filter(pk=kept.pk).delete()
+    mirror.sync_share_reward(owner.pk, kept.campaign_id)
+    assert feed(redis, owner.pk) == []
+    assert not redis.exists(mirror.share_reward_key(owner.pk, kept.campaign_id))
+
+
+def test_a_save_outside_the_services_is_mirrored_too(
+    owner, campaign_factory, redis, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        reward = ShareReward.objects.create(
+            user=owner, campaign=campaign_factory(), bux_rewarded=Decimal("5")
+        )
+        reward.failure_reason = "edited in the admin"
+        reward.save()
+    stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
+    assert stored["failure_reason"] == "edited in the admin"
+
+
+def test_a_redis_outage_never_fails_the_share_and_repair_mends_it(
+    reader, campaign_factory, redis, settings, django_capture_on_commit_callbacks
+):
+    user, connection = reader
+    campaign = campaign_factory()
+    failures = mirror.write_failures
+    with redis_down(settings), django_capture_on_commit_callbacks(execute=True):
+        reward = services.create_pending_reward(
+            user, campaign, connection, amount=Decimal("50")
+        )
+
+    assert ShareReward.objects.filter(pk=reward.pk, status="pending").exists()
+    # Counted once per sync: the service's and the model signal's.
+    assert mirror.write_failures == failures + 2
+    assert not redis.exists(mirror.share_reward_key(user.pk, campaign.pk))
+
+    report = check_mirror(repair=True)
+    assert report.drift["missing_hash"] == 1
+    assert report.repaired_rewards == 1
+    stored = redis.hgetall(mirror.share_reward_key(user.pk, campaign.pk))
+    assert stored["id"] == str(reward.pk) and stored["status"] == "pending"
+    assert check_mirror().in_sync
+
+
+def test_a_concurrent_newer_write_is_never_overwritten_by_an_older_read(
+    owner, reward_factory, redis, monkeypatch
+):
+    """The sync reads the row, then another writer mirrors a newer state before the
+    sync's MULTI/EXEC: WATCH makes the sync re-read instead of writing stale data."""
+    reward = reward_factory(owner, status="pending")
+    read_rows = mirror.rows_for_pairs
+    calls = []
+
+    def read_then_race(pairs):
+        stale = read_rows(pairs)
+        if not calls:
+            ShareReward.objects.filter(pk=reward.pk).update(status="failed")
+            with redis.pipeline() as other_writer:
+                mirror.write_reward(other_writer, ShareReward.objects.get(pk=reward.pk))
+                other_writer.execute()
+        calls.append(pairs)
+        return stale
+
+    monkeypatch.setattr(mirror, "rows_for_pairs", read_then_race)
+    assert mirror.sync_share_reward(owner.pk, reward.campaign_id)
+
+    assert len(calls) == 2
+    stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
+    assert stored["status"] == "failed"
+    assert statuses_holding(redis, reward) == ["failed"]
+
+
+def test_the_multiplier_follows_the_x_connection(
+    owner, connection_factory, redis, django_capture_on_commit_callbacks
+):
+    from social.models import XConnection
+
+    key = mirror.user_multipliers_key(owner.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        connection = connection_factory(owner)
+        XConnection.objects.filter(pk=connection.pk).update(x_score=42)
+        mirror.sync_user_multipliers([owner.pk])
+    redis.hset(key, "read_multiplier", "3")
+    assert redis.hget(key, "x_multiplier") == "42"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        disconnect_x_account(owner, revoke=False)
+
+    # The score left with the connection; other multipliers stay.
+    assert redis.hgetall(key) == {"read_multiplier": "3"}
