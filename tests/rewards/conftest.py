@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -80,5 +81,39 @@ def reward_factory(campaign_factory) -> Callable[..., ShareReward]:
             fields.setdefault("tx_hash", "0x" + uuid.uuid4().hex * 2)
             fields.setdefault("rewarded_at", timezone.now())
         return ShareReward.objects.create(user=user, campaign=campaign, **fields)
+
+    return make
+
+
+@pytest.fixture
+def many_rewards(owner, campaign_factory):
+    """`make(users, campaigns)`: users × campaigns reward rows in every status,
+    bulk-inserted."""
+
+    def make(users: int, campaigns: int) -> list[ShareReward]:
+        readers = User.objects.bulk_create(
+            User(email=f"bulk{next(_serial)}-{uuid.uuid4().hex[:6]}@example.com")
+            for _ in range(users)
+        )
+        shared = [campaign_factory() for _ in range(campaigns)]
+        now = timezone.now()
+        rows = []
+        for n, (reader, campaign) in enumerate(itertools.product(readers, shared)):
+            status = ("pending", "verified", "rewarded", "failed")[n % 4]
+            done, rewarded = status != "pending", status == "rewarded"
+            rows.append(
+                ShareReward(
+                    user=reader,
+                    campaign=campaign,
+                    status=status,
+                    bux_rewarded=Decimal(n % 90 + 10),
+                    retweet_id=campaign.tweet_id if done else "",
+                    verified_at=now if done else None,
+                    rewarded_at=now - timedelta(minutes=n) if rewarded else None,
+                    tx_hash=f"0x{n:064x}" if rewarded else None,
+                    failure_reason="Mint failed" if status == "failed" else "",
+                )
+            )
+        return ShareReward.objects.bulk_create(rows)
 
     return make

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from decimal import Decimal
+
+from mirror_helpers import at, redis_down
+
+from campaigns.models import ShareReward
+from rewards import mirror
+
+
+def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
+    """`count` rewarded shares, the first the newest, mirrored."""
+    rows = [
+        reward_factory(
+            owner,
+            status="rewarded",
+            bux_rewarded=Decimal(100 + n),
+            rewarded_at=at(60 * (n + 1)),
+        )
+        for n in range(count)
+    ]
+    mirror.sync_share_rewards([(r.user_id, r.campaign_id) for r in rows])
+    return rows
+
+
+def test_list_user_share_rewards_has_the_specified_shape(owner, reward_factory):
+    [newest, older] = rewarded_shares(owner, reward_factory, 2)
+    reward_factory(owner, status="verified")
+    mirror.sync_all_share_rewards()
+
+    shares = mirror.list_user_share_rewards(owner.pk)
+
+    assert shares == [
+        {
+            "type": "x_share",
+            "label": "X Share",
+            "amount": Decimal("100.00"),
+            "retweet_id": newest.retweet_id,
+            "tx_hash": newest.tx_hash,
+            "timestamp": newest.rewarded_at,
+        },
+        {
+            "type": "x_share",
+            "label": "X Share",
+            "amount": Decimal("101.00"),
+            "retweet_id": older.retweet_id,
+            "tx_hash": older.tx_hash,
+            "timestamp": older.rewarded_at,
+        },
+    ]
+
+
+def test_list_user_share_rewards_pages_past_other_kinds(owner, reward_factory, redis):
+    rows = rewarded_shares(owner, reward_factory, 5)
+    feed = mirror.activity_feed_key(owner.pk)
+    for n in range(60):
+        redis.zadd(feed, {f'{{"id":"post_read:{n}","type":"post_read"}}': 9e9})
+
+    page = mirror.list_user_share_rewards(owner.pk, offset=2, limit=2)
+
+    assert [share["tx_hash"] for share in page] == [rows[2].tx_hash, rows[3].tx_hash]
+
+
+def test_list_user_share_rewards_reads_redis_alone(owner, reward_factory, redis):
+    [reward] = rewarded_shares(owner, reward_factory, 1)
+    ShareReward.objects.all().delete()
+
+    assert mirror.list_user_share_rewards(owner.pk)[0]["tx_hash"] == reward.tx_hash
+
+
+def entries(body: str) -> list[str]:
+    return re.findall(r'<li class="activity-entry activity-(\w+)">', body)
+
+
+def test_the_member_page_lists_shares_newest_first_with_links(
+    client, owner, reward_factory, settings
+):
+    settings.EXPLORER_TX_URL = "https://explorer.example/tx/{tx_hash}"
+    [newest, older] = rewarded_shares(owner, reward_factory, 2)
+
+    body = client.get(f"/members/{owner.pk}").content.decode()
+
+    newest_link = f'href="https://x.com/i/status/{newest.retweet_id}"'
+    assert newest_link in body
+    assert f'href="https://explorer.example/tx/{newest.tx_hash}"' in body
+    assert body.index(newest.tx_hash) < body.index(older.tx_hash)
+    assert "+100 BUX" in body and "+101 BUX" in body
+    assert "a minute ago" in body and "2\xa0minutes ago" in body
+    assert "Olive Owner" in body  # the rest of the page is still there
+
+
+def test_without_an_explorer_the_hash_is_shortened(
+    client, owner, reward_factory, settings
+):
+    settings.EXPLORER_TX_URL = ""
+    [reward] = rewarded_shares(owner, reward_factory, 1)
+
+    body = client.get(f"/members/{owner.pk}").content.decode()
+
+    short = f"{reward.tx_hash[:6]}…{reward.tx_hash[-4:]}"
+    assert f'<span class="mono small" title="{reward.tx_hash}">{short}</span>' in body
+    assert "explorer" not in body
+
+
+def test_the_feed_pages_twenty_at_a_time(client, owner, reward_factory):
+    rows = rewarded_shares(owner, reward_factory, 23)
+
+    first = client.get(f"/members/{owner.pk}").content.decode()
+    second = client.get(f"/members/{owner.pk}?page=2").content.decode()
+
+    assert len(entries(first)) == 20 and len(entries(second)) == 3
+    assert rows[19].tx_hash in first and rows[20].tx_hash not in first
+    assert rows[20].tx_hash in second and rows[0].tx_hash not in second
+    assert 'href="?page=2"' in first and "Page 2 of 2" in second
+    # An out-of-range page shows the last page rather than an error.
+    beyond = client.get(f"/members/{owner.pk}?page=9").content.decode()
+    assert rows[22].tx_hash in beyond
+
+
+def test_the_feed_merges_read_rewards_by_time(client, owner, reward_factory, redis):
+    [newest, older] = rewarded_shares(owner, reward_factory, 2)
+    # A read reward in the DESIGN's keys, between the two shares.
+    between = newest.rewarded_at - timedelta(seconds=30)
+    redis.hset(
+        mirror.post_read_reward_key(owner.pk, 41),
+        mapping={
+            "post_slug": "the-read-post",
+            "post_title": "A read post",
+            "bux_rewarded": "7.5",
+            "tx_hash": "0x" + "ef" * 32,
+        },
+    )
+    redis.zadd(
+        mirror.post_read_rewards_by_user_key(owner.pk),
+        {f"{owner.pk}:41": between.timestamp()},
+    )
+
+    body = client.get(f"/members/{owner.pk}").content.decode()
+
+    assert entries(body) == ["x_share", "post_read", "x_share"]
+    assert '<a href="/the-read-post">Article Read</a>' in body
+    assert "A read post" in body and "+7.50 BUX" in body
+
+
+def test_the_feed_follows_the_redis_copy(client, owner, reward_factory, redis):
+    [reward] = rewarded_shares(owner, reward_factory, 1)
+    feed = mirror.activity_feed_key(owner.pk)
+    [entry] = redis.zrange(feed, 0, -1)
+    redis.zrem(feed, entry)
+    redis.zadd(feed, {entry.replace(reward.tx_hash, "0x" + "12" * 32): 1})
+
+    body = client.get(f"/members/{owner.pk}").content.decode()
+
+    assert "0x1212" in body and reward.tx_hash[:6] + "…" not in body
+
+
+def test_the_page_stays_up_when_redis_is_down(client, owner, reward_factory, settings):
+    rewarded_shares(owner, reward_factory, 1)
+
+    with redis_down(settings):
+        response = client.get(f"/members/{owner.pk}")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Activity is unavailable right now" in body
+    assert "Olive Owner" in body and entries(body) == []
+
+
+def test_a_member_without_activity_sees_the_empty_state(client, owner):
+    body = client.get(f"/members/{owner.pk}").content.decode()
+
+    assert "No activity yet." in body

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+from mirror_helpers import dump, unix
+
+from campaigns.models import ShareReward
+from rewards import mirror
+
+
+def expected_hash(reward: ShareReward) -> dict[str, str]:
+    fields = {
+        "id": str(reward.pk),
+        "user_id": str(reward.user_id),
+        "campaign_id": str(reward.campaign_id),
+        "status": reward.status,
+        "bux_rewarded": str(reward.bux_rewarded),
+        "created_at": unix(reward.created_at),
+        "updated_at": unix(reward.updated_at),
+    }
+    optional = {
+        "retweet_id": reward.retweet_id or None,
+        "failure_reason": reward.failure_reason or None,
+        "tx_hash": reward.tx_hash,
+        "verified_at": reward.verified_at and unix(reward.verified_at),
+        "rewarded_at": reward.rewarded_at and unix(reward.rewarded_at),
+    }
+    return fields | {name: value for name, value in optional.items() if value}
+
+
+def test_backfill_from_empty_redis_matches_postgresql_key_by_key(many_rewards, redis):
+    many_rewards(40, 50)
+    result = mirror.sync_all_share_rewards(batch_size=300)
+
+    assert result == {"total": 2000, "success": 2000, "errors": 0}
+    rows = list(ShareReward.objects.all())
+    for reward in rows:
+        key = mirror.share_reward_key(reward.user_id, reward.campaign_id)
+        assert redis.hgetall(key) == expected_hash(reward)
+    for status in ("pending", "verified", "rewarded", "failed"):
+        assert redis.smembers(mirror.by_status_key(status)) == {
+            f"{r.user_id}:{r.campaign_id}" for r in rows if r.status == status
+        }
+    rewarded = [r for r in rows if r.status == "rewarded"]
+    assert redis.zcard(mirror.by_rewarded_at_key()) == len(rewarded)
+    for reward in rewarded[:50]:
+        [entry] = [
+            json.loads(raw)
+            for raw in redis.zrange(mirror.activity_feed_key(reward.user_id), 0, -1)
+            if json.loads(raw)["tx_hash"] == reward.tx_hash
+        ]
+        assert entry["retweet_id"] == reward.retweet_id
+    assert redis.zcard(mirror.by_user_key(rows[0].user_id)) == 50
+    assert redis.zcard(mirror.by_campaign_key(rows[0].campaign_id)) == 40
+
+
+def test_re_running_the_backfill_changes_nothing(many_rewards, redis):
+    many_rewards(10, 12)
+    first = mirror.sync_all_share_rewards(batch_size=25)
+    before = dump(redis)
+
+    assert mirror.sync_all_share_rewards(batch_size=7) == first
+    assert dump(redis) == before
+
+
+def test_the_backfill_replaces_stale_entries(many_rewards, redis):
+    [reward, *_] = [r for r in many_rewards(2, 4) if r.status == "rewarded"]
+    mirror.sync_all_share_rewards()
+    ShareReward.objects.filter(pk=reward.pk).update(status="failed", tx_hash=None)
+
+    mirror.sync_all_share_rewards()
+
+    key = mirror.share_reward_key(reward.user_id, reward.campaign_id)
+    assert redis.hget(key, "status") == "failed"
+    assert not redis.sismember(
+        mirror.by_status_key("rewarded"), f"{reward.user_id}:{reward.campaign_id}"
+    )
+    feed = redis.zrange(mirror.activity_feed_key(reward.user_id), 0, -1)
+    assert reward.tx_hash not in "".join(feed)
+
+
+@pytest.mark.parametrize("users", [3, 30])
+def test_backfill_queries_do_not_grow_with_rows(
+    users, many_rewards, django_assert_num_queries
+):
+    many_rewards(users, 10)
+    # One count for the progress bar, one streamed SELECT (its batches are fetched
+    # from the server-side cursor, not re-queried).
+    with django_assert_num_queries(2):
+        result = mirror.sync_all_share_rewards(batch_size=20)
+    assert result["total"] == users * 10
+
+
+def test_the_command_prints_progress_and_the_summary(many_rewards, capsys):
+    many_rewards(5, 6)
+    call_command("sync_share_rewards_to_redis", "--batch-size", "10")
+
+    out, err = capsys.readouterr()
+    assert out.strip().splitlines()[-1] == "total=30 success=30 errors=0"
+    assert "30/30" in err and "rows/s" in err and "ETA" in err
+
+
+def test_prune_removes_entries_whose_rows_are_gone(many_rewards, redis, capsys):
+    rows = many_rewards(3, 4)
+    mirror.sync_all_share_rewards()
+    gone = next(r for r in rows if r.status == "rewarded")
+    ShareReward.objects.filter(pk=gone.pk).delete()
+    item = f"{gone.user_id}:{gone.campaign_id}"
+    key = mirror.share_reward_key(gone.user_id, gone.campaign_id)
+
+    call_command("sync_share_rewards_to_redis")
+    assert redis.exists(key), "without --prune orphans stay"
+
+    call_command("sync_share_rewards_to_redis", "--prune")
+
+    assert capsys.readouterr().out.strip().endswith("total=11 success=11 errors=0")
+    assert not redis.exists(key)
+    assert redis.zscore(mirror.by_user_key(gone.user_id), item) is None
+    assert redis.zscore(mirror.by_campaign_key(gone.campaign_id), item) is None
+    assert not redis.sismember(mirror.by_status_key("rewarded"), item)
+    assert redis.zscore(mirror.by_rewarded_at_key(), item) is None
+    feed = redis.zrange(mirror.activity_feed_key(gone.user_id), 0, -1)
+    assert gone.tx_hash not in "".join(feed)
+    assert redis.exists(mirror.share_reward_key(rows[0].user_id, rows[0].campaign_id))

@@ -1,0 +1,207 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from django.core.management import call_command
+from mirror_helpers import dump, redis_down
+
+from campaigns.models import ShareReward
+from rewards import mirror
+from rewards.mirror_check import check_mirror
+from rewards.tasks import repair_mirror_task
+from social.models import XConnection
+
+
+@pytest.fixture
+def mirrored(many_rewards, owner, connection_factory):
+    """Rows and scored connections, mirrored and in sync."""
+    rows = many_rewards(4, 5)
+    connection = connection_factory(owner)
+    XConnection.objects.filter(pk=connection.pk).update(x_score=37)
+    mirror.sync_all_share_rewards()
+    mirror.sync_user_multipliers([owner.pk])
+    return rows
+
+
+def first(rows: list[ShareReward], status: str) -> ShareReward:
+    return next(row for row in rows if row.status == status)
+
+
+def item(reward: ShareReward) -> str:
+    return f"{reward.user_id}:{reward.campaign_id}"
+
+
+def hash_key(reward: ShareReward) -> str:
+    return mirror.share_reward_key(reward.user_id, reward.campaign_id)
+
+
+# Each drift is made by hand: (kind it must be reported as, how to make it).
+DRIFTS: dict[str, tuple[str, Callable]] = {
+    "missing hash": (
+        "missing_hash",
+        lambda r, rows, owner: r.delete(hash_key(first(rows, "verified"))),
+    ),
+    "stale hash": (
+        "stale_hash",
+        lambda r, rows, owner: r.hset(
+            hash_key(first(rows, "verified")), "status", "pending"
+        ),
+    ),
+    "orphaned hash": (
+        "orphaned_hash",
+        lambda r, rows, owner: r.hset(
+            mirror.share_reward_key(999999, 888888), "status", "pending"
+        ),
+    ),
+    "by_user member missing": (
+        "by_user",
+        lambda r, rows, owner: r.zrem(
+            mirror.by_user_key(rows[0].user_id), item(rows[0])
+        ),
+    ),
+    "by_user member without row": (
+        "by_user",
+        lambda r, rows, owner: r.zadd(
+            mirror.by_user_key(rows[0].user_id), {f"{rows[0].user_id}:777777": 1}
+        ),
+    ),
+    "by_campaign wrong score": (
+        "by_campaign",
+        lambda r, rows, owner: r.zadd(
+            mirror.by_campaign_key(rows[0].campaign_id), {item(rows[0]): 5}
+        ),
+    ),
+    "by_status wrong set": (
+        "by_status",
+        lambda r, rows, owner: r.sadd(
+            mirror.by_status_key("failed"), item(first(rows, "verified"))
+        ),
+    ),
+    "by_status member without row": (
+        "by_status",
+        lambda r, rows, owner: r.sadd(mirror.by_status_key("failed"), "999999:1"),
+    ),
+    "by_rewarded_at missing": (
+        "by_rewarded_at",
+        lambda r, rows, owner: r.zrem(
+            mirror.by_rewarded_at_key(), item(first(rows, "rewarded"))
+        ),
+    ),
+    "by_rewarded_at for a verified row": (
+        "by_rewarded_at",
+        lambda r, rows, owner: r.zadd(
+            mirror.by_rewarded_at_key(), {item(first(rows, "verified")): 9}
+        ),
+    ),
+    "feed entry missing": (
+        "activity_feed",
+        lambda r, rows, owner: r.delete(
+            mirror.activity_feed_key(first(rows, "rewarded").user_id)
+        ),
+    ),
+    "feed entry stale": (
+        "activity_feed",
+        lambda r, rows, owner: r.zadd(
+            mirror.activity_feed_key(first(rows, "verified").user_id),
+            {mirror.feed_entry(first(rows, "verified")): 1},
+        ),
+    ),
+    "feed of a user without rows": (
+        "activity_feed",
+        lambda r, rows, owner: r.zadd(
+            mirror.activity_feed_key(999999),
+            {
+                json.dumps(
+                    {"id": "x_share:5", "type": "x_share"}, separators=(",", ":")
+                ): 1
+            },
+        ),
+    ),
+    "multiplier wrong": (
+        "multiplier",
+        lambda r, rows, owner: r.hset(
+            mirror.user_multipliers_key(owner.pk), "x_multiplier", "99"
+        ),
+    ),
+    "multiplier missing": (
+        "multiplier",
+        lambda r, rows, owner: r.delete(mirror.user_multipliers_key(owner.pk)),
+    ),
+    "multiplier without a score": (
+        "multiplier",
+        lambda r, rows, owner: r.hset(
+            mirror.user_multipliers_key(rows[0].user_id), "x_multiplier", "12"
+        ),
+    ),
+}
+
+
+def test_an_in_sync_mirror_reports_no_drift(mirrored, capsys):
+    call_command("check_mirror")
+
+    out = capsys.readouterr().out
+    assert "Checked 20 share rewards and 1 multipliers." in out
+    assert out.strip().endswith("In sync.")
+
+
+@pytest.mark.parametrize("drift", DRIFTS, ids=list(DRIFTS))
+def test_each_drift_is_found_and_repaired(drift, mirrored, owner, redis, capsys):
+    in_sync = dump(redis)
+    kind, make = DRIFTS[drift]
+    make(redis, mirrored, owner)
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("check_mirror")
+    assert exited.value.code == 1
+    report = check_mirror()
+    assert report.drift[kind] >= 1
+    assert "Run `check_mirror --repair`" in capsys.readouterr().out
+
+    call_command("check_mirror", "--repair")
+
+    assert "Repaired" in capsys.readouterr().out
+    assert dump(redis) == in_sync
+    assert check_mirror().in_sync
+
+
+def test_a_foreign_feed_entry_is_kept(mirrored, redis):
+    """Entries of other reward kinds are not the share mirror's to judge."""
+    key = mirror.activity_feed_key(mirrored[0].user_id)
+    redis.zadd(key, {'{"id":"post_read:4","type":"post_read"}': 3})
+
+    assert check_mirror(repair=True).in_sync
+    assert redis.zscore(key, '{"id":"post_read:4","type":"post_read"}') == 3
+
+
+def test_the_report_names_examples(mirrored, redis):
+    verified = first(mirrored, "verified")
+    redis.hset(hash_key(verified), "bux_rewarded", "1.00")
+
+    lines = "\n".join(check_mirror().lines())
+
+    assert f"share_reward:{item(verified)} (bux_rewarded)" in lines
+    assert "stale hashes" in lines
+
+
+def test_an_outage_heals_with_the_periodic_repair(mirrored, redis, settings):
+    verified = first(mirrored, "verified")
+    with redis_down(settings):
+        ShareReward.objects.filter(pk=verified.pk).update(status="failed")
+        assert not mirror.sync_share_reward(verified.user_id, verified.campaign_id)
+
+    summary = repair_mirror_task()
+
+    assert summary["stale_hash"] == 1 and summary["repaired_rewards"] >= 1
+    assert redis.hget(hash_key(verified), "status") == "failed"
+    assert check_mirror().in_sync
+
+
+def test_check_mirror_streams_in_batches(
+    mirrored, redis, django_assert_max_num_queries
+):
+    redis.delete(hash_key(mirrored[0]))
+    with django_assert_max_num_queries(40):
+        report = check_mirror(repair=True, batch_size=3)
+    assert report.rows_checked == 20 and report.repaired_rewards == 1
