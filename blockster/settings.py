@@ -314,7 +314,16 @@ X_CLIENT_SECRET = env.str("X_CLIENT_SECRET", default=_x_defaults["X_CLIENT_SECRE
 X_CALLBACK_URL = env.str("X_CALLBACK_URL", default=_x_defaults["X_CALLBACK_URL"])
 X_AUTHORIZE_URL = env.str("X_AUTHORIZE_URL", default=_x_defaults["X_AUTHORIZE_URL"])
 X_API_BASE = env.str("X_API_BASE", default=_x_defaults["X_API_BASE"]).rstrip("/")
-X_SCOPES = ["tweet.read", "tweet.write", "users.read", "like.write", "offline.access"]
+# Likes through the API need X's Enterprise plan; this turns them off everywhere (and
+# stops asking readers for the like.write scope).
+X_LIKES_ENABLED = env.bool("X_LIKES_ENABLED", default=True)
+X_SCOPES = [
+    "tweet.read",
+    "tweet.write",
+    "users.read",
+    *(["like.write"] if X_LIKES_ENABLED else []),
+    "offline.access",
+]
 # Tight on purpose: a reader waits for these calls. Reads retry after these delays.
 X_CONNECT_TIMEOUT = env.float("X_CONNECT_TIMEOUT", default=5.0)
 X_READ_TIMEOUT = env.float("X_READ_TIMEOUT", default=10.0)
@@ -341,9 +350,6 @@ BUX_MINT_RETRY_BASE_SECONDS = env.float("BUX_MINT_RETRY_BASE_SECONDS", default=3
 BUX_MINT_LEASE_SECONDS = env.int("BUX_MINT_LEASE_SECONDS", default=300)
 # Link to a transaction, e.g. https://explorer.example/tx/{tx_hash}; empty: no link.
 EXPLORER_TX_URL = env.str("EXPLORER_TX_URL", default="")
-
-# Likes through the API need X's Enterprise plan; this turns them off everywhere.
-X_LIKES_ENABLED = env.bool("X_LIKES_ENABLED", default=True)
 
 
 # --- Logging --------------------------------------------------------------------------

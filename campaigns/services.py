@@ -283,13 +283,17 @@ def mark_rewarded(reward: ShareReward, *, tx_hash: str) -> bool:
 def mark_failed(reward: ShareReward, reason: str) -> bool:
     """An operator's decision that a reward will not be minted (verified → failed)."""
     with transaction.atomic():
-        updated = ShareReward.objects.filter(
-            pk=reward.pk, status=Status.VERIFIED, mint_started_at__isnull=True
-        ).update(
-            status=Status.FAILED,
-            failure_reason=reason,
-            needs_operator=False,
-            updated_at=timezone.now(),
+        # A reward flagged for an operator keeps its unanswered mint's stamp; the
+        # operator closing it has checked the minter's records.
+        updated = (
+            ShareReward.objects.filter(pk=reward.pk, status=Status.VERIFIED)
+            .filter(Q(mint_started_at__isnull=True) | Q(needs_operator=True))
+            .update(
+                status=Status.FAILED,
+                failure_reason=reason,
+                needs_operator=False,
+                updated_at=timezone.now(),
+            )
         )
         if updated:
             _sync_after_commit(reward)

@@ -76,13 +76,14 @@ class Command(BaseCommand):
         created_users = created_posts = created_campaigns = 0
         with transaction.atomic():
             users = {}
-            for email, password, staff, name in DEMO_USERS:
+            for email, password, staff, name, wallet in DEMO_USERS:
                 user, created = User.objects.get_or_create(
                     email=email,
                     defaults={
                         "is_staff": staff,
                         "is_superuser": staff,
                         "display_name": name,
+                        "wallet_address": wallet,
                     },
                 )
                 if created:
