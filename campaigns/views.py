@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.cache import cache
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
+
+from blockster.ratelimit import over_limit
 
 from .models import ShareCampaign
 from .selectors import campaign_box
@@ -27,16 +28,6 @@ def _render_box(request, campaign: ShareCampaign, outcome=None, *, status=200):
     )
 
 
-def _over_rate_limit(user_id: int) -> bool:
-    key = f"share-attempts:{user_id}"
-    cache.add(key, 0, timeout=60)
-    try:
-        return cache.incr(key) > SHARES_PER_MINUTE
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=60)
-        return False
-
-
 @require_POST
 def share(request, campaign_id: int):
     campaign = get_object_or_404(
@@ -44,7 +35,7 @@ def share(request, campaign_id: int):
     )
     if not request.user.is_authenticated:
         outcome, status = ShareOutcome(False, "Please log in to share"), 401
-    elif _over_rate_limit(request.user.pk):
+    elif over_limit("share", request.user.pk, limit=SHARES_PER_MINUTE):
         outcome, status = (
             ShareOutcome(
                 False, "Too many attempts - please wait a minute", rate_limited=True

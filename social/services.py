@@ -12,6 +12,7 @@ from datetime import timedelta
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
 
@@ -190,6 +191,7 @@ def _upsert_locked(user: User, profile: XUser, tokens: TokenSet) -> XConnection:
     return connection
 
 
+@sensitive_variables("code", "code_verifier", "tokens")
 def complete_x_connection(
     user: User, *, code: str, code_verifier: str, client: XApiClient | None = None
 ) -> XConnection:
@@ -251,6 +253,7 @@ class _NoRefreshToken(Exception):
     pass
 
 
+@sensitive_variables("refresh_token", "tokens")
 def _refresh_locked(connection: XConnection, client: XApiClient) -> XConnection:
     current = (
         XConnection.objects.select_for_update(no_key=True)
@@ -286,6 +289,7 @@ def _refresh_locked(connection: XConnection, client: XApiClient) -> XConnection:
     return current
 
 
+@sensitive_variables("tokens")
 def disconnect_x_account(user: User, *, revoke: bool = True) -> bool:
     """Remove the user's X connection (the account lock stays). False if none."""
     connection = XConnection.objects.filter(user_id=user.pk).first()

@@ -1,21 +1,47 @@
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
+
+from blockster.ratelimit import over_limit
 
 from . import services
 from .models import XOAuthState
 from .x_api import XApiClient
 
 EXPIRED = "OAuth session expired. Please try again."
+# Connect attempts a user may start per minute.
+CONNECTS_PER_MINUTE = 10
+
+
+def _no_referrer(view):
+    """The callback URL carries the authorization code: never pass it on."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapper
 
 
 @login_required
 @require_GET
 def authorize(request):
+    if over_limit("x-connect", request.user.pk, limit=CONNECTS_PER_MINUTE):
+        return render(
+            request,
+            "social/oauth_refused.html",
+            {"message": "Too many attempts - please wait a minute and try again."},
+            status=429,
+        )
     oauth_state, challenge = services.create_oauth_state(
         request.user, redirect_to=request.GET.get("redirect_to", "/")
     )
@@ -25,6 +51,8 @@ def authorize(request):
 
 
 @require_GET
+@_no_referrer
+@sensitive_variables("code", "oauth_state")
 def callback(request):
     if not request.user.is_authenticated:
         messages.error(request, "Please log in first, then connect your X account.")
