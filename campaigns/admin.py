@@ -13,7 +13,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import models
+from django.db import IntegrityError, models
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
@@ -29,12 +29,13 @@ from posts.admin import PostAdmin
 from posts.models import Post
 from rewards.services import retry_minting
 
-from .forms import MarkFailedForm, ShareCampaignForm
+from .forms import MarkFailedForm, RecordMintForm, ShareCampaignForm
 from .models import ShareCampaign, ShareReward
 from .services import (
     PLACE_HOLDING,
     get_campaign_stats,
     mark_failed,
+    mark_rewarded,
     set_campaign_active,
 )
 
@@ -368,7 +369,7 @@ class ShareRewardAdmin(admin.ModelAdmin):
     list_select_related = ("user", "campaign__post")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
-    actions = ["retry_mint", "mark_failed_no_mint"]
+    actions = ["retry_mint", "mark_failed_no_mint", "record_mint"]
     fields = REWARD_FIELDS
     readonly_fields = REWARD_FIELDS
 
@@ -476,6 +477,51 @@ class ShareRewardAdmin(admin.ModelAdmin):
                 reward.refresh_from_db()
                 skipped[_not_eligible_because(reward)] += 1
         self._report(request, f"Marked {_plural(closed, 'reward')} as failed.", skipped)
+        return None
+
+    @admin.action(description="Record a mint found at the minter", permissions=["mint"])
+    def record_mint(
+        self, request: HttpRequest, queryset: QuerySet[ShareReward]
+    ) -> TemplateResponse | None:
+        rewards = list(queryset.select_related("user", "campaign__post")[:2])
+        if len(rewards) != 1 or not rewards[0].needs_operator:
+            self.message_user(
+                request,
+                "Select exactly one reward that needs an operator: a mint is recorded "
+                "for one reward at a time, after checking the minter's records.",
+                messages.ERROR,
+            )
+            return None
+        form = RecordMintForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return self._action_page(
+                request,
+                "admin/campaigns/sharereward/record_mint.html",
+                action="record_mint",
+                title="Record a mint found at the minter",
+                rewards=rewards,
+                form=form,
+            )
+        try:
+            recorded = mark_rewarded(
+                rewards[0], tx_hash=form.cleaned_data["tx_hash"].lower()
+            )
+        except IntegrityError:
+            self.message_user(
+                request,
+                "Nothing recorded: that transaction is already recorded for another "
+                "reward.",
+                messages.ERROR,
+            )
+            return None
+        if recorded:
+            self.message_user(request, "Recorded the mint; the reward is rewarded.")
+        else:
+            self.message_user(
+                request,
+                "Nothing recorded: the reward is no longer verified.",
+                messages.ERROR,
+            )
         return None
 
     def _action_page(

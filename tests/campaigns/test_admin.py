@@ -881,3 +881,37 @@ def test_rewards_cannot_be_added_changed_or_deleted(admin_client, rewards):
     reward.refresh_from_db()
     assert reward.status == Status.VERIFIED
     assert ShareReward.objects.filter(pk=reward.pk).exists()
+
+
+def test_an_operator_records_a_mint_found_at_the_minter(admin_client, rewards):
+    flagged = rewards["flagged"]
+    tx_hash = "0x" + "ab" * 32
+
+    page = _run_action(admin_client, "record_mint", [flagged], index=0)
+    assert "Transaction hash" in page.content.decode()
+    bad = _run_action(
+        admin_client, "record_mint", [flagged], apply="yes", tx_hash="0x12"
+    )
+    assert "64-hex-digit" in bad.content.decode()
+    assert ShareReward.objects.get(pk=flagged.pk).status == Status.VERIFIED
+
+    response = _run_action(
+        admin_client, "record_mint", [flagged], apply="yes", tx_hash=tx_hash
+    )
+
+    flagged.refresh_from_db()
+    assert (flagged.status, flagged.tx_hash, flagged.needs_operator) == (
+        Status.REWARDED,
+        tx_hash,
+        False,
+    )
+    assert _messages(response) == ["Recorded the mint; the reward is rewarded."]
+
+
+def test_recording_a_mint_needs_one_flagged_reward(admin_client, rewards):
+    response = _run_action(
+        admin_client, "record_mint", [rewards["eligible"], rewards["flagged"]], index=0
+    )
+
+    assert "Select exactly one reward that needs an operator" in _messages(response)[0]
+    assert ShareReward.objects.get(pk=rewards["flagged"].pk).status == Status.VERIFIED
