@@ -10,9 +10,12 @@ The key schema, write path and commands are described in docs/mirror.md.
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import logging
+import queue
 import sys
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
 from datetime import UTC, datetime
@@ -268,16 +271,32 @@ def feed_entry_prefix(entry_id: str) -> str:
 
 def feed_entry(reward: RewardLike) -> str:
     """A ready-to-render activity entry; deterministic, so rewriting it is a no-op."""
-    retweet_id = reward.retweet_id or None
+    return _feed_json(
+        reward.campaign_id,
+        str(reward.bux_rewarded),
+        reward.retweet_id,
+        reward.tx_hash,
+        _unix(reward.rewarded_at),
+    )
+
+
+def _feed_json(
+    campaign_id: int,
+    amount: str,
+    retweet_id: str | None,
+    tx_hash: str | None,
+    rewarded: int | None,
+) -> str:
+    retweet_id = retweet_id or None
     return json.dumps(
         {
-            "id": feed_entry_id(reward.campaign_id),
+            "id": feed_entry_id(campaign_id),
             "type": "x_share",
             "label": "X Share",
-            "amount": str(reward.bux_rewarded),
+            "amount": amount,
             "retweet_id": retweet_id,
-            "tx_hash": reward.tx_hash,
-            "timestamp": _unix(reward.rewarded_at),
+            "tx_hash": tx_hash,
+            "timestamp": rewarded,
             "url": f"https://x.com/i/status/{retweet_id}" if retweet_id else None,
         },
         separators=(",", ":"),
@@ -523,50 +542,189 @@ def sync_all_share_rewards(
     prune: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Write every ShareReward row to Redis (the backfill), one pipeline per batch;
-    with `prune`, also remove mirror entries whose rows no longer exist.
+    """Write every ShareReward row to Redis (the backfill); with `prune`, also
+    remove mirror entries whose rows no longer exist.
 
     `progress(done, total)` is called after each batch. Safe to re-run: each row's
-    commands leave the same state however often they run.
+    writes leave the same state however often they run. Rows are read with times
+    as epoch floats and amounts as text, so no datetime or Decimal is built; while
+    Redis applies one batch, the next is read from PostgreSQL (a writer thread).
     """
     from campaigns.models import ShareReward
 
     total = ShareReward.objects.count()
     result: SyncResult = {"total": 0, "success": 0, "errors": 0}
     client = get_redis()
-    for batch in iter_reward_batches(batch_size):
-        errors = _write_batch(client, batch)
-        result["total"] += len(batch)
-        result["errors"] += errors
-        result["success"] += len(batch) - errors
-        if progress is not None:
-            progress(result["total"], max(total, result["total"]))
+    script = client.register_script(_BACKFILL)
+    batches: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
+
+    def writer() -> None:
+        while (batch := batches.get()) is not None:
+            errors = _write_backfill_batch(client, script, batch)
+            result["total"] += len(batch)
+            result["errors"] += errors
+            result["success"] += len(batch) - errors
+            if progress is not None:
+                progress(result["total"], max(total, result["total"]))
+
+    thread = threading.Thread(target=writer, name="mirror-backfill", daemon=True)
+    thread.start()
+    try:
+        rows = _backfill_rows().order_by("id").iterator(chunk_size=batch_size)
+        while batch := list(itertools.islice(rows, batch_size)):
+            batches.put(batch)
+    finally:
+        batches.put(None)
+        thread.join()
     if prune:
         pruned = prune_orphaned_rewards(batch_size=batch_size)
         logger.info("pruned %d orphaned share rewards from the mirror", pruned)
     return result
 
 
-def _write_batch(client: Any, batch: list[RewardRow]) -> int:
-    """Pipeline one batch (not MULTI: each row's commands are idempotent, and a
-    re-run mends a half-applied batch); returns how many rows failed."""
+def _backfill_rows():
+    from django.db.models import FloatField, TextField
+    from django.db.models.functions import Cast, Extract
+
+    def epoch(name: str) -> Cast:
+        return Cast(Extract(name, "epoch"), FloatField())
+
+    return _reward_rows().values_list(
+        "id",
+        "user_id",
+        "campaign_id",
+        "x_connection_id",
+        "retweet_id",
+        "status",
+        Cast("bux_rewarded", TextField()),
+        epoch("verified_at"),
+        epoch("rewarded_at"),
+        "failure_reason",
+        "tx_hash",
+        epoch("created_at"),
+        epoch("updated_at"),
+    )
+
+
+# The backfill's writes for many rows in one call: the state write_reward (the live
+# path) leaves, with fewer commands. Every writer changes a pair's hash, index
+# entries and feed entry together (MULTI/EXEC or one script call), so the stored
+# status says which sets and feed entry the pair is in: a new pair needs no
+# removals, and a rewritten one only from its old status's set and feed entry.
+# Keys come from the key functions, in KEYS: the four by_status sets and
+# by_rewarded_at, then per row its hash, by_user, by_campaign and activity_feed.
+# ARGV per row: member, status, created, rewarded ('' unless rewarded), feed
+# prefix, feed entry ('' unless rewarded), n, then n hash fields and values.
+_BACKFILL = """
+local statuses = {pending = 1, verified = 2, rewarded = 3, failed = 4}
+local a, k = 1, 6
+while a <= #ARGV do
+  local item, status, created = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local rewarded, prefix, entry = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local n = tonumber(ARGV[a + 6])
+  local feed = KEYS[k + 3]
+  local old = redis.call('HGET', KEYS[k], 'status')
+  if old then
+    redis.call('DEL', KEYS[k])
+  end
+  redis.call('HSET', KEYS[k], unpack(ARGV, a + 7, a + 6 + n))
+  redis.call('ZADD', KEYS[k + 1], created, item)
+  redis.call('ZADD', KEYS[k + 2], created, item)
+  if old ~= status then
+    if old and statuses[old] then
+      redis.call('SREM', KEYS[statuses[old]], item)
+    end
+    redis.call('SADD', KEYS[statuses[status]], item)
+  end
+  if rewarded ~= '' then
+    redis.call('ZADD', KEYS[5], rewarded, item)
+  elseif old == 'rewarded' then
+    redis.call('ZREM', KEYS[5], item)
+  end
+  if old == 'rewarded' then
+    for _, stale in ipairs(redis.call('ZRANGE', feed, 0, -1)) do
+      if stale ~= entry and string.sub(stale, 1, #prefix) == prefix then
+        redis.call('ZREM', feed, stale)
+      end
+    end
+  end
+  if entry ~= '' then
+    redis.call('ZADD', feed, rewarded, entry)
+  end
+  a, k = a + 7 + n, k + 4
+end
+return 0
+"""
+# Rows per script call: one call blocks Redis for about 10 ms, so other clients
+# are served between calls.
+_BACKFILL_ROWS_PER_CALL = 500
+
+
+def _backfill_args(row: tuple, keys: list[str], args: list[object]) -> None:
+    """Append one backfill row's keys and arguments (see _BACKFILL)."""
+    (id_, user, campaign, connection_id, retweet, status, amount) = row[:7]
+    verified, rewarded, reason, tx_hash, created, updated = row[7:]
+    item = f"{user}:{campaign}"
+    fields: list[object] = ["id", id_, "user_id", user, "campaign_id", campaign]
+    optional = (
+        ("x_connection_id", connection_id),
+        ("retweet_id", retweet or None),
+        ("status", status),
+        ("bux_rewarded", amount),
+        ("verified_at", verified if verified is None else int(verified)),
+        ("rewarded_at", rewarded if rewarded is None else int(rewarded)),
+        ("failure_reason", reason or None),
+        ("tx_hash", tx_hash),
+        ("created_at", int(created)),
+        ("updated_at", int(updated)),
+    )
+    for name, value in optional:
+        if value is not None:
+            fields += (name, value)
+    keys += (
+        share_reward_key(user, campaign),
+        by_user_key(user),
+        by_campaign_key(campaign),
+        activity_feed_key(user),
+    )
+    is_rewarded = status == "rewarded" and rewarded is not None
+    entry = (
+        _feed_json(campaign, str(amount), retweet, tx_hash, int(rewarded))
+        if is_rewarded
+        else ""
+    )
+    prefix = feed_entry_prefix(feed_entry_id(campaign))
+    args += (item, status, created, rewarded if is_rewarded else "", prefix, entry)
+    args.append(len(fields))
+    args += fields
+
+
+def _write_backfill_batch(client: Any, script: Any, batch: list[tuple]) -> int:
+    """Write one batch in one round trip (not MULTI: every write is idempotent, and
+    a re-run mends a half-applied batch); returns how many rows failed."""
+    shared = [by_status_key(status) for status in STATUSES] + [by_rewarded_at_key()]
+    chunks = [
+        batch[start : start + _BACKFILL_ROWS_PER_CALL]
+        for start in range(0, len(batch), _BACKFILL_ROWS_PER_CALL)
+    ]
     try:
         with client.pipeline(transaction=False) as pipe:
-            ends = []
-            for row in batch:
-                write_reward(pipe, row)
-                ends.append(len(pipe))
+            for chunk in chunks:
+                keys, args = list(shared), []
+                for row in chunk:
+                    _backfill_args(row, keys, args)
+                script(keys=keys, args=args, client=pipe)
             replies = pipe.execute(raise_on_error=False)
     except RedisError as error:
         _failed(f"a backfill batch of {len(batch)} rows", error)
         return len(batch)
-    errors, start = 0, 0
-    for row, end in zip(batch, ends, strict=True):
-        failed = [r for r in replies[start:end] if isinstance(r, Exception)]
-        if failed:
-            errors += 1
-            logger.warning("backfill of reward %s failed: %s", row.id, failed[0])
-        start = end
+    errors = 0
+    for chunk, reply in zip(chunks, replies, strict=True):
+        if isinstance(reply, Exception):
+            # A script stops at its first error; the whole call is counted, since
+            # the rows before it cannot be told apart. A re-run writes them all.
+            errors += len(chunk)
+            _failed(f"a backfill call from reward {chunk[0][0]}", reply)
     return errors
 
 
