@@ -8,6 +8,7 @@ from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
 from rewards.mirror import UserActivity
+from rewards.selectors import DatabaseActivity
 
 from . import services
 from .forms import ProfileForm
@@ -35,11 +36,16 @@ ACTIVITY_PER_PAGE = 20
 def member_detail(request, user_id: int):
     member = get_object_or_404(User, pk=user_id, is_active=True)
     context = {"member": member, "is_owner": request.user.pk == member.pk}
-    # The feed is read from the Redis mirror only; if Redis is down the rest of the
-    # page still renders, with a notice in place of the feed.
-    paginator = Paginator(UserActivity(member.pk), ACTIVITY_PER_PAGE)
+    # The feed is read from the Redis mirror; if Redis is down, PostgreSQL answers
+    # (X shares only) and the page says so quietly.
+    page = request.GET.get("page")
     try:
-        context["activity"] = paginator.get_page(request.GET.get("page"))
+        context["activity"] = Paginator(
+            UserActivity(member.pk), ACTIVITY_PER_PAGE
+        ).get_page(page)
     except RedisError:
-        context["activity_unavailable"] = True
+        context["activity"] = Paginator(
+            DatabaseActivity(member.pk), ACTIVITY_PER_PAGE
+        ).get_page(page)
+        context["activity_from_database"] = True
     return render(request, "accounts/member_detail.html", context)
