@@ -30,6 +30,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(STACK) exec -- $(PY) manage.py makemigrations --check --dry-run
 
+# Benchmarks: each subject against its baseline in the same run, printed as ratios.
+bench: $(VENV)/.installed
+	$(STACK) exec -- $(PY) bench/run_all.py $(BENCH_ARGS)
+
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
