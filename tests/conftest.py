@@ -3,6 +3,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import time
 import uuid
 
 import pytest
@@ -97,3 +98,18 @@ def page_text():
         return re.sub(r"\s+", " ", html.unescape(text))
 
     return read
+
+
+@pytest.fixture
+def wait_for():
+    """Poll `condition` until it holds (True) or `timeout` passes (False)."""
+
+    def wait(condition, *, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.1)
+        return False
+
+    return wait

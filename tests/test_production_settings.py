@@ -147,3 +147,19 @@ def test_env_example_lists_every_variable_the_settings_read():
 
     assert read, "no env reads found in settings.py"
     assert read - listed == set()
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    env = {key: value for key, value in os.environ.items() if key != "SANDBOX"}
+    env.update(PRODUCTION_ENV)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

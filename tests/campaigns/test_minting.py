@@ -27,15 +27,6 @@ def fast_mint_retries(settings):
     settings.BUX_MINT_RETRY_BASE_SECONDS = 0.1
 
 
-def wait_for(condition, *, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def reward_of(user) -> ShareReward:
     return ShareReward.objects.get(user=user)
 
@@ -53,6 +44,7 @@ def test_a_share_is_minted_once_to_the_readers_wallet(
     settings,
     celery_worker,
     page_text,
+    wait_for,
 ):
     settings.EXPLORER_TX_URL = "https://explorer.example/tx/{tx_hash}"
     campaign = campaign_factory(bux_reward=Decimal("4"))
@@ -75,7 +67,7 @@ def test_a_share_is_minted_once_to_the_readers_wallet(
 
 
 def test_a_minter_outage_is_retried_and_mints_once(
-    reader, campaign_factory, connect_x, sandbox, celery_worker
+    reader, campaign_factory, connect_x, sandbox, celery_worker, wait_for
 ):
     campaign = campaign_factory()
     connect_x(reader)
@@ -89,7 +81,7 @@ def test_a_minter_outage_is_retried_and_mints_once(
 
 
 def test_after_the_last_attempt_the_reward_waits_in_admin_and_a_retry_mints_it(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker
+    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 2
     campaign = campaign_factory()
@@ -116,7 +108,7 @@ def test_after_the_last_attempt_the_reward_waits_in_admin_and_a_retry_mints_it(
 
 
 def test_a_mint_whose_answer_is_lost_is_retried_with_the_same_key(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker
+    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
 ):
     settings.BUX_MINTER_READ_TIMEOUT = 0.5
     campaign = campaign_factory()
@@ -132,7 +124,7 @@ def test_a_mint_whose_answer_is_lost_is_retried_with_the_same_key(
 
 
 def test_without_idempotency_a_lost_answer_waits_for_an_operator(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker
+    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
 ):
     settings.BUX_MINTER_IDEMPOTENT = False
     settings.BUX_MINTER_READ_TIMEOUT = 0.5
@@ -187,7 +179,14 @@ def test_a_worker_killed_mid_mint_never_mints_twice(
 
 
 def test_a_broker_outage_at_click_time_is_recorded_and_swept_later(
-    client, reader, campaign_factory, connect_x, sandbox, celery_worker, page_text
+    client,
+    reader,
+    campaign_factory,
+    connect_x,
+    sandbox,
+    celery_worker,
+    page_text,
+    wait_for,
 ):
     from kombu.exceptions import OperationalError
 
@@ -215,7 +214,14 @@ def test_a_broker_outage_at_click_time_is_recorded_and_swept_later(
 
 
 def test_a_reader_without_wallet_is_minted_after_adding_one(
-    client, user_factory, campaign_factory, connect_x, sandbox, celery_worker, page_text
+    client,
+    user_factory,
+    campaign_factory,
+    connect_x,
+    sandbox,
+    celery_worker,
+    page_text,
+    wait_for,
 ):
     reader = user_factory()
     campaign = campaign_factory()

@@ -29,15 +29,6 @@ pytestmark = [
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(condition, *, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def this_runs_database_url() -> str:
     """DATABASE_URL, pointed at the test database this process uses."""
     url = urlsplit(os.environ["DATABASE_URL"])
@@ -45,7 +36,7 @@ def this_runs_database_url() -> str:
 
 
 @pytest.fixture
-def worker_process(sandbox, tmp_path):
+def worker_process(sandbox, tmp_path, wait_for):
     """A real prefork worker (one child) in its own process, on a private queue."""
     queue = f"killed-{uuid.uuid4().hex[:8]}"
     processes = []
@@ -90,7 +81,7 @@ def pool_children(pid: int) -> list[int]:
 
 @pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "plain"])
 def test_killing_the_worker_mid_mint_never_mints_twice(
-    reader, campaign_factory, connect_x, sandbox, worker_process, idempotent
+    reader, campaign_factory, connect_x, sandbox, worker_process, idempotent, wait_for
 ):
     campaign = campaign_factory()
     connect_x(reader)
