@@ -1,0 +1,172 @@
+"""Browser journeys: Chromium, driven by Playwright, against the app on a live server,
+a real Celery worker and the sandbox, all in this test process and on free ports.
+
+Under xdist every worker process gets its own live server, sandbox, worker queue and
+test database, so journeys on different workers never see each other.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from accounts.models import User
+from campaigns.models import ShareCampaign
+from campaigns.services import create_share_campaign
+from posts.models import Post
+from sandbox.testing import Sandbox
+from social import services as social_services
+from social.models import XConnection
+from social.x_api import TokenSet, XUser
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+# Quiet, offline Chromium: no sandboxing (containers lack the namespaces), no GPU, and
+# none of the background traffic that would reach for the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Long enough for the worker to mint and the box's 3-second poll to show it.
+EXPECT_TIMEOUT_MS = 15_000
+
+_slugs = itertools.count(1)
+
+
+def artifacts_dir() -> Path:
+    return Path(os.environ.get("E2E_ARTIFACTS") or BASE_DIR / ".data" / "e2e-artifacts")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Iterator[None]:
+    """On a failed journey, keep what the browser showed: a screenshot and the HTML."""
+    report: pytest.TestReport = yield
+    page: Page | None = getattr(item, "funcargs", {}).get("page")
+    if report.failed and page is not None and not page.is_closed():
+        directory = artifacts_dir()
+        directory.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^\w.-]+", "_", item.nodeid)
+        try:
+            page.screenshot(path=directory / f"{name}.png", full_page=True)
+            (directory / f"{name}.html").write_text(page.content())
+        except Exception as error:  # the browser may be what failed
+            report.sections.append(("e2e artifacts", f"not saved: {error!r}"))
+        else:
+            report.sections.append(
+                ("e2e artifacts", f"{directory / name}.png and .html (at {page.url})")
+            )
+    return report
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+    # Playwright's sync API keeps an event loop marked as running in this thread, so
+    # Django refuses ORM calls from the test code while the browser is up. The test
+    # code is synchronous and never shares a connection with that loop.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+            )
+            yield chromium
+            chromium.close()
+
+
+@pytest.fixture
+def site(
+    live_server: Any,
+    celery_worker: Any,
+    sandbox: Sandbox,
+    settings: Any,
+) -> str:
+    """The app as readers reach it, wired to the sandbox and a real worker."""
+    callback_url = f"{live_server.url}/auth/x/callback"
+    # The sandbox's own callback stays registered for `connect_x`, which connects
+    # without a browser.
+    sandbox.configure(callback_urls=[callback_url, sandbox.callback_url])
+    settings.X_CALLBACK_URL = callback_url
+    settings.SITE_URL = live_server.url
+    settings.EXPLORER_TX_URL = "https://explorer.example/tx/{tx_hash}"
+    return live_server.url
+
+
+@pytest.fixture
+def page(browser: Browser, site: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=site)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def campaign_factory(user_factory: Callable[..., User], sandbox: Sandbox):
+    """A published post with an open campaign for a tweet that exists in the sandbox."""
+
+    def make(*, bux_reward: Decimal = Decimal("2"), **fields: Any) -> ShareCampaign:
+        n = next(_slugs)
+        author = user_factory(display_name=f"Author {n}")
+        post = Post.objects.create(
+            title=f"Journey story {n}",
+            slug=f"journey-story-{n}",
+            body="A story worth sharing.",
+            author=author,
+            is_published=True,
+            published_at=timezone.now(),
+        )
+        tweet = sandbox.create_tweet("Read this on Blockster")
+        return create_share_campaign(
+            post,
+            tweet_url=f"https://x.com/BlocksterCom/status/{tweet['id']}",
+            bux_reward=bux_reward,
+            **fields,
+        )
+
+    return make
+
+
+@pytest.fixture
+def connect_x(sandbox: Sandbox) -> Callable[..., XConnection]:
+    """Connect a user to a sandbox persona as the callback would, with a known score:
+    for journeys where the connect flow is not what is being shown."""
+
+    def connect(user: User, account: str, *, score: int) -> XConnection:
+        tokens = sandbox.connect(account)
+        profile = sandbox.account(account)
+        connection = social_services.upsert_x_connection(
+            user,
+            profile=XUser(id=profile["id"], username=profile["username"]),
+            tokens=TokenSet(
+                tokens["access_token"],
+                tokens["refresh_token"],
+                tokens["expires_in"],
+                tuple(tokens["scope"].split()),
+            ),
+        )
+        XConnection.objects.filter(pk=connection.pk).update(
+            x_score=score, score_calculated_at=timezone.now()
+        )
+        connection.refresh_from_db()
+        return connection
+
+    return connect
