@@ -205,7 +205,10 @@ def create_pending_reward(
             locked = ShareCampaign.objects.select_for_update(no_key=True).get(
                 pk=campaign.pk
             )
-            if not locked.is_open_at(timezone.now()):
+            post_published = Post.objects.filter(
+                pk=locked.post_id, is_published=True
+            ).exists()
+            if not post_published or not locked.is_open_at(timezone.now()):
                 raise CampaignClosed()
             limit = locked.max_participants
             if limit is not None and places_taken(locked) >= limit:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from blockster.ratelimit import over_limit
+from posts.selectors import get_visible_post
 
 from .models import ShareCampaign
 from .selectors import campaign_box
@@ -28,11 +30,19 @@ def _render_box(request, campaign: ShareCampaign, outcome=None, *, status=200):
     )
 
 
-@require_POST
-def share(request, campaign_id: int):
+def _get_campaign_for_user(request, campaign_id: int) -> ShareCampaign:
+    """The campaign, if its post is one the user may see (drafts: staff only)."""
     campaign = get_object_or_404(
         ShareCampaign.objects.select_related("post"), pk=campaign_id
     )
+    if get_visible_post(campaign.post.slug, viewer=request.user) is None:
+        raise Http404("No such campaign")
+    return campaign
+
+
+@require_POST
+def share(request, campaign_id: int):
+    campaign = _get_campaign_for_user(request, campaign_id)
     if not request.user.is_authenticated:
         outcome, status = ShareOutcome(False, "Please log in to share"), 401
     elif over_limit("share", request.user.pk, limit=SHARES_PER_MINUTE):
@@ -56,7 +66,5 @@ def share(request, campaign_id: int):
 @require_GET
 def box(request, campaign_id: int):
     """The share box alone: htmx polls it while a mint is in progress."""
-    campaign = get_object_or_404(
-        ShareCampaign.objects.select_related("post"), pk=campaign_id
-    )
+    campaign = _get_campaign_for_user(request, campaign_id)
     return _render_box(request, campaign)

@@ -344,3 +344,20 @@ def test_unknown_campaign_is_404(client, reader):
     client.force_login(reader)
 
     assert share(client, type("C", (), {"pk": 999999})()).status_code == 404
+
+
+def test_a_campaign_on_an_unpublished_post_cannot_be_shared_or_seen(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connect_x(reader)
+    campaign.post.is_published = False
+    campaign.post.save()
+    client.force_login(reader)
+
+    assert share(client, campaign).status_code == 404
+    assert client.get(f"/campaigns/{campaign.pk}/box").status_code == 404
+    # Even called directly, the service refuses a draft's campaign.
+    assert not share_to_x(reader, campaign).ok
+    assert not ShareReward.objects.exists()
+    assert sandbox.retweets() == []
