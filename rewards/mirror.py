@@ -10,7 +10,6 @@ The key schema, write path and commands are described in docs/mirror.md.
 from __future__ import annotations
 
 import heapq
-import itertools
 import json
 import logging
 import queue
@@ -546,8 +545,8 @@ def sync_all_share_rewards(
     remove mirror entries whose rows no longer exist.
 
     `progress(done, total)` is called after each batch. Safe to re-run: each row's
-    writes leave the same state however often they run. Rows are read with times
-    as epoch floats and amounts as text, so no datetime or Decimal is built; while
+    writes leave the same state however often they run. Rows are read as plain
+    tuples (times as epoch floats, amounts as text) from a server-side cursor; while
     Redis applies one batch, the next is read from PostgreSQL (a writer thread).
     """
     from campaigns.models import ShareReward
@@ -570,8 +569,7 @@ def sync_all_share_rewards(
     thread = threading.Thread(target=writer, name="mirror-backfill", daemon=True)
     thread.start()
     try:
-        rows = _backfill_rows().order_by("id").iterator(chunk_size=batch_size)
-        while batch := list(itertools.islice(rows, batch_size)):
+        for batch in _backfill_batches(batch_size):
             batches.put(batch)
     finally:
         batches.put(None)
@@ -606,42 +604,118 @@ def _backfill_rows():
     )
 
 
+def _backfill_batches(batch_size: int) -> Iterator[list[tuple]]:
+    """The backfill's rows in `id` order, `batch_size` at a time, from one
+    server-side cursor. The ORM builds the query; its per-value converters are
+    skipped, since every column already comes out as the type the script needs."""
+    sql, params = _backfill_rows().order_by("id").query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while batch := cursor.fetchmany(batch_size):
+            yield batch
+
+
 # The backfill's writes for many rows in one call: the state write_reward (the live
 # path) leaves, with fewer commands. Every writer changes a pair's hash, index
 # entries and feed entry together (MULTI/EXEC or one script call), so the stored
 # status says which sets and feed entry the pair is in: a new pair needs no
 # removals, and a rewritten one only from its old status's set and feed entry.
-# Keys come from the key functions, in KEYS: the four by_status sets and
-# by_rewarded_at, then per row its hash, by_user, by_campaign and activity_feed.
-# ARGV per row: member, status, created, rewarded ('' unless rewarded), feed
-# prefix, feed entry ('' unless rewarded), n, then n hash fields and values.
+# Index writes are grouped: one ZADD, SADD, SREM or ZREM per key with every member
+# of the call, which leaves about two commands per row (HGET, HSET) plus one per
+# distinct user and campaign.
+# KEYS: the four by_status sets and by_rewarded_at. ARGV[1]: the key and member
+# templates (see _backfill_templates); ARGV[2]: JSON [rows, feed entries], a row
+# being a _backfill_rows tuple and its entry "" unless the row is rewarded. Keys
+# are built from the templates, so the script is for a single Redis server (on a
+# cluster the backfill would write row by row with write_reward).
 _BACKFILL = """
+local t = cjson.decode(ARGV[1])
+local data = cjson.decode(ARGV[2])
+local rows, entries = data[1], data[2]
+local null = cjson.null
 local statuses = {pending = 1, verified = 2, rewarded = 3, failed = 4}
-local a, k = 1, 6
-while a <= #ARGV do
-  local item, status, created = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local rewarded, prefix, entry = ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
-  local n = tonumber(ARGV[a + 6])
-  local feed = KEYS[k + 3]
-  local old = redis.call('HGET', KEYS[k], 'status')
-  if old then
-    redis.call('DEL', KEYS[k])
+local groups, order = {}, {}
+
+local function add(key, ...)
+  local group = groups[key]
+  if not group then
+    group = {}
+    groups[key] = group
+    order[#order + 1] = key
   end
-  redis.call('HSET', KEYS[k], unpack(ARGV, a + 7, a + 6 + n))
-  redis.call('ZADD', KEYS[k + 1], created, item)
-  redis.call('ZADD', KEYS[k + 2], created, item)
+  for i = 1, select('#', ...) do
+    group[#group + 1] = select(i, ...)
+  end
+end
+
+local function int(value)
+  return string.format('%d', value)
+end
+
+local function flush(command, key, members)
+  for first = 1, #members, 4000 do
+    redis.call(command, key, unpack(members, first, math.min(first + 3999, #members)))
+  end
+end
+
+for i, row in ipairs(rows) do
+  local user, campaign = int(row[2]), int(row[3])
+  local status, rewarded, entry = row[6], row[9], entries[i]
+  local key = t.hash[1] .. user .. t.hash[2] .. campaign
+  local item = t.member[1] .. user .. t.member[2] .. campaign
+  local feed = t.feed .. user
+  local old = redis.call('HGET', key, 'status')
+  if old then
+    redis.call('DEL', key)
+  end
+  local fields = {'id', int(row[1]), 'user_id', user, 'campaign_id', campaign,
+    'status', status, 'created_at', int(row[12]), 'updated_at', int(row[13])}
+  if row[4] ~= null then
+    fields[#fields + 1] = 'x_connection_id'
+    fields[#fields + 1] = int(row[4])
+  end
+  if row[5] ~= '' then
+    fields[#fields + 1] = 'retweet_id'
+    fields[#fields + 1] = row[5]
+  end
+  if row[7] ~= null then
+    fields[#fields + 1] = 'bux_rewarded'
+    fields[#fields + 1] = row[7]
+  end
+  if row[8] ~= null then
+    fields[#fields + 1] = 'verified_at'
+    fields[#fields + 1] = int(row[8])
+  end
+  if rewarded ~= null then
+    fields[#fields + 1] = 'rewarded_at'
+    fields[#fields + 1] = int(rewarded)
+  end
+  if row[10] ~= '' then
+    fields[#fields + 1] = 'failure_reason'
+    fields[#fields + 1] = row[10]
+  end
+  if row[11] ~= null then
+    fields[#fields + 1] = 'tx_hash'
+    fields[#fields + 1] = row[11]
+  end
+  redis.call('HSET', key, unpack(fields))
+  add('ZADD ' .. t.by_user .. user, row[12], item)
+  add('ZADD ' .. t.by_campaign .. campaign, row[12], item)
   if old ~= status then
     if old and statuses[old] then
-      redis.call('SREM', KEYS[statuses[old]], item)
+      add('SREM ' .. KEYS[statuses[old]], item)
     end
-    redis.call('SADD', KEYS[statuses[status]], item)
+    add('SADD ' .. KEYS[statuses[status]], item)
   end
-  if rewarded ~= '' then
-    redis.call('ZADD', KEYS[5], rewarded, item)
+  if entry ~= '' then
+    add('ZADD ' .. KEYS[5], rewarded, item)
   elseif old == 'rewarded' then
-    redis.call('ZREM', KEYS[5], item)
+    add('ZREM ' .. KEYS[5], item)
   end
-  if old == 'rewarded' then
+  if old == 'rewarded' and (entry == '' or
+      tonumber(redis.call('ZSCORE', feed, entry)) ~= rewarded) then
+    -- The pair's entry changed: remove the old one, found by its prefix.
+    local prefix = t.entry[1] .. campaign .. t.entry[2]
     for _, stale in ipairs(redis.call('ZRANGE', feed, 0, -1)) do
       if stale ~= entry and string.sub(stale, 1, #prefix) == prefix then
         redis.call('ZREM', feed, stale)
@@ -649,60 +723,91 @@ while a <= #ARGV do
     end
   end
   if entry ~= '' then
-    redis.call('ZADD', feed, rewarded, entry)
+    add('ZADD ' .. feed, rewarded, entry)
   end
-  a, k = a + 7 + n, k + 4
+end
+
+for _, group in ipairs(order) do
+  local space = string.find(group, ' ', 1, true)
+  flush(string.sub(group, 1, space - 1), string.sub(group, space + 1), groups[group])
 end
 return 0
 """
-# Rows per script call: one call blocks Redis for about 10 ms, so other clients
-# are served between calls.
+# Rows per script call: one call blocks Redis for a few milliseconds, so other
+# clients are served between calls.
 _BACKFILL_ROWS_PER_CALL = 500
 
 
-def _backfill_args(row: tuple, keys: list[str], args: list[object]) -> None:
-    """Append one backfill row's keys and arguments (see _BACKFILL)."""
-    (id_, user, campaign, connection_id, retweet, status, amount) = row[:7]
-    verified, rewarded, reason, tx_hash, created, updated = row[7:]
-    item = f"{user}:{campaign}"
-    fields: list[object] = ["id", id_, "user_id", user, "campaign_id", campaign]
-    optional = (
-        ("x_connection_id", connection_id),
-        ("retweet_id", retweet or None),
-        ("status", status),
-        ("bux_rewarded", amount),
-        ("verified_at", verified if verified is None else int(verified)),
-        ("rewarded_at", rewarded if rewarded is None else int(rewarded)),
-        ("failure_reason", reason or None),
-        ("tx_hash", tx_hash),
-        ("created_at", int(created)),
-        ("updated_at", int(updated)),
+def _cut(key: str, *markers: str) -> list[str]:
+    """`key` split around `markers` (each found once, in order)."""
+    pieces = []
+    for marker in markers:
+        head, found, key = key.partition(marker)
+        if not found or marker in key:
+            raise ValueError(f"the key layout changed: {marker!r} not in the key")
+        pieces.append(head)
+    return [*pieces, key]
+
+
+def _backfill_templates() -> str:
+    """The backfill script's key and member templates, taken from the key functions
+    themselves (called with marker values), so the script writes the same keys."""
+    user, campaign = "<user-id>", "<campaign-id>"
+    hash_head, hash_middle, hash_tail = _cut(
+        share_reward_key(user, campaign), user, campaign
     )
-    for name, value in optional:
-        if value is not None:
-            fields += (name, value)
-    keys += (
-        share_reward_key(user, campaign),
-        by_user_key(user),
-        by_campaign_key(campaign),
-        activity_feed_key(user),
-    )
-    is_rewarded = status == "rewarded" and rewarded is not None
-    entry = (
-        _feed_json(campaign, str(amount), retweet, tx_hash, int(rewarded))
-        if is_rewarded
-        else ""
-    )
-    prefix = feed_entry_prefix(feed_entry_id(campaign))
-    args += (item, status, created, rewarded if is_rewarded else "", prefix, entry)
-    args.append(len(fields))
-    args += fields
+    item_head, item_middle, item_tail = _cut(member(user, campaign), user, campaign)
+    entry_head, entry_tail = _cut(feed_entry_prefix(feed_entry_id(campaign)), campaign)
+    templates = {
+        "hash": [hash_head, hash_middle],
+        "member": [item_head, item_middle],
+        "by_user": _cut(by_user_key(user), user)[0],
+        "by_campaign": _cut(by_campaign_key(campaign), campaign)[0],
+        "feed": _cut(activity_feed_key(user), user)[0],
+        "entry": [entry_head, entry_tail],
+    }
+    # Keys that end with their last argument are built by appending it.
+    if any(
+        (
+            hash_tail,
+            item_tail,
+            *(
+                _cut(make(user), user)[1]
+                for make in (by_user_key, by_campaign_key, activity_feed_key)
+            ),
+        )
+    ):
+        raise ValueError("the key layout changed: keys must end with their ids")
+    return json.dumps(templates)
+
+
+def _backfill_entries(chunk: list[tuple]) -> list[str]:
+    """Each row's feed entry, built by the live path's function; "" unless the
+    row is rewarded."""
+    entries = []
+    for row in chunk:
+        campaign, retweet, status, amount, rewarded, tx_hash = (
+            row[2],
+            row[4],
+            row[5],
+            row[6],
+            row[8],
+            row[10],
+        )
+        if status == "rewarded" and rewarded is not None:
+            entries.append(
+                _feed_json(campaign, str(amount), retweet, tx_hash, int(rewarded))
+            )
+        else:
+            entries.append("")
+    return entries
 
 
 def _write_backfill_batch(client: Any, script: Any, batch: list[tuple]) -> int:
     """Write one batch in one round trip (not MULTI: every write is idempotent, and
     a re-run mends a half-applied batch); returns how many rows failed."""
     shared = [by_status_key(status) for status in STATUSES] + [by_rewarded_at_key()]
+    templates = _backfill_templates()
     chunks = [
         batch[start : start + _BACKFILL_ROWS_PER_CALL]
         for start in range(0, len(batch), _BACKFILL_ROWS_PER_CALL)
@@ -710,10 +815,10 @@ def _write_backfill_batch(client: Any, script: Any, batch: list[tuple]) -> int:
     try:
         with client.pipeline(transaction=False) as pipe:
             for chunk in chunks:
-                keys, args = list(shared), []
-                for row in chunk:
-                    _backfill_args(row, keys, args)
-                script(keys=keys, args=args, client=pipe)
+                # One JSON argument per call: encoding it is one C call, where
+                # thirty arguments a row cost more than Redis's own work.
+                data = json.dumps([chunk, _backfill_entries(chunk)])
+                script(keys=shared, args=[templates, data], client=pipe)
             replies = pipe.execute(raise_on_error=False)
     except RedisError as error:
         _failed(f"a backfill batch of {len(batch)} rows", error)
