@@ -1,6 +1,7 @@
 # make run   the app with the sandbox, on embedded PostgreSQL and Redis (or DATABASE_URL / REDIS_URL)
 # make test  every test
 # make lint  ruff check, ruff format --check, makemigrations --check
+# make soak  the whole stack under load and injected faults, then its invariants (docs/soak.md)
 
 PYTHON ?= python3
 VENV := .venv
@@ -8,6 +9,7 @@ PY := $(VENV)/bin/python
 STACK := $(PY) -m blockster.devstack
 PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
+SOAK_ARGS ?=
 
 .PHONY: run test lint format bench clean
 
@@ -24,6 +26,11 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(STACK) exec -- $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# 60 s of load by default; SOAK_ARGS="--seconds 600" for a longer run.
+.PHONY: soak
+soak: $(VENV)/.installed
+	$(STACK) exec -- $(PY) bench/soak.py $(SOAK_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
