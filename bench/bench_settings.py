@@ -14,8 +14,7 @@ os.environ.pop("SANDBOX", None)
 _defaults = {
     "SECRET_KEY": "bench-" + base64.urlsafe_b64encode(os.urandom(30)).decode(),
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "TOKEN_ENCRYPTION_KEYS": "bench:"
-    + base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    "TOKEN_ENCRYPTION_KEYS": "bench:" + base64.b64encode(os.urandom(32)).decode(),
     "X_CLIENT_ID": "sandbox-client-id",
     "X_CLIENT_SECRET": "sandbox-client-secret",
     "X_CALLBACK_URL": "http://127.0.0.1:8000/auth/x/callback",

@@ -113,13 +113,14 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def delete_prefixed_keys() -> int:
-    """Delete every key under this run's REDIS_KEY_PREFIX (the mirror and the cache)."""
+def delete_prefixed_keys(pattern: str = "*") -> int:
+    """Delete the keys under this run's REDIS_KEY_PREFIX (the mirror and the cache)
+    that match `pattern` after the prefix."""
     from blockster.redis_client import get_redis
     from rewards.mirror import key_pattern
 
     client = get_redis()
-    pattern = key_pattern() + "*"
+    pattern = key_pattern() + pattern
     deleted = 0
     batch: list[str] = []
     for key in client.scan_iter(match=pattern, count=5000):
@@ -261,3 +262,11 @@ def create_rewards(
         )
         cursor.execute("ANALYZE")
     return first_uid
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

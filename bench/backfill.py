@@ -1,0 +1,263 @@
+"""The mirror backfill (`sync_share_rewards_to_redis`) against the Redis ceiling.
+
+    .venv/bin/python bench/backfill.py            # 200,000 rewards, 3 rounds
+    .venv/bin/python bench/backfill.py --quick    # 200,000 rewards, 2 rounds
+    .venv/bin/python bench/backfill.py --full     # 1,000,000 rewards, 2 rounds
+
+Subject: the management command in a fresh process over an empty mirror (its own key
+prefix), timed from the call to the summary line, with the process's peak RSS.
+Baseline, in the same rounds: what Redis itself accepts, `redis-benchmark`
+pipelined HSET (13 fields), ZADD and SADD under the run's prefix (or, without the
+binary, the same mix pipelined from redis-py), weighted by the writes one reward
+needs: the hash, its by_user, by_campaign and by_status entries, and for a rewarded
+row its by_rewarded_at and feed entries. Goal: at least 50,000 rewards/s; peak
+memory under 200 MB at 1,000,000 rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+GOAL = 50_000
+MEMORY_GOAL_MB = 200
+CAMPAIGNS = 100
+PIPELINE = 64
+HASH_FIELDS = 13
+REWARDED_SHARE = 0.25  # of the fixture's rows, as in create_rewards
+# One reward's writes: HSET; ZADD by_user, by_campaign; SADD by_status; and for the
+# rewarded quarter ZADD by_rewarded_at and the feed.
+WRITES = {"hset": 1.0, "zadd": 2.0 + 2 * REWARDED_SHARE, "sadd": 1.0}
+
+
+def _child() -> int:
+    """Run the command once in this fresh process; print seconds and peak RSS."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    out, err = io.StringIO(), io.StringIO()
+    started = time.perf_counter()
+    call_command("sync_share_rewards_to_redis", stdout=out, stderr=err)
+    seconds = time.perf_counter() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    summary = out.getvalue().strip().splitlines()[-1]
+    print(
+        json.dumps({"seconds": seconds, "peak_mb": peak_kb / 1024, "summary": summary})
+    )
+    return 0
+
+
+def run_backfill(rows: int) -> dict:
+    from blockster.redis_client import get_redis
+
+    common.delete_prefixed_keys()  # an empty mirror each round
+    command = [sys.executable, __file__, "--child"]
+    done = subprocess.run(  # noqa: S603 - this script, fixed arguments
+        command, env=common.child_environment(), capture_output=True, text=True
+    )
+    if done.returncode:
+        raise SystemExit(f"the backfill failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    expected = f"total={rows} success={rows} errors=0"
+    if result["summary"] != expected:
+        raise SystemExit(f"unexpected summary {result['summary']!r}, not {expected!r}")
+    result["rate"] = rows / result["seconds"]
+    result["used_memory_mb"] = get_redis().info("memory")["used_memory"] / 2**20
+    return result
+
+
+def _redis_benchmark_args() -> list[str]:
+    from blockster.redis_client import get_redis
+
+    kwargs = get_redis().connection_pool.connection_kwargs
+    if kwargs.get("path"):
+        args = ["-s", kwargs["path"]]
+    else:
+        args = ["-h", str(kwargs.get("host", "127.0.0.1")), "-p", str(kwargs["port"])]
+    if kwargs.get("password"):
+        args += ["-a", kwargs["password"], "--no-auth-warning"]
+    return [*args, "--dbnum", str(kwargs.get("db", 0))]
+
+
+def _commands(prefix: str) -> dict[str, list[str]]:
+    fields = [part for n in range(HASH_FIELDS) for part in (f"f{n}", "1764375600")]
+    return {
+        "hset": ["HSET", f"{prefix}rb:h:__rand_int__", *fields],
+        "zadd": ["ZADD", f"{prefix}rb:z:__rand_int__", "1764375600", "__rand_int__"],
+        "sadd": ["SADD", f"{prefix}rb:s", "__rand_int__"],
+    }
+
+
+def ceiling_redis_benchmark(binary: str, requests: int) -> dict[str, float]:
+    from django.conf import settings
+
+    rates = {}
+    for name, command in _commands(settings.REDIS_KEY_PREFIX).items():
+        done = subprocess.run(  # noqa: S603 - redis-benchmark, fixed arguments
+            [
+                binary,
+                *_redis_benchmark_args(),
+                "-n",
+                str(requests),
+                "-P",
+                str(PIPELINE),
+                "-c",
+                "1",
+                "-r",
+                "1000000",
+                "--csv",
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows = list(csv.reader(done.stdout.strip().splitlines()))
+        rates[name] = float(rows[-1][1])
+    return rates
+
+
+def ceiling_python(requests: int) -> dict[str, float]:
+    """The same command mix pipelined from redis-py (when redis-benchmark is
+    missing): a lower bound of the ceiling, since the client's own cost counts."""
+    from django.conf import settings
+
+    from blockster.redis_client import get_redis
+
+    client = get_redis()
+    rates = {}
+    for name, command in _commands(settings.REDIS_KEY_PREFIX).items():
+        started = time.perf_counter()
+        sent = 0
+        while sent < requests:
+            with client.pipeline(transaction=False) as pipe:
+                for n in range(sent, min(sent + PIPELINE, requests)):
+                    pipe.execute_command(
+                        *(part.replace("__rand_int__", str(n)) for part in command)
+                    )
+                pipe.execute()
+            sent += PIPELINE
+        rates[name] = requests / (time.perf_counter() - started)
+    return rates
+
+
+def ceiling(tool: str, requests: int) -> dict[str, float]:
+    rates = (
+        ceiling_redis_benchmark(tool, requests)
+        if tool != "python"
+        else ceiling_python(requests)
+    )
+    writes = sum(WRITES.values())
+    # Seconds of Redis time per reward: the sum of each write's share.
+    per_reward = sum(count / rates[name] for name, count in WRITES.items())
+    common.delete_prefixed_keys()
+    return {**rates, "ops": writes / per_reward, "rewards": 1 / per_reward}
+
+
+def measure(rows: int, rounds: int, tool: str) -> dict:
+    started = time.perf_counter()
+    common.create_rewards(rows // CAMPAIGNS, CAMPAIGNS)
+    print(f"fixture: {rows:,} rewards in {time.perf_counter() - started:.1f}s")
+    requests = 200_000
+    backfills, ceilings = [], []
+    for n in range(rounds):
+        # Alternate which goes first, so neither always runs on a warmer machine.
+        steps = ("ceiling", "backfill") if n % 2 == 0 else ("backfill", "ceiling")
+        for step in steps:
+            if step == "ceiling":
+                ceilings.append(ceiling(tool, requests))
+                print(
+                    f"round {n + 1} ceiling: {ceilings[-1]['rewards']:,.0f} rewards/s "
+                    f"({ceilings[-1]['ops']:,.0f} writes/s)"
+                )
+            else:
+                backfills.append(run_backfill(rows))
+                print(
+                    f"round {n + 1} backfill: {backfills[-1]['rate']:,.0f} rewards/s, "
+                    f"{backfills[-1]['seconds']:.2f}s, "
+                    f"peak RSS {backfills[-1]['peak_mb']:.0f} MB"
+                )
+    rates = [b["rate"] for b in backfills]
+    rate = statistics.median(rates)
+    limit = statistics.median(c["rewards"] for c in ceilings)
+    peak = max(b["peak_mb"] for b in backfills)
+    memory_ok = peak < MEMORY_GOAL_MB if rows >= 1_000_000 else True
+    source = "python pipeline" if tool == "python" else "redis-benchmark"
+    print(f"cores: {common.cores()}  rows: {rows:,}  rounds: {rounds}")
+    print(
+        f"backfill: median {rate:,.0f} rewards/s (min {min(rates):,.0f}, "
+        f"max {max(rates):,.0f}); goal >= {GOAL:,}"
+    )
+    print(
+        f"ceiling ({source}, -P {PIPELINE}, {sum(WRITES.values())} writes a "
+        f"reward): median {limit:,.0f} rewards/s; backfill at {rate / limit:.0%} of it"
+    )
+    print(
+        f"peak RSS: {peak:.0f} MB (goal < {MEMORY_GOAL_MB} MB at 1,000,000 rows); "
+        f"Redis used_memory after a run {backfills[-1]['used_memory_mb']:.0f} MB"
+    )
+    return {
+        "benchmark": "backfill",
+        "rows": rows,
+        "value": rate,
+        "unit": "rewards/s (median)",
+        "subject": {"median": rate, "min": min(rates), "max": max(rates)},
+        "baseline": {"median": limit, "source": source},
+        "fraction_of_ceiling": rate / limit,
+        "peak_rss_mb": peak,
+        "goal": GOAL,
+        "ratio_to_goal": rate / GOAL,
+        "ok": rate >= GOAL and memory_ok,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds")
+    parser.add_argument("--full", action="store_true", help="1,000,000 rewards")
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--ceiling",
+        choices=("auto", "redis-benchmark", "python"),
+        default="auto",
+        help="how to measure the Redis ceiling (auto: the binary if on PATH)",
+    )
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child()
+    rows = 1_000_000 if args.full else args.rows
+    rounds = 2 if args.quick or args.full else args.rounds
+    tool = "python"
+    if args.ceiling != "python":
+        tool = shutil.which("redis-benchmark") or "python"
+        if tool == "python" and args.ceiling == "redis-benchmark":
+            parser.error("redis-benchmark is not on PATH")
+    common.setup_django("backfill")
+    try:
+        result = measure(rows, rounds, tool)
+    finally:
+        common.cleanup()
+    common.report(result)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

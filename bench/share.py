@@ -1,0 +1,346 @@
+"""Retweet & Like under 20 concurrent readers: the app's overhead over X's own time.
+
+    .venv/bin/python bench/share.py            # 6 rounds
+    .venv/bin/python bench/share.py --quick    # 3 rounds
+
+A sandbox (X and the minter) and gunicorn (2 gthread workers x 10 threads,
+production settings, the benchmark's database) run on loopback. Each round posts a
+new tweet with a campaign; 20 signed-in, connected readers press Retweet & Like at
+once (`POST /campaigns/<id>/share`, htmx). In the same round, 20 other sandbox
+accounts make the same X calls directly (retweet, then like, httpx): the
+baseline, X's own time at the same concurrency. The two phases alternate in order.
+App overhead = the app's latency minus the direct calls' (median and p95). A last
+round double-clicks (two concurrent requests per reader) and the run checks that no
+reader was rewarded, retweeted or liked twice. Goal: overhead p95 at most 25 ms,
+zero double rewards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+# The project root first: `sandbox` is the package, not bench/sandbox.py.
+sys.path.insert(0, str(common.ROOT))
+
+GOAL_MS = 25.0
+READERS = 20
+
+
+def _start_sandbox():
+    from sandbox.testing import SandboxProcess
+
+    # The sandbox runs the product's development settings, not the bench's.
+    env = os.environ.get("DJANGO_SETTINGS_MODULE")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
+    try:
+        process = SandboxProcess(args=["--quiet"]).start()
+    finally:
+        if env is None:
+            os.environ.pop("DJANGO_SETTINGS_MODULE")
+        else:
+            os.environ["DJANGO_SETTINGS_MODULE"] = env
+    os.environ.update(
+        X_AUTHORIZE_URL=f"{process.url}/i/oauth2/authorize",
+        X_API_BASE=f"{process.url}/2",
+        BUX_MINTER_URL=f"{process.url}/minter",
+    )
+    return process
+
+
+def _accounts(handle, kind: str) -> list[dict]:
+    """READERS sandbox accounts with tokens: {key, id, username, token}."""
+    accounts = []
+    for n in range(READERS):
+        key = f"{kind}{n}"
+        account = handle.create_account(key, username=f"bench_{kind}_{n}")
+        token = handle.connect(key)
+        accounts.append({**account, "key": key, "token": token})
+    return accounts
+
+
+def _readers(accounts: list[dict]) -> list[tuple[int, str]]:
+    """App users connected to `accounts`, scored; (user id, session cookie)."""
+    from django.test import Client
+
+    from accounts.models import User
+    from rewards.mirror import set_user_x_multiplier
+    from social.models import XConnection
+    from social.services import upsert_x_connection
+    from social.x_api import TokenSet, XUser
+
+    readers = []
+    for account in accounts:
+        user = User.objects.create_user(
+            email=f"{account['key']}@example.com",
+            wallet_address="0x" + os.urandom(20).hex(),
+        )
+        token = account["token"]
+        upsert_x_connection(
+            user,
+            profile=XUser(
+                id=account["id"], username=account["username"], name="Reader"
+            ),
+            tokens=TokenSet(
+                access_token=token["access_token"],
+                refresh_token=token.get("refresh_token"),
+                expires_in=token["expires_in"],
+                scopes=tuple(token["scope"].split()),
+            ),
+        )
+        XConnection.objects.filter(user=user).update(x_score=10)
+        set_user_x_multiplier(user.pk, 10)
+        client = Client()
+        client.force_login(user)
+        readers.append((user.pk, client.cookies["sessionid"].value))
+    return readers
+
+
+def _campaign(handle, author, n: int) -> int:
+    from campaigns.services import create_share_campaign
+    from posts.models import Post
+
+    tweet = handle.create_tweet(f"Bench tweet {n}")
+    post = Post.objects.create(
+        title=f"Share bench {n}",
+        slug=f"share-bench-{n}",
+        body="Body",
+        author=author,
+        is_published=True,
+        published_at=author.date_joined,
+    )
+    url = f"https://x.com/blockster/status/{tweet['id']}"
+    return create_share_campaign(post, tweet_url=url).pk, tweet["id"]
+
+
+def _share(base: str, cookie: str, campaign_id: int) -> tuple[float, bool, str]:
+    """One press of Retweet & Like: seconds, whether it succeeded, the message."""
+    csrf = "b" * 32
+    started = time.perf_counter()
+    response = httpx.post(
+        f"{base}/campaigns/{campaign_id}/share",
+        cookies={"sessionid": cookie, "csrftoken": csrf},
+        headers={"HX-Request": "true", "X-CSRFToken": csrf},
+        timeout=30,
+    )
+    elapsed = time.perf_counter() - started
+    found = re.search(r'class="message (\w+)" role="status">\s*([^<]*)', response.text)
+    if response.status_code != 200 or found is None:
+        return elapsed, False, f"HTTP {response.status_code}"
+    return elapsed, found[1] == "success", found[2].strip()
+
+
+def _direct(account: dict, tweet_id: str) -> tuple[float, bool]:
+    """The same X calls made directly, on the account's keep-alive client (the
+    app's X client keeps its connections too)."""
+    client = account["client"]
+    started = time.perf_counter()
+    retweet = client.post(
+        f"/users/{account['id']}/retweets", json={"tweet_id": tweet_id}
+    )
+    like = client.post(f"/users/{account['id']}/likes", json={"tweet_id": tweet_id})
+    elapsed = time.perf_counter() - started
+    return elapsed, retweet.status_code == 200 and like.status_code == 200
+
+
+def _doubles(sandbox_handle, campaigns: list[int], tweets: list[str]) -> list[str]:
+    """Every way a reader could have been rewarded twice; empty when none."""
+    from django.db.models import Count
+
+    from campaigns.models import ShareCampaign, ShareReward
+
+    problems = []
+    pairs = (
+        ShareReward.objects.values("user_id", "campaign_id")
+        .annotate(n=Count("pk"))
+        .filter(n__gt=1)
+    )
+    problems += [f"two rewards for {pair}" for pair in pairs]
+    for campaign in ShareCampaign.objects.filter(pk__in=campaigns):
+        verified = ShareReward.objects.filter(
+            campaign=campaign, status__in=("verified", "rewarded")
+        ).count()
+        if campaign.total_shares != verified:
+            problems.append(f"campaign {campaign.pk}: {campaign.total_shares} shares")
+    for kind in ("retweets", "likes"):
+        seen: dict[tuple[str, str], int] = {}
+        for item in getattr(sandbox_handle, kind)():
+            if item["tweet_id"] in tweets:
+                pair = (item["user_id"], item["tweet_id"])
+                seen[pair] = seen.get(pair, 0) + 1
+        problems += [f"{kind} twice: {pair}" for pair, n in seen.items() if n > 1]
+    return problems
+
+
+def measure(process, rounds: int) -> dict:
+    from accounts.models import User
+    from campaigns.models import ShareReward
+    from sandbox.testing import Sandbox
+
+    handle = Sandbox(process.url)
+    handle.callback_url = handle.configure()["callback_urls"][0]
+    unlimited = {"limit": 10**6}
+    handle.configure(rate_limits={"retweet": unlimited, "like": unlimited})
+    app_accounts, direct_accounts = _accounts(handle, "r"), _accounts(handle, "d")
+    readers = _readers(app_accounts)
+    for account in direct_accounts:
+        token = account["token"]["access_token"]
+        account["client"] = httpx.Client(
+            base_url=handle.api_base,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+    author = User.objects.create_user(email="author@example.com")
+    port = common.free_port()
+    log = Path(tempfile.mkdtemp(prefix="bench-share-")) / "gunicorn.log"
+    server = common.start_gunicorn(port, workers=2, threads=10, log=log)
+    base = f"http://127.0.0.1:{port}"
+    app: list[float] = []
+    direct: list[float] = []
+    serial_app: list[float] = []
+    serial_direct: list[float] = []
+    failures = 0
+    campaigns, tweets = [], []
+    try:
+        common.wait_for_http(f"{base}/healthz")
+        # One reader at a time first: the overhead of a share with no queueing.
+        campaign_id, tweet_id = _campaign(handle, author, rounds + 1)
+        campaigns.append(campaign_id)
+        tweets.append(tweet_id)
+        for (_, cookie), account in zip(readers, direct_accounts, strict=True):
+            serial_app.append(_share(base, cookie, campaign_id)[0])
+            serial_direct.append(_direct(account, tweet_id)[0])
+        with ThreadPoolExecutor(2 * READERS) as pool:
+            for n in range(rounds + 1):
+                campaign_id, tweet_id = _campaign(handle, author, n)
+                campaigns.append(campaign_id)
+                tweets.append(tweet_id)
+                if n == rounds:
+                    break
+                phases = ("app", "direct") if n % 2 == 0 else ("direct", "app")
+                for phase in phases:
+                    if phase == "app":
+                        results = list(
+                            pool.map(
+                                partial(_share, base, campaign_id=campaign_id),
+                                [cookie for _, cookie in readers],
+                            )
+                        )
+                        app += [elapsed for elapsed, *_ in results]
+                    else:
+                        results = list(
+                            pool.map(
+                                partial(_direct, tweet_id=tweet_id),
+                                direct_accounts,
+                            )
+                        )
+                        direct += [elapsed for elapsed, _ in results]
+                    failures += sum(not result[1] for result in results)
+            # The double-click round: the app's per-reader share limit (6 a
+            # minute) is reset first, so every click reaches the share flow.
+            common.delete_prefixed_keys(pattern="*ratelimit*")
+            clicks = list(
+                pool.map(
+                    partial(_share, base, campaign_id=campaigns[-1]),
+                    [cookie for _, cookie in readers] * 2,
+                )
+            )
+            outcomes = Counter(message for _, _, message in clicks)
+            print(f"double clicks ({READERS} readers x 2): {dict(outcomes)}")
+    finally:
+        common.stop(server)
+        for account in direct_accounts:
+            account["client"].close()
+    errors = [line for line in log.read_text().splitlines() if '"ERROR"' in line]
+    if errors:
+        print(f"server errors ({len(errors)}), the first: {errors[0][:3000]}")
+    doubles = _doubles(handle, campaigns, tweets)
+    rewarded = ShareReward.objects.filter(status="verified").count()
+    handle.close()
+
+    app_stats, direct_stats = common.summary_ms(app), common.summary_ms(direct)
+    overhead = {
+        "median": app_stats["median"] - direct_stats["median"],
+        "p95": app_stats["p95"] - direct_stats["p95"],
+        "p99": app_stats["p99"] - direct_stats["p99"],
+    }
+    serial = (
+        common.summary_ms(serial_app)["median"]
+        - (common.summary_ms(serial_direct)["median"])
+    )
+    print(f"cores: {common.cores()}  gunicorn: 2 gthread workers x 10 threads")
+    print(
+        f"one reader at a time: app {common.format_ms(common.summary_ms(serial_app))}"
+        f"; direct {common.format_ms(common.summary_ms(serial_direct))}; "
+        f"overhead median {serial:.1f} ms"
+    )
+    print(f"readers: {READERS} at once, {rounds} rounds + a double-click round")
+    print(f"app (POST share): {common.format_ms(app_stats)}, {failures} failed")
+    print(f"direct X calls (retweet + like): {common.format_ms(direct_stats)}")
+    print(
+        f"app overhead: median {overhead['median']:.1f} ms  p95 {overhead['p95']:.1f}"
+        f" ms  p99 {overhead['p99']:.1f} ms (goal p95 <= {GOAL_MS:.0f} ms)"
+    )
+    print(
+        f"verified rewards: {rewarded} (expected {READERS * (rounds + 2)}); "
+        f"double rewards: {len(doubles)}"
+    )
+    for problem in doubles[:10]:
+        print(f"  {problem}")
+    ok = (
+        overhead["p95"] <= GOAL_MS
+        and not doubles
+        and not failures
+        and rewarded == READERS * (rounds + 2)
+    )
+    return {
+        "benchmark": "share",
+        "subject": app_stats,
+        "baseline": direct_stats,
+        "overhead": overhead,
+        "value": overhead["p95"],
+        "unit": "ms app overhead p95",
+        "goal": GOAL_MS,
+        "ratio_to_goal": overhead["p95"] / GOAL_MS,
+        "double_rewards": len(doubles),
+        "serial_overhead_median": serial,
+        "ok": ok,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds")
+    parser.add_argument("--rounds", type=int, default=6)
+    args = parser.parse_args()
+    rounds = 3 if args.quick else args.rounds
+    process = _start_sandbox()
+    try:
+        common.setup_django("share")
+        try:
+            result = measure(process, rounds)
+        finally:
+            common.cleanup()
+    finally:
+        process.stop()
+        process.cleanup()
+    common.report(result)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
