@@ -120,7 +120,9 @@ def page(browser: Browser, site: str) -> Iterator[Page]:
 
 
 @pytest.fixture
-def campaign_factory(user_factory: Callable[..., User], sandbox: Sandbox):
+def campaign_factory(
+    user_factory: Callable[..., User], sandbox: Sandbox
+) -> Callable[..., ShareCampaign]:
     """A published post with an open campaign for a tweet that exists in the sandbox."""
 
     def make(*, bux_reward: Decimal = Decimal("2"), **fields: Any) -> ShareCampaign:
