@@ -752,7 +752,7 @@ class Soak:
             mirror_in_sync=in_sync,
             mirror_detail=final,
         )
-        self.print_figures(mints, repaired, final)
+        self.print_figures(mints, retweets, repaired, final)
         print_invariants(invariants)
         violations = sum(i.violations for i in invariants)
         if violations:
@@ -763,7 +763,13 @@ class Soak:
 
     # Report ------------------------------------------------------------------------
 
-    def print_figures(self, mints: list[dict[str, Any]], repaired: str, final: str):
+    def print_figures(
+        self,
+        mints: list[dict[str, Any]],
+        retweets: list[dict[str, Any]],
+        repaired: str,
+        final: str,
+    ) -> None:
         from django.db.models import Count, Sum
 
         from campaigns.models import ShareCampaign, ShareReward
@@ -802,7 +808,31 @@ class Soak:
             + ", ".join(f"{s} {by_status.get(s, 0):,}" for s in ShareReward.Status)
             + f"; mints at the minter {len(mints):,}; BUX minted {minted or 0:,.0f}"
         )
+        _print_pending(retweets)
         print(f"mirror: repair: {repaired}  then check: {final}")
+
+
+def _print_pending(retweets: list[dict[str, Any]]) -> None:
+    """Claims left pending by a request that failed after claiming (the sweeper
+    frees them after 5 minutes); whether X has the retweet says if a share was
+    done at X but not yet counted."""
+    from campaigns.models import ShareReward
+
+    pending = ShareReward.objects.filter(status="pending").select_related(
+        "campaign", "x_connection"
+    )
+    if not pending:
+        return
+    done = {(str(rt["user_id"]), str(rt["tweet_id"])) for rt in retweets}
+    at_x = sum(
+        (r.x_connection.x_user_id, r.campaign.tweet_id) in done
+        for r in pending
+        if r.x_connection is not None
+    )
+    print(
+        f"pending claims left by failed requests: {len(pending)} "
+        f"({at_x} of them retweeted at X), freed by the sweeper after 5 minutes"
+    )
 
 
 def _print_counter(title: str, counter: Counter[str]) -> None:
