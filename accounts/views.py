@@ -4,11 +4,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 from redis.exceptions import RedisError
 
 from rewards.mirror import UserActivity
 from rewards.selectors import DatabaseActivity
+from social.services import safe_redirect_path
 
 from . import services
 from .forms import ProfileForm
@@ -18,16 +20,28 @@ from .models import User
 @login_required
 @require_http_methods(["GET", "POST"])
 def account_settings(request):
+    # Where to return afterwards, e.g. the post whose reward waits for a wallet.
+    next_path = request.POST.get("next") or request.GET.get("next") or ""
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        services.update_profile(
+        minting = services.update_profile(
             request.user,
             display_name=form.cleaned_data["display_name"],
             wallet_address=form.cleaned_data["wallet_address"],
         )
         messages.success(request, "Your settings were saved.")
+        if minting:
+            messages.success(
+                request,
+                f"{minting} waiting reward{pluralize(minting)} "
+                f"{pluralize(minting, 'is,are')} now being minted to "
+                f"{form.cleaned_data['wallet_address']}.",
+            )
+        if next_path:
+            return redirect(safe_redirect_path(next_path))
         return redirect("account_settings")
-    return render(request, "accounts/settings.html", {"form": form})
+    context = {"form": form, "next": safe_redirect_path(next_path) if next_path else ""}
+    return render(request, "accounts/settings.html", context)
 
 
 ACTIVITY_PER_PAGE = 20

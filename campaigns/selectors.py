@@ -16,6 +16,7 @@ from .services import (
     ShareOutcome,
     get_share_reward,
     is_campaign_full,
+    is_score_pending,
     personal_reward,
     reward_amount,
 )
@@ -32,6 +33,7 @@ class CampaignBox:
     connection: XConnection | None
     amount: Decimal | None
     score_pending: bool
+    score_unavailable: bool
     asks_like: bool
     share_intent_url: str
     tx_url: str
@@ -43,6 +45,13 @@ class CampaignBox:
             self.reward is not None
             and self.reward.status == ShareReward.Status.VERIFIED
             and not self.reward.user.wallet_address
+        )
+
+    @property
+    def polling(self) -> bool:
+        """The box refreshes itself while something it shows is about to change."""
+        return self.minting or (
+            self.reward is None and self.is_open and self.score_pending
         )
 
     @property
@@ -90,7 +99,10 @@ def campaign_box(
         reward=reward,
         connection=connection,
         amount=amount,
-        score_pending=connection is not None and connection.x_score is None,
+        score_pending=connection is not None and is_score_pending(connection),
+        score_unavailable=connection is not None
+        and connection.x_score is None
+        and not is_score_pending(connection),
         asks_like=bool(campaign and campaign.request_like and settings.X_LIKES_ENABLED),
         share_intent_url=share_intent_url(post),
         tx_url=tx_url,

@@ -140,6 +140,22 @@ def reward_amount(campaign: ShareCampaign, multiplier: int) -> Decimal:
     )
 
 
+# How long a new connection's score may take before sharing pays the base reward.
+SCORE_WAIT = timedelta(minutes=10)
+SCORE_PENDING_MESSAGE = (
+    "Your X score is still being calculated. Your reward depends on it: try again "
+    "in a moment."
+)
+
+
+def is_score_pending(connection: XConnection) -> bool:
+    """The score is being computed for a fresh connection (and worth waiting for)."""
+    return (
+        connection.x_score is None
+        and connection.connected_at > timezone.now() - SCORE_WAIT
+    )
+
+
 def personal_reward(user: User, campaign: ShareCampaign) -> Decimal:
     return reward_amount(campaign, get_user_x_multiplier(user.pk))
 
@@ -237,6 +253,12 @@ def verify_share_reward(
     """pending → verified, count the share, and queue the mint after commit."""
     now = timezone.now()
     with transaction.atomic():
+        # The campaign row first, as create_pending_reward locks it: a claim waiting
+        # on this reward's unique key while holding the campaign would otherwise
+        # deadlock with us. A refused update below rolls the count back.
+        ShareCampaign.objects.filter(pk=reward.campaign_id).update(
+            total_shares=F("total_shares") + 1
+        )
         updated = ShareReward.objects.filter(
             pk=reward.pk, status=Status.PENDING
         ).update(
@@ -248,9 +270,6 @@ def verify_share_reward(
         )
         if updated != 1:
             raise AlreadyShared(ShareReward.objects.get(pk=reward.pk))
-        ShareCampaign.objects.filter(pk=reward.campaign_id).update(
-            total_shares=F("total_shares") + 1
-        )
         _sync_after_commit(reward)
         transaction.on_commit(lambda: _enqueue_mint(reward.pk))
     reward.refresh_from_db()
@@ -335,6 +354,9 @@ def share_to_x(
         return ShareOutcome(
             False, "Please connect your X account first", reconnect=True
         )
+    if is_score_pending(connection):
+        # The reward is the score times the base: sharing now would pay the default.
+        return ShareOutcome(False, SCORE_PENDING_MESSAGE)
     amount = personal_reward(user, campaign)
     try:
         reward = create_pending_reward(user, campaign, connection, amount=amount)

@@ -77,3 +77,32 @@ def test_settings_form_needs_csrf(owner, db):
     response = client.post("/settings/", {"wallet_address": LOWER})
 
     assert response.status_code == 403
+
+
+def test_adding_a_wallet_from_a_post_returns_there_and_says_what_is_minting(
+    owner_client, owner, monkeypatch
+):
+    queued = []
+    monkeypatch.setattr(
+        "rewards.services.queue_rewards_waiting_for_wallet",
+        lambda user_id: queued.append(user_id) or 2,
+    )
+
+    page = owner_client.get("/settings/?next=/?page=1")
+    response = owner_client.post(
+        "/settings/", {"wallet_address": LOWER, "next": "/?page=1"}, follow=True
+    )
+
+    assert 'name="next" value="/?page=1"' in page.content.decode()
+    assert response.redirect_chain[0][0] == "/?page=1"
+    assert queued == [owner.pk]
+    texts = [str(m) for m in response.context["messages"]]
+    assert f"2 waiting rewards are now being minted to {CHECKSUMMED}." in texts
+
+
+def test_settings_never_redirect_off_site(owner_client):
+    response = owner_client.post(
+        "/settings/", {"wallet_address": "", "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == "/"

@@ -361,3 +361,48 @@ def test_a_campaign_on_an_unpublished_post_cannot_be_shared_or_seen(
     assert not share_to_x(reader, campaign).ok
     assert not ShareReward.objects.exists()
     assert sandbox.retweets() == []
+
+
+def test_while_the_x_score_is_calculated_the_box_waits_and_sharing_is_held(
+    client, reader, campaign_factory, connect_x, sandbox, page_text
+):
+    campaign = campaign_factory()
+    connect_x(reader, score=None)
+    client.force_login(reader)
+
+    page = client.get(campaign.post.get_absolute_url())
+    refused = share(client, campaign)
+
+    assert "Calculating your X score" in page_text(page)
+    assert f'hx-get="/campaigns/{campaign.pk}/box"' in page.content.decode()
+    assert "still being calculated" in page_text(refused)
+    assert not ShareReward.objects.exists()
+    assert sandbox.retweets() == []
+
+
+def test_when_the_score_never_comes_sharing_pays_the_base_and_says_so(
+    client, reader, campaign_factory, connect_x, page_text
+):
+    campaign = campaign_factory(bux_reward=Decimal("3"))
+    connection = connect_x(reader, score=None)
+    XConnection.objects.filter(pk=connection.pk).update(
+        connected_at=timezone.now() - timedelta(minutes=11)
+    )
+    client.force_login(reader)
+
+    page = page_text(client.get(campaign.post.get_absolute_url()))
+    response = share(client, campaign)
+
+    assert "We could not calculate your X score" in page and "+3 BUX" in page
+    assert "You earned 3 BUX!" in page_text(response)
+
+
+def test_a_reader_without_x_sees_the_base_times_their_score(
+    client, reader, campaign_factory, page_text
+):
+    campaign = campaign_factory(bux_reward=Decimal("2"))
+    client.force_login(reader)
+
+    page = page_text(client.get(campaign.post.get_absolute_url()))
+
+    assert "+2 BUX × your X score" in page
