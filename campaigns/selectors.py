@@ -74,10 +74,17 @@ def share_intent_url(post: Post) -> str:
     return f"https://x.com/intent/post?{query}"
 
 
+def _campaign_of(post: Post) -> ShareCampaign | None:
+    try:
+        return post.share_campaign  # loaded with the post when it was selected
+    except ShareCampaign.DoesNotExist:
+        return None
+
+
 def campaign_box(
     user: User, post: Post, *, outcome: ShareOutcome | None = None
 ) -> CampaignBox:
-    campaign = ShareCampaign.objects.filter(post=post).first()
+    campaign = _campaign_of(post)
     reward = get_share_reward(user, campaign) if campaign else None
     connection = get_x_connection_for_user(user) if user.is_authenticated else None
     is_open = bool(campaign and campaign.is_open and not is_campaign_full(campaign))

@@ -229,15 +229,14 @@ def create_pending_reward(
             limit = locked.max_participants
             if limit is not None and places_taken(locked) >= limit:
                 raise CampaignFull()
-            reward = ShareReward.objects.create(
+            # Mirrored after commit by the ShareReward save hook (rewards.mirror).
+            return ShareReward.objects.create(
                 user=user,
                 campaign=locked,
                 x_connection=x_connection,
                 status=Status.PENDING,
                 bux_rewarded=amount,
             )
-            _sync_after_commit(reward)
-            return reward
     except IntegrityError:
         existing = ShareReward.objects.filter(user=user, campaign=campaign).first()
         if existing is None:

@@ -11,7 +11,8 @@ def published_posts() -> QuerySet[Post]:
 
 def get_visible_post(slug: str, *, viewer) -> Post | None:
     """The post if the viewer may read it: published, or a staff preview."""
-    posts = Post.objects.select_related("author")
+    # The campaign rides along: the post page's share box needs it.
+    posts = Post.objects.select_related("author", "share_campaign")
     if not (viewer.is_authenticated and viewer.is_staff):
         posts = posts.filter(is_published=True)
     return posts.filter(slug=slug).first()

@@ -495,8 +495,7 @@ def _x_connection_changed(sender: type, instance: Any, **kwargs: Any) -> None:
 
 
 # Saves that bypass the services (an admin change form, the shell) are mirrored too;
-# the services' conditional UPDATEs send no signal and sync themselves (a create
-# is synced twice after its commit: both writes are the same, and cheap). There is
+# the services' conditional UPDATEs send no signal and sync themselves. There is
 # deliberately no post_delete receiver on ShareReward: one would turn the services'
 # conditional `filter(status=...).delete()` into select-then-delete-by-pk, which
 # could delete a row that was verified in between.
