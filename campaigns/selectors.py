@@ -17,7 +17,6 @@ from .services import (
     get_share_reward,
     is_campaign_full,
     is_score_pending,
-    personal_reward,
     reward_amount,
 )
 
@@ -92,8 +91,9 @@ def campaign_box(
     if campaign is not None:
         if reward is not None and reward.bux_rewarded is not None:
             amount = reward.bux_rewarded
-        elif user.is_authenticated:
-            amount = personal_reward(user, campaign)
+        elif connection is not None:
+            # The connection row is loaded already: its score is the multiplier.
+            amount = reward_amount(campaign, connection.x_score or 1)
         else:
             amount = reward_amount(campaign, 1)
     tx_url = ""
