@@ -218,13 +218,12 @@ def create_pending_reward(
         with transaction.atomic():
             # The campaign row lock serialises claims, so the place count below cannot
             # be overtaken by a concurrent claim.
-            locked = ShareCampaign.objects.select_for_update(no_key=True).get(
-                pk=campaign.pk
+            locked = (
+                ShareCampaign.objects.select_for_update(no_key=True, of=("self",))
+                .select_related("post")
+                .get(pk=campaign.pk)
             )
-            post_published = Post.objects.filter(
-                pk=locked.post_id, is_published=True
-            ).exists()
-            if not post_published or not locked.is_open_at(timezone.now()):
+            if not locked.post.is_published or not locked.is_open_at(timezone.now()):
                 raise CampaignClosed()
             limit = locked.max_participants
             if limit is not None and places_taken(locked) >= limit:
@@ -271,7 +270,8 @@ def verify_share_reward(
             raise AlreadyShared(ShareReward.objects.get(pk=reward.pk))
         _sync_after_commit(reward)
         transaction.on_commit(lambda: _enqueue_mint(reward.pk))
-    reward.refresh_from_db()
+    reward.status, reward.retweet_id, reward.liked = Status.VERIFIED, retweet_id, liked
+    reward.verified_at = reward.updated_at = now
     return reward
 
 
