@@ -66,10 +66,9 @@ READER_PAUSE = (6.0, 12.0)
 DOUBLE_CLICK = 0.15
 BOX_POLLS = 3
 CSRF_HEADER = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
-MESSAGE = re.compile(
-    r'<p class="message (success|error)"[^>]*>\s*(.*?)\s*(?:<a\b|</p>)', re.S
-)
-FULL_MESSAGE = "reached its maximum"
+# A refusal is told by an error message; a success by the reward's own state line.
+MESSAGE = re.compile(r'<p class="(message \w+|box-state done)"[^>]*>(.*?)</p>', re.S)
+TAG = re.compile(r"<[^>]+>")
 DONE_MESSAGES = ("already shared", "already on its way")
 
 
@@ -244,9 +243,9 @@ def _outcome(response: httpx.Response) -> tuple[bool, str]:
     match = MESSAGE.search(response.text)
     if match is None:
         return False, f"HTTP {response.status_code} without a message"
-    message = html.unescape(re.sub(r"\s+", " ", match[2]))
+    message = html.unescape(" ".join(TAG.sub("", match[2]).split()))
     # Amounts and reset times vary; the message shape is what is counted.
-    return match[1] == "success", re.sub(r"\d[\d,:.]*", "N", message)
+    return "error" not in match[1], re.sub(r"\d[\d,:.]*", "N", message)
 
 
 def _get(reader: Reader, kind: str, path: str, figures: Figures) -> httpx.Response:
