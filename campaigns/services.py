@@ -20,6 +20,7 @@ from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from blockster.db import retry_if_connection_dropped
 from posts.models import Post
 from rewards.mirror import get_user_x_multiplier, sync_share_reward_after_commit
 from social.models import XConnection
@@ -365,17 +366,18 @@ def share_to_x(
         return ShareOutcome(False, refused.user_message)
 
     # X is called outside any transaction: the pending row already holds the place.
+    # The writes after it survive a database connection that died during the call.
     try:
         result = _retweet_and_like(connection, campaign, client)
     except XReconnectRequired as error:
-        delete_share_reward(reward)
+        retry_if_connection_dropped(delete_share_reward, reward)
         return ShareOutcome(False, error.user_message, reconnect=True)
     except XUnauthorized:
-        delete_share_reward(reward)
+        retry_if_connection_dropped(delete_share_reward, reward)
         disconnect_x_account(user, revoke=False)
         return ShareOutcome(False, XReconnectRequired.user_message, reconnect=True)
     except XApiError as error:
-        delete_share_reward(reward)
+        retry_if_connection_dropped(delete_share_reward, reward)
         logger.info(
             "share of campaign %s by user %s failed: %s",
             campaign.pk,
@@ -386,11 +388,11 @@ def share_to_x(
             False, share_error_message(error), rate_limited=error.status == 429
         )
     except BaseException:
-        delete_share_reward(reward)
+        retry_if_connection_dropped(delete_share_reward, reward)
         raise
 
-    reward = verify_share_reward(
-        reward, retweet_id=campaign.tweet_id, liked=result.liked
+    reward = retry_if_connection_dropped(
+        verify_share_reward, reward, retweet_id=campaign.tweet_id, liked=result.liked
     )
     earned = f"{reward.bux_rewarded:,.0f}"
     if result.liked:
@@ -429,7 +431,7 @@ def share_error_message(error: XApiError) -> str:
     return error.user_message
 
 
-def purge_stale_pending_rewards(*, older_than: timedelta = timedelta(minutes=5)) -> int:
+def purge_stale_pending_rewards(*, older_than: timedelta = timedelta(minutes=2)) -> int:
     """Free claims left by share attempts that died before X answered (a killed web
     process). The reader can then try again; X answers a repeat retweet as done."""
     cutoff = timezone.now() - older_than

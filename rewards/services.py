@@ -14,10 +14,11 @@ from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from blockster.db import retry_if_connection_dropped
 from campaigns.models import ShareReward
 from campaigns.services import mark_rewarded
 
@@ -124,7 +125,19 @@ def mint_share_reward(
         return MintAttempt(MintResult.RETRY, reward.mint_attempts)
     except MintOutcomeUnknown as error:
         return _outcome_unknown(reward, str(error))
-    mark_rewarded(reward, tx_hash=receipt.transaction_hash)
+    try:
+        # The receipt is in hand: only the write may be repeated, never the mint.
+        retry_if_connection_dropped(
+            mark_rewarded, reward, tx_hash=receipt.transaction_hash
+        )
+    except DatabaseError:
+        logger.error(
+            "minted reward %s (transaction %s) but could not record it; the retry "
+            "recovers it from the minter's answer to the same key",
+            reward_id,
+            receipt.transaction_hash,
+        )
+        raise
     logger.info(
         "minted %s BUX for reward %s: %s",
         reward.bux_rewarded,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from . import services
 from .services import MintResult
@@ -11,7 +12,13 @@ from .services import MintResult
 def mint_bux_task(self, reward_id: int) -> str:
     """Mint one reward. Retries definite failures with exponential backoff up to
     BUX_MINT_MAX_ATTEMPTS (counted in the database, so a lost message loses nothing)."""
-    attempt = services.mint_share_reward(reward_id)
+    try:
+        attempt = services.mint_share_reward(reward_id)
+    except (OperationalError, InterfaceError) as error:
+        # The database went away mid-task: try again on a fresh connection. A mint
+        # already sent is protected by its claim (see rewards.services).
+        close_old_connections()
+        raise self.retry(countdown=5) from error
     if attempt.result == MintResult.RETRY:
         countdown = settings.BUX_MINT_RETRY_BASE_SECONDS * 2 ** max(
             attempt.attempts - 1, 0

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import re
 import time
@@ -8,10 +9,14 @@ import uuid
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.utils import timezone
 
 from accounts.models import User
 from blockster.celery import app as celery_app
 from sandbox.testing import sandbox, sandbox_server  # noqa: F401
+from social import services as social_services
+from social.models import XConnection
+from social.x_api import TokenSet, XUser
 
 # One broker queue per test process: tasks sent by this xdist worker are consumed only
 # by the Celery worker it starts, which uses this process's test database.
@@ -113,3 +118,34 @@ def wait_for():
         return False
 
     return wait
+
+
+@pytest.fixture
+def connect_x(sandbox):  # noqa: F811
+    """Connect a user to a sandbox account (created on demand) as the callback would."""
+    accounts = itertools.count(1)
+
+    def connect(user, account: str | None = None, *, score: int | None = 10):
+        if account is None:
+            account = f"reader_{next(accounts)}_{user.pk}"
+            sandbox.create_account(account, followers_count=100, following_count=50)
+        tokens = sandbox.connect(account)
+        profile = sandbox.account(account)
+        connection = social_services.upsert_x_connection(
+            user,
+            profile=XUser(id=profile["id"], username=profile["username"]),
+            tokens=TokenSet(
+                tokens["access_token"],
+                tokens["refresh_token"],
+                tokens["expires_in"],
+                tuple(tokens["scope"].split()),
+            ),
+        )
+        if score is not None:
+            XConnection.objects.filter(pk=connection.pk).update(
+                x_score=score, score_calculated_at=timezone.now()
+            )
+            connection.refresh_from_db()
+        return connection
+
+    return connect

@@ -9,9 +9,6 @@ from django.utils import timezone
 from campaigns.models import ShareCampaign
 from campaigns.services import create_share_campaign
 from posts.models import Post
-from social import services as social_services
-from social.models import XConnection
-from social.x_api import TokenSet, XUser
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 _slugs = itertools.count(1)
@@ -46,37 +43,6 @@ def campaign_factory(post_factory, sandbox):
         )
 
     return make
-
-
-@pytest.fixture
-def connect_x(sandbox):
-    """Connect a user to a sandbox account (created on demand) as the callback would."""
-    accounts = itertools.count(1)
-
-    def connect(user, account: str | None = None, *, score: int | None = 10):
-        if account is None:
-            account = f"reader_{next(accounts)}_{user.pk}"
-            sandbox.create_account(account, followers_count=100, following_count=50)
-        tokens = sandbox.connect(account)
-        profile = sandbox.account(account)
-        connection = social_services.upsert_x_connection(
-            user,
-            profile=XUser(id=profile["id"], username=profile["username"]),
-            tokens=TokenSet(
-                tokens["access_token"],
-                tokens["refresh_token"],
-                tokens["expires_in"],
-                tuple(tokens["scope"].split()),
-            ),
-        )
-        if score is not None:
-            XConnection.objects.filter(pk=connection.pk).update(
-                x_score=score, score_calculated_at=timezone.now()
-            )
-            connection.refresh_from_db()
-        return connection
-
-    return connect
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -87,3 +88,34 @@ def test_a_hundred_readers_racing_for_ten_places_make_ten_rewards(
     assert len(sandbox.retweets()) == 10
     refusals = {o.message for o in outcomes if not o.ok}
     assert refusals == {"This campaign has reached its maximum number of participants."}
+
+
+def test_a_database_connection_dropped_during_the_x_call_loses_nothing(
+    reader, campaign_factory, connect_x, sandbox, caplog
+):
+    from django.db import connection
+
+    campaign = campaign_factory()
+    connect_x(reader)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    sandbox.fault("POST /2/users/:id/retweets", hang=1.0)
+
+    def terminate_while_x_answers():
+        time.sleep(0.4)
+        try:
+            with connections["default"].cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+        finally:
+            connections.close_all()
+
+    killer = threading.Thread(target=terminate_while_x_answers)
+    killer.start()
+    outcome = share_to_x(reader, campaign)
+    killer.join()
+
+    assert "database connection lost" in caplog.text  # the drop did happen
+    assert outcome.ok, outcome.message
+    assert ShareReward.objects.get(user=reader).status == "verified"
+    assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 1

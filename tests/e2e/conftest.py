@@ -24,9 +24,6 @@ from campaigns.models import ShareCampaign
 from campaigns.services import create_share_campaign
 from posts.models import Post
 from sandbox.testing import Sandbox
-from social import services as social_services
-from social.models import XConnection
-from social.x_api import TokenSet, XUser
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -145,30 +142,3 @@ def campaign_factory(
         )
 
     return make
-
-
-@pytest.fixture
-def connect_x(sandbox: Sandbox) -> Callable[..., XConnection]:
-    """Connect a user to a sandbox persona as the callback would, with a known score:
-    for journeys where the connect flow is not what is being shown."""
-
-    def connect(user: User, account: str, *, score: int) -> XConnection:
-        tokens = sandbox.connect(account)
-        profile = sandbox.account(account)
-        connection = social_services.upsert_x_connection(
-            user,
-            profile=XUser(id=profile["id"], username=profile["username"]),
-            tokens=TokenSet(
-                tokens["access_token"],
-                tokens["refresh_token"],
-                tokens["expires_in"],
-                tuple(tokens["scope"].split()),
-            ),
-        )
-        XConnection.objects.filter(pk=connection.pk).update(
-            x_score=score, score_calculated_at=timezone.now()
-        )
-        connection.refresh_from_db()
-        return connection
-
-    return connect

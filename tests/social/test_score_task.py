@@ -23,21 +23,6 @@ pytestmark = pytest.mark.usefixtures("fast_retries")
 PERSONAS = ["newbie", "zero", "reader", "creator", "influencer"]
 
 
-def connect_persona(user, sandbox, key: str) -> XConnection:
-    tokens = sandbox.connect(key)
-    account = sandbox.account(key)
-    return services.upsert_x_connection(
-        user,
-        profile=XUser(id=account["id"], username=account["username"]),
-        tokens=TokenSet(
-            tokens["access_token"],
-            tokens["refresh_token"],
-            tokens["expires_in"],
-            tuple(tokens["scope"].split()),
-        ),
-    )
-
-
 def predicted_score(sandbox, key: str) -> int:
     """The formula applied to what the sandbox holds for the persona."""
     account = sandbox.account(key)
@@ -75,12 +60,12 @@ def predicted_score(sandbox, key: str) -> int:
 
 
 def test_each_persona_gets_the_score_the_formula_predicts(
-    sandbox, user_factory, django_capture_on_commit_callbacks
+    sandbox, user_factory, django_capture_on_commit_callbacks, connect_x
 ):
     scores = {}
     for key in PERSONAS:
         user = user_factory()
-        connection = connect_persona(user, sandbox, key)
+        connection = connect_x(user, key, score=None)
         with django_capture_on_commit_callbacks(execute=True):
             breakdown = calculate_and_save_score(connection)
         connection.refresh_from_db()
@@ -110,8 +95,8 @@ def test_each_persona_gets_the_score_the_formula_predicts(
     }
 
 
-def test_a_failed_fetch_keeps_the_previous_score(sandbox, owner):
-    connection = connect_persona(owner, sandbox, "reader")
+def test_a_failed_fetch_keeps_the_previous_score(sandbox, owner, connect_x):
+    connection = connect_x(owner, "reader", score=None)
     XConnection.objects.filter(pk=connection.pk).update(x_score=42)
     sandbox.fault("GET /2/users/:id", status=503, times=None)
 
@@ -145,8 +130,10 @@ def test_connecting_queues_the_score_and_a_real_worker_computes_it(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_429_is_retried_at_the_reset_time(user_factory, sandbox, celery_worker):
-    connection = connect_persona(user_factory(), sandbox, "reader")
+def test_a_429_is_retried_at_the_reset_time(
+    user_factory, sandbox, celery_worker, connect_x
+):
+    connection = connect_x(user_factory(), "reader", score=None)
     reset = int(time.time()) + 2
     sandbox.fault(
         "GET /2/users/:id",
@@ -204,8 +191,8 @@ def test_the_scan_queues_exactly_the_due_connections(owner, user_factory):
     assert countdowns == [0, 3.2, 6.4]
 
 
-def test_the_multiplier_falls_back_to_postgresql(owner, settings, sandbox):
-    connection = connect_persona(owner, sandbox, "reader")
+def test_the_multiplier_falls_back_to_postgresql(owner, settings, sandbox, connect_x):
+    connection = connect_x(owner, "reader", score=None)
     XConnection.objects.filter(pk=connection.pk).update(x_score=37)
 
     # A miss in Redis reads PostgreSQL and mends the mirror.
@@ -223,9 +210,9 @@ def test_a_user_without_a_score_has_multiplier_1(owner):
     assert get_user_x_multiplier(owner.pk) == 1
 
 
-def test_recalculate_x_scores_command(sandbox, user_factory, capsys):
-    due = connect_persona(user_factory(), sandbox, "reader")
-    fresh = connect_persona(user_factory(), sandbox, "creator")
+def test_recalculate_x_scores_command(sandbox, user_factory, capsys, connect_x):
+    due = connect_x(user_factory(), "reader", score=None)
+    fresh = connect_x(user_factory(), "creator", score=None)
     XConnection.objects.filter(pk=fresh.pk).update(
         x_score=50, score_calculated_at=timezone.now()
     )
@@ -247,9 +234,9 @@ def test_recalculate_x_scores_command(sandbox, user_factory, capsys):
 
 
 def test_the_owner_sees_the_breakdown_and_others_do_not(
-    client, owner, other_user, sandbox, django_capture_on_commit_callbacks
+    client, owner, other_user, sandbox, django_capture_on_commit_callbacks, connect_x
 ):
-    connection = connect_persona(owner, sandbox, "creator")
+    connection = connect_x(owner, "creator", score=None)
     client.force_login(owner)
     assert "being calculated" in client.get(f"/members/{owner.pk}").content.decode()
 
