@@ -100,10 +100,10 @@ def test_a_database_connection_dropped_during_the_x_call_loses_nothing(
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    sandbox.fault("POST /2/users/:id/retweets", hang=1.0)
+    sandbox.fault("POST /2/users/:id/retweets", hang=2.0)
 
     def terminate_while_x_answers():
-        time.sleep(0.4)
+        time.sleep(0.8)  # well inside the 2 s X takes to answer
         try:
             with connections["default"].cursor() as cursor:
                 cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
