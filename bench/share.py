@@ -18,6 +18,7 @@ zero double rewards.
 from __future__ import annotations
 
 import argparse
+import html
 import os
 import re
 import sys
@@ -138,10 +139,14 @@ def _share(base: str, cookie: str, campaign_id: int) -> tuple[float, bool, str]:
         timeout=30,
     )
     elapsed = time.perf_counter() - started
-    found = re.search(r'class="message (\w+)" role="status">\s*([^<]*)', response.text)
+    # A success shows as the reward's new state; a refusal as an error message.
+    found = re.search(
+        r'class="(box-state done|message error)" role="status">\s*([^<]*)',
+        response.text,
+    )
     if response.status_code != 200 or found is None:
         return elapsed, False, f"HTTP {response.status_code}"
-    return elapsed, found[1] == "success", found[2].strip()
+    return elapsed, found[1] == "box-state done", html.unescape(found[2].strip())
 
 
 def _direct(account: dict, tweet_id: str) -> tuple[float, bool]:

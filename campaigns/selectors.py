@@ -35,6 +35,7 @@ class CampaignBox:
     score_unavailable: bool
     asks_like: bool
     share_intent_url: str
+    viewer_wallet: str
     tx_url: str
     outcome: ShareOutcome | None = None
 
@@ -43,7 +44,7 @@ class CampaignBox:
         return (
             self.reward is not None
             and self.reward.status == ShareReward.Status.VERIFIED
-            and not self.reward.user.wallet_address
+            and not self.viewer_wallet
         )
 
     @property
@@ -112,6 +113,8 @@ def campaign_box(
         and not is_score_pending(connection),
         asks_like=bool(campaign and campaign.request_like and settings.X_LIKES_ENABLED),
         share_intent_url=share_intent_url(post),
+        # The reward is the viewer's own: their wallet is on the loaded user.
+        viewer_wallet=getattr(user, "wallet_address", ""),
         tx_url=tx_url,
         outcome=outcome,
     )

@@ -22,7 +22,7 @@ from django.utils import timezone
 from accounts.models import User
 from blockster.db import retry_if_connection_dropped
 from posts.models import Post
-from rewards.mirror import get_user_x_multiplier, sync_share_reward_after_commit
+from rewards.mirror import sync_share_reward_after_commit
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
@@ -155,10 +155,6 @@ def is_score_pending(connection: XConnection) -> bool:
         connection.x_score is None
         and connection.connected_at > timezone.now() - SCORE_WAIT
     )
-
-
-def personal_reward(user: User, campaign: ShareCampaign) -> Decimal:
-    return reward_amount(campaign, get_user_x_multiplier(user.pk))
 
 
 # --- Rewards --------------------------------------------------------------------------
@@ -357,7 +353,8 @@ def share_to_x(
     if is_score_pending(connection):
         # The reward is the score times the base: sharing now would pay the default.
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
-    amount = personal_reward(user, campaign)
+    # The connection row is loaded already: its score is the multiplier.
+    amount = reward_amount(campaign, connection.x_score or 1)
     try:
         reward = create_pending_reward(user, campaign, connection, amount=amount)
     except AlreadyShared as refused:

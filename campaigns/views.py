@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from blockster.ratelimit import over_limit
-from posts.selectors import get_visible_post
+from posts.selectors import is_visible
 
 from .models import ShareCampaign
 from .selectors import campaign_box
@@ -35,7 +35,7 @@ def _get_campaign_for_user(request, campaign_id: int) -> ShareCampaign:
     campaign = get_object_or_404(
         ShareCampaign.objects.select_related("post"), pk=campaign_id
     )
-    if get_visible_post(campaign.post.slug, viewer=request.user) is None:
+    if not is_visible(campaign.post, viewer=request.user):
         raise Http404("No such campaign")
     return campaign
 

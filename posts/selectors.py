@@ -9,6 +9,10 @@ def published_posts() -> QuerySet[Post]:
     return Post.objects.filter(is_published=True).select_related("author")
 
 
+def is_visible(post: Post, *, viewer) -> bool:
+    return post.is_published or (viewer.is_authenticated and viewer.is_staff)
+
+
 def get_visible_post(slug: str, *, viewer) -> Post | None:
     """The post if the viewer may read it: published, or a staff preview."""
     # The campaign rides along: the post page's share box needs it.
