@@ -24,6 +24,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from blockster.devstack import free_port  # noqa: E402, F401  (used by the benchmarks)
+
 RESULT_MARK = "BENCH-RESULT "
 
 _state: dict[str, Any] = {}
@@ -262,11 +266,3 @@ def create_rewards(
         )
         cursor.execute("ANALYZE")
     return first_uid
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -52,10 +52,9 @@ from soak_stack import (  # noqa: E402
     Gunicorn,
     RedisServer,
     SoakDatabase,
-    free_port,
-    manage,
 )
 
+from blockster.devstack import free_port, manage  # noqa: E402
 from sandbox.testing import Sandbox, SandboxProcess  # noqa: E402
 
 SWEEP_EVERY = 5.0

@@ -42,6 +42,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ServiceDidNotStart(RuntimeError):
+    pass
+
+
 def wait_until(check, *, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -51,7 +55,7 @@ def wait_until(check, *, timeout: float, what: str) -> None:
         except Exception:  # noqa: S110 - not up yet; retried until the deadline
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"[devstack] {what} did not come up within {timeout:.0f}s")
+            raise ServiceDidNotStart(f"{what} did not come up within {timeout:.0f}s")
         time.sleep(0.1)
 
 
@@ -297,6 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # The same .env the settings read, so DATABASE_URL / REDIS_URL there are honoured.
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+    try:
+        return _act(parser, args)
+    except ServiceDidNotStart as error:
+        log(str(error))
+        return 1
+
+
+def _act(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.action == "exec":
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:

@@ -18,7 +18,6 @@ import hashlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
+from blockster.devstack import free_port
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 CLIENT_ID = "sandbox-client-id"
@@ -39,12 +40,6 @@ MINTER_SECRET = "sandbox-minter-secret"
 # Django's test client serves the site as http://testserver.
 CALLBACK_URL = "http://testserver/auth/x/callback"
 SCOPES = ("tweet.read", "tweet.write", "users.read", "like.write", "offline.access")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SandboxProcess:
