@@ -155,6 +155,10 @@ def _outcome_unknown(reward: ShareReward, detail: str) -> MintAttempt:
         _record(
             reward.pk, failure_reason=f"Mint outcome unknown: {detail}", release=True
         )
+        if reward.mint_attempts >= settings.BUX_MINT_MAX_ATTEMPTS:
+            # Safe to retry later with the same key; an operator (or the sweeper
+            # after "Retry minting") takes it from here.
+            return MintAttempt(MintResult.GAVE_UP, reward.mint_attempts)
         return MintAttempt(MintResult.RETRY, reward.mint_attempts)
     logger.error(
         "mint of reward %s: %s; the minter has no idempotency, so an operator must "

@@ -244,3 +244,22 @@ def test_a_reader_without_wallet_is_minted_after_adding_one(
     assert sandbox.mints()[0]["walletAddress"] == (
         "0x52908400098527886E0F7030069857D2E4169EE7"
     )
+
+
+def test_answers_lost_every_time_stop_after_the_last_attempt(
+    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+):
+    settings.BUX_MINT_MAX_ATTEMPTS = 2
+    settings.BUX_MINTER_READ_TIMEOUT = 0.3
+    campaign = campaign_factory()
+    connect_x(reader)
+    sandbox.fault("POST /minter/mint", hang=1.0, when="after", times=None)
+
+    share_to_x(reader, campaign)
+    assert wait_for(lambda: reward_of(reader).mint_attempts == 2)
+    time.sleep(1.5)  # no third attempt comes
+
+    reward = reward_of(reader)
+    assert reward.mint_attempts == 2 and reward.status == "verified"
+    assert reward.failure_reason.startswith("Mint outcome unknown")
+    assert len(sandbox.mints()) == 1  # the same key was replayed, never re-minted
