@@ -514,26 +514,23 @@ class XApiClient:
 
     def create_retweet(self, access_token: str, user_id: str, tweet_id: str) -> bool:
         """Retweet; True when it is done (also when it had already been done)."""
-        body = self._request(
-            "POST",
-            f"/users/{user_id}/retweets",
-            token=access_token,
-            json={"tweet_id": tweet_id},
-            retry="connect",
-            rate_limit=("users/:id/retweets", user_id),
-        )
-        return _flag(body, "retweeted")
+        return self._act_on_tweet(access_token, user_id, tweet_id, "retweets")
 
     def like_tweet(self, access_token: str, user_id: str, tweet_id: str) -> bool:
+        return self._act_on_tweet(access_token, user_id, tweet_id, "likes")
+
+    def _act_on_tweet(
+        self, access_token: str, user_id: str, tweet_id: str, action: str
+    ) -> bool:
         body = self._request(
             "POST",
-            f"/users/{user_id}/likes",
+            f"/users/{user_id}/{action}",
             token=access_token,
             json={"tweet_id": tweet_id},
             retry="connect",
-            rate_limit=("users/:id/likes", user_id),
+            rate_limit=(f"users/:id/{action}", user_id),
         )
-        return _flag(body, "liked")
+        return _flag(body, {"retweets": "retweeted", "likes": "liked"}[action])
 
     def retweet_and_like(
         self, access_token: str, user_id: str, tweet_id: str, *, like: bool = True
