@@ -4,7 +4,7 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from mirror_helpers import at, redis_down
+from tests.rewards.mirror_helpers import at, redis_down
 
 from campaigns.models import ShareReward
 from rewards import mirror

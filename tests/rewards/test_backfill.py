@@ -4,7 +4,7 @@ import json
 
 import pytest
 from django.core.management import call_command
-from mirror_helpers import dump, unix
+from tests.rewards.mirror_helpers import dump, unix
 
 from campaigns.models import ShareReward
 from rewards import mirror

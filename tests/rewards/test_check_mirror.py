@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 from django.core.management import call_command
-from mirror_helpers import dump, redis_down
+from tests.rewards.mirror_helpers import dump, redis_down
 
 from campaigns.models import ShareReward
 from rewards import mirror

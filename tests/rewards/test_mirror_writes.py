@@ -4,7 +4,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from mirror_helpers import prefixed_keys, redis_down, unix
+from tests.rewards.mirror_helpers import prefixed_keys, redis_down, unix
 
 from campaigns import services
 from campaigns.models import ShareReward
