@@ -428,7 +428,11 @@ def share_error_message(error: XApiError) -> str:
     return error.user_message
 
 
-def purge_stale_pending_rewards(*, older_than: timedelta = timedelta(minutes=2)) -> int:
+# A claim older than this was left by a share attempt that died before X answered.
+STALE_CLAIM_AGE = timedelta(minutes=2)
+
+
+def purge_stale_pending_rewards(*, older_than: timedelta = STALE_CLAIM_AGE) -> int:
     """Free claims left by share attempts that died before X answered (a killed web
     process). The reader can then try again; X answers a repeat retweet as done."""
     cutoff = timezone.now() - older_than
