@@ -1,6 +1,6 @@
 # make run   the app with the sandbox, on embedded PostgreSQL and Redis (or DATABASE_URL / REDIS_URL)
 # make test  every test
-# make lint  ruff check, ruff format --check, makemigrations --check
+# make lint  ruff (check and format), mypy, import-linter, makemigrations --check
 # make soak  the whole stack under load and injected faults, then its invariants (docs/soak.md)
 
 PYTHON ?= python3
@@ -24,7 +24,10 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(STACK) run
 
+# The browser journeys drive Chromium: installed from Debian's package on first use
+# when none is found (as root with apt), otherwise named before any test runs.
 test: $(VENV)/.installed
+	@$(PY) -m tests.e2e.chromium
 	$(STACK) exec -- $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # 60 s of load by default; SOAK_ARGS="--seconds 600" for a longer run.
@@ -32,14 +35,41 @@ test: $(VENV)/.installed
 soak: $(VENV)/.installed
 	$(STACK) exec -- $(PY) bench/soak.py $(SOAK_ARGS)
 
-lint: $(VENV)/.installed
+lint: lint-fast migrations-check
+
+# What pre-commit runs too: no database, no Redis.
+.PHONY: lint-fast migrations-check
+lint-fast: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(VENV)/bin/mypy
+	DEBUG=1 $(VENV)/bin/lint-imports
+
+migrations-check: $(VENV)/.installed
 	$(STACK) exec -- $(PY) manage.py makemigrations --check --dry-run
 
 # Benchmarks: each subject against its baseline in the same run, printed as ratios.
 bench: $(VENV)/.installed
 	$(STACK) exec -- $(PY) bench/run_all.py $(BENCH_ARGS)
+
+# Validates docker-compose.yml. Needs a compose: Debian's docker-compose is installed
+# on first use when none is found (as root with apt); otherwise the check is skipped.
+.PHONY: compose-check
+compose-check:
+	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
+	elif command -v docker-compose >/dev/null 2>&1; then docker-compose config --quiet; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian's docker-compose package to validate docker-compose.yml"; \
+	  (DEBIAN_FRONTEND=noninteractive apt-get update -qq \
+	   && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) >/dev/null 2>&1 \
+	  || { echo "apt-get install docker-compose failed"; exit 1; }; \
+	  docker-compose config --quiet; \
+	else echo "No docker compose found (install Debian's docker-compose): compose file not checked"; fi
+
+# Runs lint-fast's checks on every commit (.pre-commit-config.yaml).
+.PHONY: pre-commit
+pre-commit: $(VENV)/.installed
+	$(VENV)/bin/pre-commit install
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

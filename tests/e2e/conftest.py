@@ -24,9 +24,9 @@ from campaigns.models import ShareCampaign
 from campaigns.services import create_share_campaign
 from posts.models import Post
 from sandbox.testing import Sandbox
+from tests.e2e.chromium import find_chromium, missing_message
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 # Quiet, offline Chromium: no sandboxing (containers lack the namespaces), no GPU, and
 # none of the background traffic that would reach for the network.
 CHROMIUM_ARGS = [
@@ -73,8 +73,9 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package")
+    executable = find_chromium()
+    if executable is None:
+        pytest.fail(missing_message())
     # Playwright's sync API keeps an event loop marked as running in this thread, so
     # Django refuses ORM calls from the test code while the browser is up. The test
     # code is synchronous and never shares a connection with that loop.
@@ -82,7 +83,7 @@ def browser() -> Iterator[Browser]:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         with sync_playwright() as playwright:
             chromium = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS
+                executable_path=executable, args=CHROMIUM_ARGS
             )
             yield chromium
             chromium.close()
