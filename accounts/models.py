@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from django.contrib.auth.models import (
     AbstractBaseUser,
     BaseUserManager,
@@ -16,7 +18,7 @@ from .validators import normalize_wallet_address
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
-    def _create_user(self, email: str, password: str | None, **fields) -> User:
+    def _create_user(self, email: str, password: str | None, **fields: Any) -> User:
         if not email:
             raise ValueError("An email address is required")
         user = self.model(email=self.normalize_email(email).lower(), **fields)
@@ -24,13 +26,15 @@ class UserManager(BaseUserManager["User"]):
         user.save(using=self._db)
         return user
 
-    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+    def create_user(
+        self, email: str, password: str | None = None, **fields: Any
+    ) -> User:
         fields.setdefault("is_staff", False)
         fields.setdefault("is_superuser", False)
         return self._create_user(email, password, **fields)
 
     def create_superuser(
-        self, email: str, password: str | None = None, **fields
+        self, email: str, password: str | None = None, **fields: Any
     ) -> User:
         fields.update(is_staff=True, is_superuser=True)
         return self._create_user(email, password, **fields)
@@ -60,7 +64,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [

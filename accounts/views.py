@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
@@ -14,12 +17,13 @@ from social.services import safe_redirect_path
 
 from . import services
 from .forms import ProfileForm
+from .http import AuthenticatedHttpRequest
 from .models import User
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def account_settings(request):
+def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Where to return afterwards, e.g. the post whose reward waits for a wallet.
     next_path = request.POST.get("next") or request.GET.get("next") or ""
     form = ProfileForm(request.POST or None, instance=request.user)
@@ -47,19 +51,28 @@ def account_settings(request):
 ACTIVITY_PER_PAGE = 20
 
 
-def member_detail(request, user_id: int):
+def _activity_page(
+    activity: UserActivity | DatabaseActivity, page: str | None
+) -> Page[dict[str, Any]]:
+    paginator: Paginator[dict[str, Any]] = Paginator(
+        activity,  # type: ignore[arg-type]  # stub wants len(); Django takes count()
+        ACTIVITY_PER_PAGE,
+    )
+    return paginator.get_page(page)
+
+
+def member_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=user_id, is_active=True)
-    context = {"member": member, "is_owner": request.user.pk == member.pk}
+    context: dict[str, Any] = {
+        "member": member,
+        "is_owner": request.user.pk == member.pk,
+    }
     # The feed is read from the Redis mirror; if Redis is down, PostgreSQL answers
     # (X shares only) and the page says so quietly.
     page = request.GET.get("page")
     try:
-        context["activity"] = Paginator(
-            UserActivity(member.pk), ACTIVITY_PER_PAGE
-        ).get_page(page)
+        context["activity"] = _activity_page(UserActivity(member.pk), page)
     except RedisError:
-        context["activity"] = Paginator(
-            DatabaseActivity(member.pk), ACTIVITY_PER_PAGE
-        ).get_page(page)
+        context["activity"] = _activity_page(DatabaseActivity(member.pk), page)
         context["activity_from_database"] = True
     return render(request, "accounts/member_detail.html", context)

@@ -21,9 +21,10 @@ import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
+from types import FrameType
 
 import environ
 
@@ -46,7 +47,7 @@ class ServiceDidNotStart(RuntimeError):
     pass
 
 
-def wait_until(check, *, timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -136,7 +137,7 @@ def services(*, persistent_redis: bool) -> Iterator[None]:
 
 
 @contextmanager
-def _maybe(manager, variable: str) -> Iterator[None]:
+def _maybe(manager: AbstractContextManager[str], variable: str) -> Iterator[None]:
     if os.environ.get(variable):
         log(f"using {variable} from the environment")
         yield
@@ -153,7 +154,7 @@ class Interrupted(Exception):
     pass
 
 
-def _raise_interrupted(signum, frame):
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 

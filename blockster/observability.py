@@ -6,8 +6,12 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable, ItemsView
 from contextvars import ContextVar
+from types import FrameType
+from typing import Any
 
+from django.http import HttpRequest, HttpResponseBase
 from django.views.debug import SafeExceptionReporterFilter
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -28,10 +32,10 @@ class RequestIdMiddleware:
     """Tag each request with an id (the proxy's X-Request-ID when it is sane), echo it
     in the response, and make every log line of the request carry it."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         incoming = request.headers.get("X-Request-ID", "")
         value = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(value)
@@ -85,8 +89,11 @@ class SensitiveSettingsFilter(SafeExceptionReporterFilter):
         flags=re.IGNORECASE,
     )
 
-    def get_traceback_frame_variables(self, request, tb_frame):
-        return [
-            (name, self.cleansed_substitute if _SENSITIVE_NAMES.search(name) else value)
-            for name, value in super().get_traceback_frame_variables(request, tb_frame)
-        ]
+    def get_traceback_frame_variables(
+        self, request: HttpRequest | None, tb_frame: FrameType
+    ) -> ItemsView[str, Any]:
+        variables = super().get_traceback_frame_variables(request, tb_frame)
+        return {
+            name: self.cleansed_substitute if _SENSITIVE_NAMES.search(name) else value
+            for name, value in variables
+        }.items()

@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
@@ -34,9 +34,9 @@ CHECKS = {"database": _check_database, "redis": _check_redis, "broker": _check_b
 
 @require_GET
 @never_cache
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """Reachability of each backing service; 503 names the parts that are down."""
-    report = {}
+    report: dict[str, str] = {}
     for name, check in CHECKS.items():
         try:
             check()

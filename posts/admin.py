@@ -1,4 +1,9 @@
+from __future__ import annotations
+
+from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 from django.utils import timezone
 
 from .models import Post
@@ -16,19 +21,23 @@ class PostAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     actions = ["publish"]
 
-    def get_changeform_initial_data(self, request):
+    def get_changeform_initial_data(
+        self, request: HttpRequest
+    ) -> dict[str, str | list[str]]:
         return {
-            "author": request.user.pk,
+            "author": str(request.user.pk),
             **super().get_changeform_initial_data(request),
         }
 
-    def save_model(self, request, obj, form, change):
+    def save_model(
+        self, request: HttpRequest, obj: Post, form: forms.ModelForm[Post], change: bool
+    ) -> None:
         if obj.is_published and obj.published_at is None:
             obj.published_at = timezone.now()
         super().save_model(request, obj, form, change)
 
     @admin.action(description="Publish selected posts")
-    def publish(self, request, queryset):
+    def publish(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         drafts = list(queryset.filter(is_published=False))
         for post in drafts:
             publish_post(post)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
+
+from accounts.models import User
 
 from .models import Post
 
@@ -9,11 +12,11 @@ def published_posts() -> QuerySet[Post]:
     return Post.objects.filter(is_published=True).select_related("author")
 
 
-def is_visible(post: Post, *, viewer) -> bool:
+def is_visible(post: Post, *, viewer: User | AnonymousUser) -> bool:
     return post.is_published or (viewer.is_authenticated and viewer.is_staff)
 
 
-def get_visible_post(slug: str, *, viewer) -> Post | None:
+def get_visible_post(slug: str, *, viewer: User | AnonymousUser) -> Post | None:
     """The post if the viewer may read it: published, or a staff preview."""
     # The campaign rides along: the post page's share box needs it.
     posts = Post.objects.select_related("author", "share_campaign")

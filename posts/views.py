@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from . import selectors
 
 
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.published_posts(), 20).get_page(request.GET.get("page"))
     return render(request, "posts/home.html", {"page": page})
 
 
-def post_detail(request, slug: str):
+def post_detail(request: HttpRequest, slug: str) -> HttpResponse:
     post = selectors.get_visible_post(slug, viewer=request.user)
     if post is None:
         raise Http404("No such post")

@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from django.contrib import admin
+from django.http import HttpRequest
 
 from .models import XConnection
 
@@ -45,11 +48,15 @@ class XConnectionAdmin(admin.ModelAdmin):
     def handle(self, connection: XConnection) -> str:
         return f"@{connection.x_username}"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(
+        self, request: HttpRequest, obj: XConnection | None = None
+    ) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(
+        self, request: HttpRequest, obj: XConnection | None = None
+    ) -> bool:
         return False

@@ -87,7 +87,7 @@ def encrypt_token(plaintext: str, *, column: str, user_id: int) -> bytes:
     return VERSION + bytes([len(key_id)]) + key_id + nonce + sealed
 
 
-def key_id_of(blob: bytes) -> str:
+def key_id_of(blob: bytes | memoryview) -> str:
     blob = bytes(blob)
     if not blob.startswith(VERSION) or len(blob) < 3:
         raise TokenDecryptError("not a token ciphertext (unknown format)")
@@ -95,7 +95,7 @@ def key_id_of(blob: bytes) -> str:
     return blob[3 : 3 + length].decode(errors="replace")
 
 
-def decrypt_token(blob: bytes, *, column: str, user_id: int) -> str:
+def decrypt_token(blob: bytes | memoryview, *, column: str, user_id: int) -> str:
     blob = bytes(blob)
     key_id = key_id_of(blob)
     offset = 3 + len(key_id.encode())

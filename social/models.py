@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
@@ -71,7 +71,7 @@ class XConnection(models.Model):
         return f"https://x.com/{self.x_username}"
 
 
-def _state_expiry():
+def _state_expiry() -> datetime:
     return timezone.now() + OAUTH_STATE_LIFETIME
 
 

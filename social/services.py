@@ -10,6 +10,7 @@ from contextlib import suppress
 from datetime import timedelta
 
 from django.db import IntegrityError, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
@@ -385,7 +386,7 @@ def schedule_score_calculation(connection: XConnection) -> None:
     transaction.on_commit(send)
 
 
-def due_score_connections():
+def due_score_connections() -> QuerySet[XConnection]:
     cutoff = timezone.now() - timedelta(days=7)
     return XConnection.objects.filter(
         models.Q(score_calculated_at__isnull=True)

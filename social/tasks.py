@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from . import services
@@ -20,7 +20,9 @@ def purge_oauth_states_task() -> int:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=5)
-def calculate_x_score_task(self, connection_id: int) -> int | None:
+def calculate_x_score_task(
+    self: Task[[int], int | None], connection_id: int
+) -> int | None:
     """Score one connection. A 429 waits for X's reset; other transient errors back
     off; a permanent error (or running out of retries) keeps the previous score."""
     connection = XConnection.objects.filter(pk=connection_id).first()

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
+from typing import Concatenate, ParamSpec, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from blockster.ratelimit import over_limit
 
 from . import services
@@ -19,12 +23,17 @@ EXPIRED = "OAuth session expired. Please try again."
 # Connect attempts a user may start per minute.
 CONNECTS_PER_MINUTE = 10
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R", bound=HttpResponseBase)
 
-def _no_referrer(view):
+
+def _no_referrer(
+    view: Callable[Concatenate[HttpRequest, _P], _R],
+) -> Callable[Concatenate[HttpRequest, _P], _R]:
     """The callback URL carries the authorization code: never pass it on."""
 
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         response = view(request, *args, **kwargs)
         response["Referrer-Policy"] = "no-referrer"
         return response
@@ -34,7 +43,7 @@ def _no_referrer(view):
 
 @login_required
 @require_GET
-def authorize(request):
+def authorize(request: AuthenticatedHttpRequest) -> HttpResponse:
     if over_limit("x-connect", request.user.pk, limit=CONNECTS_PER_MINUTE):
         return render(
             request,
@@ -53,7 +62,7 @@ def authorize(request):
 @require_GET
 @_no_referrer
 @sensitive_variables("code", "oauth_state")
-def callback(request):
+def callback(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         messages.error(request, "Please log in first, then connect your X account.")
         return redirect(
@@ -96,14 +105,14 @@ def callback(request):
     return redirect(target)
 
 
-def _state_for(request) -> XOAuthState | None:
+def _state_for(request: HttpRequest) -> XOAuthState | None:
     state = request.GET.get("state", "")
     return XOAuthState.objects.filter(state=state).first() if state else None
 
 
 @login_required
 @require_POST
-def disconnect(request):
+def disconnect(request: AuthenticatedHttpRequest) -> HttpResponse:
     if services.disconnect_x_account(request.user):
         messages.success(
             request,

@@ -271,14 +271,13 @@ def parse_user(body: Any) -> XUser:
     username = data.get("username")
     if not isinstance(user_id, str) or not isinstance(username, str):
         raise XResponseError("user data has no id or username")
+    name, image = data.get("name"), data.get("profile_image_url")
     metrics = data.get("public_metrics")
     return XUser(
         id=user_id,
         username=username,
-        name=data.get("name") if isinstance(data.get("name"), str) else "",
-        profile_image_url=data.get("profile_image_url")
-        if isinstance(data.get("profile_image_url"), str)
-        else "",
+        name=name if isinstance(name, str) else "",
+        profile_image_url=image if isinstance(image, str) else "",
         created_at=_parse_time(data.get("created_at")),
         metrics=PublicMetrics(
             followers_count=_as_int(metrics.get("followers_count")),
@@ -344,7 +343,9 @@ def _rate_limit_exhausted(endpoint: str, x_user_id: str) -> datetime | None:
     return datetime.fromtimestamp(reset, UTC) if reset > time.time() else None
 
 
-def _remember_rate_limit(endpoint: str, x_user_id: str, response: httpx.Response):
+def _remember_rate_limit(
+    endpoint: str, x_user_id: str, response: httpx.Response
+) -> None:
     headers = response.headers
     remaining = headers.get("x-rate-limit-remaining")
     reset = headers.get("x-rate-limit-reset")

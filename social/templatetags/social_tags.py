@@ -1,5 +1,12 @@
-from django import template
+from __future__ import annotations
 
+from typing import Any, TypedDict
+
+from django import template
+from django.template.context import Context
+
+from accounts.models import User
+from social.models import XConnection
 from social.score import MAXIMA, next_calculation_at
 from social.services import get_x_connection_for_user
 
@@ -15,8 +22,15 @@ LABELS = {
 }
 
 
+class ScoreComponent(TypedDict):
+    label: str
+    value: float
+    max: int
+    percent: int
+
+
 @register.inclusion_tag("social/x_connection_panel.html", takes_context=True)
-def x_connection_panel(context, member):
+def x_connection_panel(context: Context, member: User) -> dict[str, Any]:
     """The member's connected X account; its owner also sees the score's breakdown
     and the connect and disconnect buttons."""
     request = context["request"]
@@ -33,7 +47,7 @@ def x_connection_panel(context, member):
     }
 
 
-def _components(connection):
+def _components(connection: XConnection) -> list[ScoreComponent]:
     stored = connection.score_components or {}
     return [
         {

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+from argparse import ArgumentParser
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -60,14 +62,14 @@ class Command(BaseCommand):
         "Safe to run again: existing rows are left as they are."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--force",
             action="store_true",
             help="Run with DEBUG off too (creates accounts with known passwords).",
         )
 
-    def handle(self, *args, force: bool = False, **options):
+    def handle(self, *args: str, force: bool = False, **options: Any) -> None:
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates accounts with publicly known passwords; it runs "

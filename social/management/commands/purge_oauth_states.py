@@ -1,3 +1,7 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from social.services import purge_oauth_states
@@ -9,6 +13,6 @@ class Command(BaseCommand):
         "hourly; safe to run at any time."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: str, **options: Any) -> None:
         deleted = purge_oauth_states()
         self.stdout.write(f"purge_oauth_states: deleted={deleted}")

@@ -1,3 +1,8 @@
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from social.models import XConnection
@@ -13,14 +18,14 @@ class Command(BaseCommand):
         "one reader. Stops early, safely, when X's rate limit is reached."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--all", action="store_true", help="every connection")
         group.add_argument(
             "--user", type=int, metavar="ID", help="one user's connection"
         )
 
-    def handle(self, *args, all: bool, user: int | None, **options):
+    def handle(self, *args: str, all: bool, user: int | None, **options: Any) -> None:
         if user is not None:
             connections = XConnection.objects.filter(user_id=user)
             if not connections.exists():
