@@ -203,6 +203,14 @@ def _refresh(ctx: Ctx, form: dict[str, str]) -> Response:
     if missing is not None:
         return missing
     old = ctx.state.tokens.get(digest(form["refresh_token"]))
+    if _is_replayed_refresh_token(ctx, old):
+        assert old is not None
+        # RFC 9700 §4.14.2: a rotated refresh token presented again means two
+        # parties hold the grant; which one is the thief cannot be told, so the
+        # whole grant dies and the legitimate client must ask for consent again.
+        _revoke_grant(ctx, old.grant_id)
+        ctx.user_id = old.user_id
+        return _bad(INVALID_TOKEN)
     if not _usable_refresh_token(ctx, old):
         return _bad(INVALID_TOKEN)
     assert old is not None
@@ -210,6 +218,21 @@ def _refresh(ctx: Ctx, form: dict[str, str]) -> Response:
     old.used = True
     ctx.user_id = old.user_id
     return _issue_tokens(ctx, old.user_id, old.scopes, grant_id=old.grant_id)
+
+
+def _is_replayed_refresh_token(ctx: Ctx, token: Token | None) -> bool:
+    return (
+        token is not None
+        and token.kind == "refresh"
+        and token.used
+        and token.client_id == ctx.sandbox.config.client_id
+    )
+
+
+def _revoke_grant(ctx: Ctx, grant_id: str) -> None:
+    for token in ctx.state.tokens.values():
+        if token.grant_id == grant_id:
+            token.revoked = True
 
 
 def _usable_refresh_token(ctx: Ctx, token: Token | None) -> bool:

@@ -255,10 +255,27 @@ def test_refresh_rotates_and_the_old_refresh_token_dies(sandbox):
     assert second["access_token"] != first["access_token"]
     assert me(sandbox, second["access_token"]).status_code == 200
 
+    third = refresh(sandbox, second["refresh_token"])
+    assert third.status_code == 200
+    assert refresh(sandbox, second["refresh_token"]).json() == INVALID_TOKEN
+
+
+def test_reusing_a_rotated_refresh_token_revokes_the_whole_grant(sandbox):
+    first = sandbox.connect("reader")
+    second = refresh(sandbox, first["refresh_token"]).json()
+    other_grant = sandbox.connect("reader")
+
     reused = refresh(sandbox, first["refresh_token"])
+
     assert reused.status_code == 400
     assert reused.json() == INVALID_TOKEN
-    assert refresh(sandbox, second["refresh_token"]).status_code == 200
+    # Every token of the grant is dead, the newest pair included...
+    assert me(sandbox, second["access_token"]).status_code == 401
+    assert refresh(sandbox, second["refresh_token"]).json() == INVALID_TOKEN
+    assert me(sandbox, first["access_token"]).status_code == 401
+    # ...and another grant of the same account is untouched.
+    assert me(sandbox, other_grant["access_token"]).status_code == 200
+    assert refresh(sandbox, other_grant["refresh_token"]).status_code == 200
 
 
 def test_refresh_requires_basic_auth(sandbox):
