@@ -33,7 +33,7 @@ test: $(VENV)/.installed
 # 60 s of load by default; SOAK_ARGS="--seconds 600" for a longer run.
 .PHONY: soak
 soak: $(VENV)/.installed
-	$(STACK) exec -- $(PY) bench/soak.py $(SOAK_ARGS)
+	$(STACK) exec -- $(PY) -m bench.soak $(SOAK_ARGS)
 
 lint: lint-fast migrations-check
 
@@ -50,7 +50,7 @@ migrations-check: $(VENV)/.installed
 
 # Benchmarks: each subject against its baseline in the same run, printed as ratios.
 bench: $(VENV)/.installed
-	$(STACK) exec -- $(PY) bench/run_all.py $(BENCH_ARGS)
+	$(STACK) exec -- $(PY) -m bench.run_all $(BENCH_ARGS)
 
 # Validates docker-compose.yml. Needs a compose: Debian's docker-compose is installed
 # on first use when none is found (as root with apt); otherwise the check is skipped.

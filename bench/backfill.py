@@ -1,17 +1,17 @@
 """The mirror backfill (`sync_share_rewards_to_redis`) against the Redis ceiling.
 
-    .venv/bin/python bench/backfill.py            # 200,000 rewards, 3 rounds
-    .venv/bin/python bench/backfill.py --quick    # 200,000 rewards, 2 rounds
-    .venv/bin/python bench/backfill.py --full     # 1,000,000 rewards, 2 rounds
+    .venv/bin/python -m bench.backfill            # 200,000 rewards, 3 rounds
+    .venv/bin/python -m bench.backfill --quick    # 200,000 rewards, 2 rounds
+    .venv/bin/python -m bench.backfill --full     # 1,000,000 rewards, 2 rounds
 
 Subject: the management command in a fresh process over an empty mirror (its own key
 prefix), timed from the call to the summary line, with the process's peak RSS.
 Baseline, in the same rounds: what Redis itself accepts, `redis-benchmark`
-pipelined HSET (13 fields), ZADD and SADD under the run's prefix (or, without the
-binary, the same mix pipelined from redis-py), weighted by the writes one reward
-needs: the hash, its by_user, by_campaign and by_status entries, and for a rewarded
-row its by_rewarded_at and feed entries. Goal: at least 50,000 rewards/s; peak
-memory under 200 MB at 1,000,000 rows.
+pipelined HSET (as many fields as the mirror's hash), ZADD and SADD under the run's
+prefix (or, without the binary, the same mix pipelined from redis-py), weighted by
+the writes one reward needs: the hash, its by_user, by_campaign and by_status
+entries, and for a rewarded row its by_rewarded_at and feed entries. Goal: at least
+50,000 rewards/s; peak memory under 200 MB at 1,000,000 rows.
 """
 
 from __future__ import annotations
@@ -27,17 +27,23 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
+from bench.common import (
+    ROOT,
+    child_environment,
+    cleanup,
+    cores,
+    create_rewards,
+    delete_prefixed_keys,
+    report,
+    setup_django,
+)
 
 GOAL = 50_000
 MEMORY_GOAL_MB = 200
 CAMPAIGNS = 100
 PIPELINE = 64
-HASH_FIELDS = 13
 REWARDED_SHARE = 0.25  # of the fixture's rows, as in create_rewards
 # One reward's writes: HSET; ZADD by_user, by_campaign; SADD by_status; and for the
 # rewarded quarter ZADD by_rewarded_at and the feed.
@@ -62,13 +68,13 @@ def _child() -> int:
     return 0
 
 
-def run_backfill(rows: int) -> dict:
+def run_backfill(rows: int) -> dict[str, Any]:
     from blockster.redis_client import get_redis
 
-    common.delete_prefixed_keys()  # an empty mirror each round
-    command = [sys.executable, __file__, "--child"]
-    done = subprocess.run(  # noqa: S603 - this script, fixed arguments
-        command, env=common.child_environment(), capture_output=True, text=True
+    delete_prefixed_keys()  # an empty mirror each round
+    command = [sys.executable, "-m", "bench.backfill", "--child"]
+    done = subprocess.run(  # noqa: S603 - this module, fixed arguments
+        command, cwd=ROOT, env=child_environment(), capture_output=True, text=True
     )
     if done.returncode:
         raise SystemExit(f"the backfill failed:\n{done.stderr[-3000:]}")
@@ -95,7 +101,9 @@ def _redis_benchmark_args() -> list[str]:
 
 
 def _commands(prefix: str) -> dict[str, list[str]]:
-    fields = [part for n in range(HASH_FIELDS) for part in (f"f{n}", "1764375600")]
+    from rewards.mirror import HASH_FIELDS
+
+    fields = [part for n in range(len(HASH_FIELDS)) for part in (f"f{n}", "1764375600")]
     return {
         "hset": ["HSET", f"{prefix}rb:h:__rand_int__", *fields],
         "zadd": ["ZADD", f"{prefix}rb:z:__rand_int__", "1764375600", "__rand_int__"],
@@ -165,16 +173,17 @@ def ceiling(tool: str, requests: int) -> dict[str, float]:
     writes = sum(WRITES.values())
     # Seconds of Redis time per reward: the sum of each write's share.
     per_reward = sum(count / rates[name] for name, count in WRITES.items())
-    common.delete_prefixed_keys()
+    delete_prefixed_keys()
     return {**rates, "ops": writes / per_reward, "rewards": 1 / per_reward}
 
 
-def measure(rows: int, rounds: int, tool: str) -> dict:
+def measure(rows: int, rounds: int, tool: str) -> dict[str, Any]:
     started = time.perf_counter()
-    common.create_rewards(rows // CAMPAIGNS, CAMPAIGNS)
+    create_rewards(rows // CAMPAIGNS, CAMPAIGNS)
     print(f"fixture: {rows:,} rewards in {time.perf_counter() - started:.1f}s")
     requests = 200_000
-    backfills, ceilings = [], []
+    backfills: list[dict[str, Any]] = []
+    ceilings: list[dict[str, float]] = []
     for n in range(rounds):
         # Alternate which goes first, so neither always runs on a warmer machine.
         steps = ("ceiling", "backfill") if n % 2 == 0 else ("backfill", "ceiling")
@@ -198,7 +207,7 @@ def measure(rows: int, rounds: int, tool: str) -> dict:
     peak = max(b["peak_mb"] for b in backfills)
     memory_ok = peak < MEMORY_GOAL_MB if rows >= 1_000_000 else True
     source = "python pipeline" if tool == "python" else "redis-benchmark"
-    print(f"cores: {common.cores()}  rows: {rows:,}  rounds: {rounds}")
+    print(f"cores: {cores()}  rows: {rows:,}  rounds: {rounds}")
     print(
         f"backfill: median {rate:,.0f} rewards/s (min {min(rates):,.0f}, "
         f"max {max(rates):,.0f}); goal >= {GOAL:,}"
@@ -249,12 +258,12 @@ def main() -> int:
         tool = shutil.which("redis-benchmark") or "python"
         if tool == "python" and args.ceiling == "redis-benchmark":
             parser.error("redis-benchmark is not on PATH")
-    common.setup_django("backfill")
+    setup_django("backfill")
     try:
         result = measure(rows, rounds, tool)
     finally:
-        common.cleanup()
-    common.report(result)
+        cleanup()
+    report(result)
     return 0 if result["ok"] else 1
 
 

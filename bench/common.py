@@ -1,5 +1,5 @@
 """What every benchmark shares: its own database and Redis key prefix, percentiles,
-and one result line that `bench/run_all.py` collects into the table.
+and one result line that `bench.run_all` collects into the table.
 
 A benchmark process calls `setup_django(name)` before importing project code: it
 creates `blockster_bench_<name>` on the server of DATABASE_URL, points Django at it
@@ -24,10 +24,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from blockster.devstack import free_port  # noqa: E402, F401  (used by the benchmarks)
-
 RESULT_MARK = "BENCH-RESULT "
 
 _state: dict[str, Any] = {}
@@ -63,7 +59,7 @@ def format_ms(stats: dict[str, float]) -> str:
 
 
 def report(result: dict[str, Any]) -> None:
-    """Print the machine-readable line `run_all.py` reads."""
+    """Print the machine-readable line `bench.run_all` reads."""
     result.setdefault("cores", cores())
     print(RESULT_MARK + json.dumps(result, default=str), flush=True)
 
@@ -98,7 +94,6 @@ def setup_django(name: str) -> str:
     os.environ["REDIS_KEY_PREFIX"] = f"bench:{name}:{uuid.uuid4().hex[:8]}:"
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.bench_settings"
     _state["prefix"] = os.environ["REDIS_KEY_PREFIX"]
-    sys.path.insert(0, str(ROOT))
 
     import django
     from django.core.management import call_command
@@ -109,7 +104,8 @@ def setup_django(name: str) -> str:
 
 
 def child_environment() -> dict[str, str]:
-    """The environment for a server or command started by the benchmark."""
+    """The environment for a server or command started by the benchmark: the
+    project root on PYTHONPATH, so `bench.*` and the apps import from any cwd."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(ROOT), env.get("PYTHONPATH")])
@@ -172,7 +168,7 @@ def wait_for_http(url: str, *, timeout: float = 30.0) -> None:
 
 def start_gunicorn(
     port: int, *, workers: int = 2, threads: int = 1, log: Path | None = None
-) -> subprocess.Popen:
+) -> subprocess.Popen[bytes]:
     """gunicorn on loopback with the bench settings (which add the baseline views)."""
     command = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
@@ -196,7 +192,7 @@ def start_gunicorn(
     )
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(timeout=10)

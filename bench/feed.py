@@ -1,15 +1,15 @@
 """The member activity feed: Redis (the mirror) against PostgreSQL (the ORM).
 
-    .venv/bin/python bench/feed.py            # 5,000 reads of each
-    .venv/bin/python bench/feed.py --quick    # 1,000 reads of each
+    .venv/bin/python -m bench.feed            # 5,000 reads of each
+    .venv/bin/python -m bench.feed --quick    # 1,000 reads of each
 
 A user with 1,000 rewarded shares among 100,000 rewards. The subject is the member
-page's read path: `Paginator(UserActivity(user), 20)` page 1 (the count and the 20
-newest entries, decoded). The baseline is the same page from PostgreSQL through the
-ORM (`DatabaseActivity`, the page's fallback), with an index made for the query
-(user, rewarded_at, id, rewarded rows only) so the database is at its best. The two
-alternate read by read, in turns, in one process. Goal: Redis at least 3x faster
-(median).
+page's read path: `Paginator(UserActivity(user), ACTIVITY_PER_PAGE)` page 1 (the
+count and the newest entries, decoded). The baseline is the same page from
+PostgreSQL through the ORM (`DatabaseActivity`, the page's fallback), with an index
+made for the query (user, rewarded_at, id, rewarded rows only) so the database is at
+its best. The two alternate read by read, in turns, in one process. Goal: Redis at
+least 3x faster (median).
 """
 
 from __future__ import annotations
@@ -18,34 +18,51 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import (
+    cleanup,
+    cores,
+    create_rewards,
+    format_ms,
+    report,
+    setup_django,
+    summary_ms,
+)
 
-import common  # noqa: E402
+if TYPE_CHECKING:
+    from rewards.mirror import UserActivity
+    from rewards.selectors import DatabaseActivity
 
 GOAL = 3.0
 USERS, CAMPAIGNS = 100, 1000  # 100,000 rewards; the first user has 1,000
 
 
-def _read_page(activity: object) -> Callable[[], int]:
+def _read_page(activity: UserActivity | DatabaseActivity) -> Callable[[], int]:
     from django.core.paginator import Paginator
 
+    from accounts.views import ACTIVITY_PER_PAGE
+
     def read() -> int:
-        page = Paginator(activity, 20).get_page(1)
-        return len(list(page.object_list))
+        # A new Paginator each read: it caches count(), which every page load pays.
+        paginator: Paginator[dict[str, Any]] = Paginator(
+            activity,  # type: ignore[arg-type]  # count() and slices: all Paginator uses
+            ACTIVITY_PER_PAGE,
+        )
+        return len(list(paginator.get_page(1).object_list))
 
     return read
 
 
-def measure(reads: int, seconds: float) -> dict:
+def measure(reads: int, seconds: float) -> dict[str, Any]:
     from django.db import connection
 
+    from accounts.views import ACTIVITY_PER_PAGE
     from rewards.mirror import UserActivity, sync_all_share_rewards
     from rewards.selectors import DatabaseActivity
 
     started = time.perf_counter()
-    user_id = common.create_rewards(USERS, CAMPAIGNS, first_user_rewarded=True)
+    user_id = create_rewards(USERS, CAMPAIGNS, first_user_rewarded=True)
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE INDEX bench_feed_idx ON campaigns_sharereward"
@@ -58,7 +75,8 @@ def measure(reads: int, seconds: float) -> dict:
 
     redis_read = _read_page(UserActivity(user_id))
     orm_read = _read_page(DatabaseActivity(user_id))
-    assert redis_read() == orm_read() == 20, "both sides must return a full page"
+    pages = (redis_read(), orm_read())
+    assert pages == (ACTIVITY_PER_PAGE,) * 2, "both sides must return a full page"
     for _ in range(50):  # warm connections, plans and caches on both sides
         redis_read(), orm_read()
 
@@ -74,11 +92,11 @@ def measure(reads: int, seconds: float) -> dict:
             read()
             timings[name].append(time.perf_counter() - begun)
 
-    redis, orm = common.summary_ms(timings["redis"]), common.summary_ms(timings["orm"])
+    redis, orm = summary_ms(timings["redis"]), summary_ms(timings["orm"])
     ratio = orm["median"] / redis["median"]
-    print(f"cores: {common.cores()}")
-    print(f"redis (UserActivity page): {common.format_ms(redis)}")
-    print(f"orm (DatabaseActivity page, indexed): {common.format_ms(orm)}")
+    print(f"cores: {cores()}")
+    print(f"redis (UserActivity page): {format_ms(redis)}")
+    print(f"orm (DatabaseActivity page, indexed): {format_ms(orm)}")
     print(f"speed-up (median): {ratio:.1f}x (goal >= {GOAL:.0f}x)")
     return {
         "benchmark": "feed",
@@ -99,12 +117,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="time bound")
     args = parser.parse_args()
     reads = 1000 if args.quick else args.reads
-    common.setup_django("feed")
+    setup_django("feed")
     try:
         result = measure(reads, args.seconds)
     finally:
-        common.cleanup()
-    common.report(result)
+        cleanup()
+    report(result)
     return 0 if result["ok"] else 1
 
 

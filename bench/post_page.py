@@ -1,13 +1,13 @@
 """The post page with an active campaign, against a minimal view on the same server.
 
-    .venv/bin/python bench/post_page.py            # 5 rounds of 3 s a side
-    .venv/bin/python bench/post_page.py --quick    # 3 rounds of 1 s a side
+    .venv/bin/python -m bench.post_page            # 5 rounds of 3 s a side
+    .venv/bin/python -m bench.post_page --quick    # 3 rounds of 1 s a side
 
 gunicorn (2 sync workers, production settings, the benchmark's database) serves both.
 The subject is `GET /<slug>` for a signed-in reader with a scored X connection: the
 post and its "Retweet & Like" box (campaign, the reader's reward, connection,
 personal amount from the Redis multiplier, places left). The baseline is
-`GET /_bench/baseline/<slug>` (bench/bench_urls.py): one indexed query and a plain
+`GET /_bench/baseline/<slug>` (bench.bench_urls): one indexed query and a plain
 text answer, through the same middleware with the same session cookie. Load comes
 from client processes of asyncio tasks (httpx keep-alive, loopback), alternating
 subject and baseline in short rounds. Goal: the post page serves at least half the
@@ -21,30 +21,39 @@ import asyncio
 import multiprocessing
 import sys
 import time
-from pathlib import Path
+from typing import Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import common  # noqa: E402
+from bench.common import (
+    cleanup,
+    cores,
+    create_rewards,
+    format_ms,
+    report,
+    setup_django,
+    start_gunicorn,
+    stop,
+    summary_ms,
+    wait_for_http,
+)
+from blockster.devstack import free_port
 
 GOAL = 0.5
 
 
 def _client(
-    url: str, cookie: str, tasks: int, seconds: float, budget: int
+    url: str, cookies: dict[str, str], tasks: int, seconds: float, budget: int
 ) -> tuple[list[float], int, float]:
-    return asyncio.run(_run_tasks(url, cookie, tasks, seconds, budget))
+    return asyncio.run(_run_tasks(url, cookies, tasks, seconds, budget))
 
 
 async def _run_tasks(
-    url: str, cookie: str, tasks: int, seconds: float, budget: int
+    url: str, cookies: dict[str, str], tasks: int, seconds: float, budget: int
 ) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
-    cookies = {"sessionid": cookie}
 
     async def worker(client: httpx.AsyncClient, deadline: float) -> None:
         nonlocal errors
@@ -66,9 +75,10 @@ async def _run_tasks(
         return latencies, errors, time.perf_counter() - started
 
 
-def _fixture() -> tuple[str, str]:
+def _fixture() -> tuple[str, dict[str, str]]:
     """A post with an active campaign and a signed-in, connected, scored reader;
     returns the post's slug and the reader's session cookie."""
+    from django.conf import settings
     from django.test import Client
 
     from accounts.models import User
@@ -79,9 +89,9 @@ def _fixture() -> tuple[str, str]:
     from social.services import upsert_x_connection
     from social.x_api import TokenSet, XUser
 
-    common.create_rewards(200, 20)  # other readers' shares on other posts
+    create_rewards(200, 20)  # other readers' shares on other posts
     sync_all_share_rewards()
-    author = User.objects.order_by("pk").first()
+    author = User.objects.earliest("pk")
     post = Post.objects.create(
         title="Bench post",
         slug="bench-post",
@@ -99,7 +109,7 @@ def _fixture() -> tuple[str, str]:
         access_token="access-bench",  # noqa: S106
         refresh_token="refresh-bench",  # noqa: S106
         expires_in=7200,
-        scopes=("tweet.read", "tweet.write", "users.read", "like.write"),
+        scopes=tuple(settings.X_SCOPES),
     )
     upsert_x_connection(
         reader,
@@ -110,32 +120,33 @@ def _fixture() -> tuple[str, str]:
     set_user_x_multiplier(reader.pk, 42)
     client = Client()
     client.force_login(reader)
-    return post.slug, client.cookies["sessionid"].value
+    name = settings.SESSION_COOKIE_NAME
+    return post.slug, {name: client.cookies[name].value}
 
 
-def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict:
-    slug, cookie = _fixture()
-    port = common.free_port()
-    server = common.start_gunicorn(port, workers=2)
+def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str, Any]:
+    slug, cookies = _fixture()
+    port = free_port()
+    server = start_gunicorn(port, workers=2)
     base = f"http://127.0.0.1:{port}"
     urls = {"post page": f"{base}/{slug}", "baseline": f"{base}/_bench/baseline/{slug}"}
     try:
-        common.wait_for_http(f"{base}/healthz")
-        page = httpx.get(urls["post page"], cookies={"sessionid": cookie})
+        wait_for_http(f"{base}/healthz")
+        page = httpx.get(urls["post page"], cookies=cookies)
         if page.status_code != 200 or "Retweet" not in page.text:
             raise SystemExit(f"the post page did not show the campaign box: {page}")
-        results: dict[str, dict] = {
+        results: dict[str, dict[str, Any]] = {
             name: {"latencies": [], "ok": 0, "errors": 0, "seconds": 0.0}
             for name in urls
         }
         with multiprocessing.Pool(processes) as pool:
-            pool.starmap(_client, [(urls["post page"], cookie, tasks, 0.5, 10**6)])
+            pool.starmap(_client, [(urls["post page"], cookies, tasks, 0.5, 10**6)])
             for n in range(rounds):
                 order = list(urls) if n % 2 == 0 else list(urls)[::-1]
                 for name in order:
                     runs = pool.starmap(
                         _client,
-                        [(urls[name], cookie, tasks, seconds, 10**6)] * processes,
+                        [(urls[name], cookies, tasks, seconds, 10**6)] * processes,
                     )
                     side = results[name]
                     for latencies, errors, _ in runs:
@@ -143,20 +154,20 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict:
                         side["errors"] += errors
                     side["seconds"] += max(elapsed for _, _, elapsed in runs)
     finally:
-        common.stop(server)
+        stop(server)
 
     rates = {
         name: len(side["latencies"]) / side["seconds"] for name, side in results.items()
     }
     ratio = rates["post page"] / rates["baseline"]
-    print(f"cores: {common.cores()}  gunicorn: 2 sync workers  clients: ", end="")
+    print(f"cores: {cores()}  gunicorn: 2 sync workers  clients: ", end="")
     print(f"{processes} processes x {tasks} tasks, {rounds} rounds of {seconds:g}s")
     for name, side in results.items():
-        stats = common.summary_ms(side["latencies"])
+        stats = summary_ms(side["latencies"])
         side["stats"] = stats
         print(
             f"{name}: {rates[name]:,.0f} requests/s, {side['errors']} errors, "
-            f"{common.format_ms(stats)}"
+            f"{format_ms(stats)}"
         )
     print(f"post page / baseline: {ratio:.2f} (goal >= {GOAL})")
     errors = sum(side["errors"] for side in results.values())
@@ -177,16 +188,16 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 s")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=3.0, help="per side a round")
-    parser.add_argument("--processes", type=int, default=common.cores())
+    parser.add_argument("--processes", type=int, default=cores())
     parser.add_argument("--tasks", type=int, default=4, help="per client process")
     args = parser.parse_args()
     rounds, seconds = (3, 1.0) if args.quick else (args.rounds, args.seconds)
-    common.setup_django("post_page")
+    setup_django("post_page")
     try:
         result = measure(rounds, seconds, args.processes, args.tasks)
     finally:
-        common.cleanup()
-    common.report(result)
+        cleanup()
+    report(result)
     return 0 if result["ok"] else 1
 
 

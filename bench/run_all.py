@@ -2,7 +2,7 @@
 
     make bench                           # full runs (embedded services or the URLs)
     make bench BENCH_ARGS=--quick        # short runs
-    .venv/bin/python bench/run_all.py --quick --only feed,backfill
+    .venv/bin/python -m bench.run_all --quick --only feed,backfill
 
 Each benchmark runs alone in its own process (its own database and key prefix) with
 the same `--quick`; `--full` goes to the backfill (1,000,000 rows). Exits 1 when a
@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH))
-
-import common  # noqa: E402
+from bench.common import RESULT_MARK, ROOT, child_environment, cores
+from bench.sandbox import GOAL as SANDBOX_GOAL
 
 SCRIPTS = ("feed", "backfill", "post_page", "share", "sandbox")
 
 
-def _sandbox_result(output: str) -> dict:
-    """bench/sandbox.py prints text: read its throughput and latency lines."""
+def _sandbox_result(output: str) -> dict[str, Any]:
+    """bench.sandbox prints text: read its throughput and latency lines."""
     rate = re.search(r"throughput: ([\d,]+) requests/s", output)
     latency = re.search(r"p50 ([\d.]+)\s+p95 ([\d.]+)\s+p99 ([\d.]+)", output)
     if not rate:
@@ -42,43 +39,43 @@ def _sandbox_result(output: str) -> dict:
         "subject": {"median": median, "p95": p95, "p99": p99, "rps": value},
         "value": value,
         "unit": "requests/s",
-        "goal": 1000,
-        "ratio_to_goal": value / 1000,
-        "ok": value >= 1000,
-        "cores": common.cores(),
+        "goal": SANDBOX_GOAL,
+        "ratio_to_goal": value / SANDBOX_GOAL,
+        "ok": value >= SANDBOX_GOAL,
+        "cores": cores(),
     }
 
 
-def run(name: str, args: list[str]) -> dict:
-    command = [sys.executable, str(BENCH / f"{name}.py"), *args]
+def run(name: str, args: list[str]) -> dict[str, Any]:
+    command = [sys.executable, "-m", f"bench.{name}", *args]
     print(f"\n=== {name}: {' '.join(command[1:])}", flush=True)
     started = time.monotonic()
-    done = subprocess.run(  # noqa: S603 - our own scripts
-        command, capture_output=True, text=True, env={**os.environ}
+    done = subprocess.run(  # noqa: S603 - our own modules
+        command, cwd=ROOT, capture_output=True, text=True, env=child_environment()
     )
     print(done.stdout, end="")
     if done.returncode not in (0, 1):
         print(done.stderr[-3000:], end="")
-    result: dict | None = None
+    result: dict[str, Any] | None = None
     if name == "sandbox":
         result = _sandbox_result(done.stdout)
     else:
         for line in done.stdout.splitlines():
-            if line.startswith(common.RESULT_MARK):
-                result = json.loads(line[len(common.RESULT_MARK) :])
+            if line.startswith(RESULT_MARK):
+                result = json.loads(line[len(RESULT_MARK) :])
     if result is None:
         result = {"benchmark": name, "ok": False, "error": f"exit {done.returncode}"}
     result["seconds"] = time.monotonic() - started
     return result
 
 
-def _cell(stats: dict | None) -> str:
+def _cell(stats: dict[str, Any] | None) -> str:
     if not stats or "p95" not in stats:
         return "-"
     return f"{stats['median']:.2f} / {stats['p95']:.2f} / {stats['p99']:.2f}"
 
 
-def _value(result: dict) -> str:
+def _value(result: dict[str, Any]) -> str:
     if "value" not in result:
         return result.get("error", "?")
     value = result["value"]
@@ -86,7 +83,7 @@ def _value(result: dict) -> str:
     return f"{text} {result['unit']}"
 
 
-def table(results: list[dict]) -> str:
+def table(results: list[dict[str, Any]]) -> str:
     header = (
         "| benchmark | result | goal | result/goal | subject ms median/p95/p99 "
         "| baseline ms median/p95/p99 | ok |"
@@ -111,14 +108,14 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated subset of " + ",".join(SCRIPTS))
     args = parser.parse_args()
     names = args.only.split(",") if args.only else list(SCRIPTS)
-    results = []
+    results: list[dict[str, Any]] = []
     for name in names:
         script_args = ["--quick"] if args.quick else []
         if name == "backfill" and args.full:
             script_args = ["--full"]
         results.append(run(name, script_args))
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    print(f"\n{when}, {common.cores()} cores, {'quick' if args.quick else 'full'}")
+    print(f"\n{when}, {cores()} cores, {'quick' if args.quick else 'full'}")
     print("(result/goal: for share, lower is better; for the others, higher)")
     print(table(results))
     return 0 if all(result.get("ok") for result in results) else 1

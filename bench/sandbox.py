@@ -1,8 +1,8 @@
 """How many simple API requests per second the sandbox serves.
 
-    .venv/bin/python bench/sandbox.py            # 10 s, starts its own sandbox
-    .venv/bin/python bench/sandbox.py --quick    # 3 s
-    .venv/bin/python bench/sandbox.py --url http://127.0.0.1:8010   # a running one
+    .venv/bin/python -m bench.sandbox            # 10 s, starts its own sandbox
+    .venv/bin/python -m bench.sandbox --quick    # 3 s
+    .venv/bin/python -m bench.sandbox --url http://127.0.0.1:8010   # a running one
 
 Client processes (one per core by default), each running concurrent asyncio tasks
 with httpx keep-alive connections, call `GET /2/users/me` with a real user token
@@ -20,13 +20,10 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from sandbox.testing import Sandbox, SandboxProcess  # noqa: E402
+from sandbox.testing import Sandbox, SandboxProcess
 
 GOAL = 1000
 
@@ -75,7 +72,7 @@ def measure(
     handle = Sandbox(url)
     # Whatever callback the running sandbox has registered.
     handle.callback_url = handle.configure()["callback_urls"][0]
-    # Lift the per-user window (75 per 15 minutes) so that every call is a 200.
+    # Lift the per-user window (sandbox.ratelimit) so that every call is a 200.
     handle.configure(rate_limits={"users_me": {"limit": 100_000_000}})
     token = handle.connect("reader")["access_token"]
     handle.close()

@@ -1,7 +1,7 @@
 """Retweet & Like under 20 concurrent readers: the app's overhead over X's own time.
 
-    .venv/bin/python bench/share.py            # 6 rounds
-    .venv/bin/python bench/share.py --quick    # 3 rounds
+    .venv/bin/python -m bench.share            # 6 rounds
+    .venv/bin/python -m bench.share --quick    # 3 rounds
 
 A sandbox (X and the minter) and gunicorn (2 gthread workers x 10 threads,
 production settings, the benchmark's database) run on loopback. Each round posts a
@@ -28,23 +28,33 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench.common import (
+    cleanup,
+    cores,
+    delete_prefixed_keys,
+    format_ms,
+    report,
+    setup_django,
+    start_gunicorn,
+    stop,
+    summary_ms,
+    wait_for_http,
+)
+from blockster.devstack import free_port
+from sandbox.testing import Sandbox, SandboxProcess
 
-import common  # noqa: E402
-
-# The project root first: `sandbox` is the package, not bench/sandbox.py.
-sys.path.insert(0, str(common.ROOT))
+if TYPE_CHECKING:
+    from accounts.models import User
 
 GOAL_MS = 25.0
 READERS = 20
 
 
-def _start_sandbox():
-    from sandbox.testing import SandboxProcess
-
+def _start_sandbox() -> SandboxProcess:
     # The sandbox runs the product's development settings, not the bench's.
     env = os.environ.get("DJANGO_SETTINGS_MODULE")
     os.environ["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
@@ -63,7 +73,7 @@ def _start_sandbox():
     return process
 
 
-def _accounts(handle, kind: str) -> list[dict]:
+def _accounts(handle: Sandbox, kind: str) -> list[dict[str, Any]]:
     """READERS sandbox accounts with tokens: {key, id, username, token}."""
     accounts = []
     for n in range(READERS):
@@ -74,8 +84,9 @@ def _accounts(handle, kind: str) -> list[dict]:
     return accounts
 
 
-def _readers(accounts: list[dict]) -> list[tuple[int, str]]:
+def _readers(accounts: list[dict[str, Any]]) -> list[tuple[int, str]]:
     """App users connected to `accounts`, scored; (user id, session cookie)."""
+    from django.conf import settings
     from django.test import Client
 
     from accounts.models import User
@@ -107,11 +118,12 @@ def _readers(accounts: list[dict]) -> list[tuple[int, str]]:
         set_user_x_multiplier(user.pk, 10)
         client = Client()
         client.force_login(user)
-        readers.append((user.pk, client.cookies["sessionid"].value))
+        readers.append((user.pk, client.cookies[settings.SESSION_COOKIE_NAME].value))
     return readers
 
 
-def _campaign(handle, author, n: int) -> int:
+def _campaign(handle: Sandbox, author: User, n: int) -> tuple[int, str]:
+    """A new tweet with a campaign on a new post: (campaign id, tweet id)."""
     from campaigns.services import create_share_campaign
     from posts.models import Post
 
@@ -130,11 +142,16 @@ def _campaign(handle, author, n: int) -> int:
 
 def _share(base: str, cookie: str, campaign_id: int) -> tuple[float, bool, str]:
     """One press of Retweet & Like: seconds, whether it succeeded, the message."""
+    from django.conf import settings
+
     csrf = "b" * 32
     started = time.perf_counter()
     response = httpx.post(
         f"{base}/campaigns/{campaign_id}/share",
-        cookies={"sessionid": cookie, "csrftoken": csrf},
+        cookies={
+            settings.SESSION_COOKIE_NAME: cookie,
+            settings.CSRF_COOKIE_NAME: csrf,
+        },
         headers={"HX-Request": "true", "X-CSRFToken": csrf},
         timeout=30,
     )
@@ -149,7 +166,7 @@ def _share(base: str, cookie: str, campaign_id: int) -> tuple[float, bool, str]:
     return elapsed, found[1] == "box-state done", html.unescape(found[2].strip())
 
 
-def _direct(account: dict, tweet_id: str) -> tuple[float, bool]:
+def _direct(account: dict[str, Any], tweet_id: str) -> tuple[float, bool]:
     """The same X calls made directly, on the account's keep-alive client (the
     app's X client keeps its connections too)."""
     client = account["client"]
@@ -162,7 +179,9 @@ def _direct(account: dict, tweet_id: str) -> tuple[float, bool]:
     return elapsed, retweet.status_code == 200 and like.status_code == 200
 
 
-def _doubles(sandbox_handle, campaigns: list[int], tweets: list[str]) -> list[str]:
+def _doubles(
+    sandbox_handle: Sandbox, campaigns: list[int], tweets: list[str]
+) -> list[str]:
     """Every way a reader could have been rewarded twice; empty when none."""
     from django.db.models import Count
 
@@ -191,10 +210,9 @@ def _doubles(sandbox_handle, campaigns: list[int], tweets: list[str]) -> list[st
     return problems
 
 
-def measure(process, rounds: int) -> dict:
+def measure(process: SandboxProcess, rounds: int) -> dict[str, Any]:
     from accounts.models import User
     from campaigns.models import ShareReward
-    from sandbox.testing import Sandbox
 
     handle = Sandbox(process.url)
     handle.callback_url = handle.configure()["callback_urls"][0]
@@ -210,18 +228,19 @@ def measure(process, rounds: int) -> dict:
             timeout=30,
         )
     author = User.objects.create_user(email="author@example.com")
-    port = common.free_port()
+    port = free_port()
     log = Path(tempfile.mkdtemp(prefix="bench-share-")) / "gunicorn.log"
-    server = common.start_gunicorn(port, workers=2, threads=10, log=log)
+    server = start_gunicorn(port, workers=2, threads=10, log=log)
     base = f"http://127.0.0.1:{port}"
     app: list[float] = []
     direct: list[float] = []
     serial_app: list[float] = []
     serial_direct: list[float] = []
     failures = 0
-    campaigns, tweets = [], []
+    campaigns: list[int] = []
+    tweets: list[str] = []
     try:
-        common.wait_for_http(f"{base}/healthz")
+        wait_for_http(f"{base}/healthz")
         # One reader at a time first: the overhead of a share with no queueing.
         campaign_id, tweet_id = _campaign(handle, author, rounds + 1)
         campaigns.append(campaign_id)
@@ -239,25 +258,27 @@ def measure(process, rounds: int) -> dict:
                 phases = ("app", "direct") if n % 2 == 0 else ("direct", "app")
                 for phase in phases:
                     if phase == "app":
-                        results = list(
+                        shares = list(
                             pool.map(
                                 partial(_share, base, campaign_id=campaign_id),
                                 [cookie for _, cookie in readers],
                             )
                         )
-                        app += [elapsed for elapsed, *_ in results]
+                        app += [elapsed for elapsed, _, _ in shares]
+                        failures += sum(not ok for _, ok, _ in shares)
                     else:
-                        results = list(
+                        calls = list(
                             pool.map(
                                 partial(_direct, tweet_id=tweet_id),
                                 direct_accounts,
                             )
                         )
-                        direct += [elapsed for elapsed, _ in results]
-                    failures += sum(not result[1] for result in results)
-            # The double-click round: the app's per-reader share limit (6 a
-            # minute) is reset first, so every click reaches the share flow.
-            common.delete_prefixed_keys(pattern="*ratelimit*")
+                        direct += [elapsed for elapsed, _ in calls]
+                        failures += sum(not ok for _, ok in calls)
+            # The double-click round: the app's per-reader share limit
+            # (campaigns.views.SHARES_PER_MINUTE) is reset first, so every click
+            # reaches the share flow.
+            delete_prefixed_keys(pattern="*ratelimit*")
             clicks = list(
                 pool.map(
                     partial(_share, base, campaign_id=campaigns[-1]),
@@ -267,7 +288,7 @@ def measure(process, rounds: int) -> dict:
             outcomes = Counter(message for _, _, message in clicks)
             print(f"double clicks ({READERS} readers x 2): {dict(outcomes)}")
     finally:
-        common.stop(server)
+        stop(server)
         for account in direct_accounts:
             account["client"].close()
     errors = [line for line in log.read_text().splitlines() if '"ERROR"' in line]
@@ -277,25 +298,24 @@ def measure(process, rounds: int) -> dict:
     rewarded = ShareReward.objects.filter(status="verified").count()
     handle.close()
 
-    app_stats, direct_stats = common.summary_ms(app), common.summary_ms(direct)
+    app_stats, direct_stats = summary_ms(app), summary_ms(direct)
     overhead = {
         "median": app_stats["median"] - direct_stats["median"],
         "p95": app_stats["p95"] - direct_stats["p95"],
         "p99": app_stats["p99"] - direct_stats["p99"],
     }
-    serial = (
-        common.summary_ms(serial_app)["median"]
-        - (common.summary_ms(serial_direct)["median"])
-    )
-    print(f"cores: {common.cores()}  gunicorn: 2 gthread workers x 10 threads")
+    serial_app_stats = summary_ms(serial_app)
+    serial_direct_stats = summary_ms(serial_direct)
+    serial = serial_app_stats["median"] - serial_direct_stats["median"]
+    print(f"cores: {cores()}  gunicorn: 2 gthread workers x 10 threads")
     print(
-        f"one reader at a time: app {common.format_ms(common.summary_ms(serial_app))}"
-        f"; direct {common.format_ms(common.summary_ms(serial_direct))}; "
+        f"one reader at a time: app {format_ms(serial_app_stats)}"
+        f"; direct {format_ms(serial_direct_stats)}; "
         f"overhead median {serial:.1f} ms"
     )
     print(f"readers: {READERS} at once, {rounds} rounds + a double-click round")
-    print(f"app (POST share): {common.format_ms(app_stats)}, {failures} failed")
-    print(f"direct X calls (retweet + like): {common.format_ms(direct_stats)}")
+    print(f"app (POST share): {format_ms(app_stats)}, {failures} failed")
+    print(f"direct X calls (retweet + like): {format_ms(direct_stats)}")
     print(
         f"app overhead: median {overhead['median']:.1f} ms  p95 {overhead['p95']:.1f}"
         f" ms  p99 {overhead['p99']:.1f} ms (goal p95 <= {GOAL_MS:.0f} ms)"
@@ -335,15 +355,15 @@ def main() -> int:
     rounds = 3 if args.quick else args.rounds
     process = _start_sandbox()
     try:
-        common.setup_django("share")
+        setup_django("share")
         try:
             result = measure(process, rounds)
         finally:
-            common.cleanup()
+            cleanup()
     finally:
         process.stop()
         process.cleanup()
-    common.report(result)
+    report(result)
     return 0 if result["ok"] else 1
 
 

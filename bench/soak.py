@@ -4,7 +4,7 @@ the invariants that must hold whatever broke.
     make soak                                   # 60 s, embedded PostgreSQL
     make soak SOAK_ARGS="--seconds 600"
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
-        .venv/bin/python bench/soak.py --seconds 30
+        .venv/bin/python -m bench.soak --seconds 30
 
 Starts, on free loopback ports: a fresh database on the server of DATABASE_URL
 (created, migrated, dropped at the end), its own Redis (restartable empty), the
@@ -39,36 +39,34 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import ROOT
+from bench.soak_stack import CeleryWorker, Gunicorn, RedisServer, SoakDatabase
+from blockster.devstack import free_port, manage
+from sandbox.testing import Sandbox, SandboxProcess
 
-from soak_stack import (  # noqa: E402
-    CeleryWorker,
-    Gunicorn,
-    RedisServer,
-    SoakDatabase,
-)
-
-from blockster.devstack import free_port, manage  # noqa: E402
-from sandbox.testing import Sandbox, SandboxProcess  # noqa: E402
+if TYPE_CHECKING:
+    from accounts.models import User
 
 SWEEP_EVERY = 5.0
 REPAIR_EVERY = 20.0
-# The app's own share limit is 6 attempts a minute per reader; readers pace
-# themselves near it, and double clicks sometimes push them over (answered 429).
-READER_PAUSE = (6.0, 12.0)
 DOUBLE_CLICK = 0.15
 BOX_POLLS = 3
 CSRF_HEADER = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
 # A refusal is told by an error message; a success by the reward's own state line.
 MESSAGE = re.compile(r'<p class="(message \w+|box-state done)"[^>]*>(.*?)</p>', re.S)
 TAG = re.compile(r"<[^>]+>")
-DONE_MESSAGES = ("already shared", "already on its way")
+# Tight timeouts so a short run converges; the hang faults below outlast them.
+X_CONNECT_TIMEOUT = 2.0
+X_READ_TIMEOUT = 2.0
+MINTER_CONNECT_TIMEOUT = 2.0
+MINTER_READ_TIMEOUT = 3.0
+# Longer than the longest mint request (connect + read timeouts), twice over.
+MINT_LEASE_SECONDS = 2 * (MINTER_CONNECT_TIMEOUT + MINTER_READ_TIMEOUT)
 
 
 # --- Figures ----------------------------------------------------------------------
@@ -115,7 +113,7 @@ class CampaignPool:
         self.lock = threading.Lock()
         self.all: list[Campaign] = []
         self.full: set[int] = set()
-        self.author = None
+        self.author: User | None = None
 
     def create(self) -> Campaign:
         from django.utils import timezone
@@ -238,13 +236,17 @@ def connect_x(reader: Reader, sandbox_url: str) -> None:
 # --- Load -------------------------------------------------------------------------
 
 
+def _shape(message: str) -> str:
+    # Amounts and reset times vary; the message shape is what is counted.
+    return re.sub(r"\d[\d,:.]*", "N", message)
+
+
 def _outcome(response: httpx.Response) -> tuple[bool, str]:
     match = MESSAGE.search(response.text)
     if match is None:
         return False, f"HTTP {response.status_code} without a message"
     message = html.unescape(" ".join(TAG.sub("", match[2]).split()))
-    # Amounts and reset times vary; the message shape is what is counted.
-    return "error" not in match[1], re.sub(r"\d[\d,:.]*", "N", message)
+    return "error" not in match[1], _shape(message)
 
 
 def _get(reader: Reader, kind: str, path: str, figures: Figures) -> httpx.Response:
@@ -254,7 +256,9 @@ def _get(reader: Reader, kind: str, path: str, figures: Figures) -> httpx.Respon
     return response
 
 
-def _share(reader: Reader, campaign: Campaign, figures: Figures) -> bool:
+def _share(
+    reader: Reader, campaign: Campaign, figures: Figures, done: set[str]
+) -> bool:
     started = time.monotonic()
     try:
         response = reader.client.post(
@@ -270,7 +274,7 @@ def _share(reader: Reader, campaign: Campaign, figures: Figures) -> bool:
         return False
     ok, label = _outcome(response)
     figures.count("outcomes", label)
-    if ok or any(done in label for done in DONE_MESSAGES):
+    if ok or label in done:
         reader.done.add(campaign.id)
     return ok
 
@@ -281,6 +285,9 @@ def reader_loop(
     figures: Figures,
     stop: threading.Event,
     rng: random.Random,
+    *,
+    pause: tuple[float, float],
+    done: set[str],
 ) -> None:
     # Readers arrive over the first seconds rather than all at once.
     stop.wait(rng.uniform(0, 3))
@@ -299,14 +306,16 @@ def reader_loop(
         if rng.random() < DOUBLE_CLICK:
             # Two posts at once, as an impatient double click sends them.
             with ThreadPoolExecutor(2) as clicks:
-                both = [clicks.submit(_share, reader, campaign, figures) for _ in "12"]
+                both = [
+                    clicks.submit(_share, reader, campaign, figures, done) for _ in "12"
+                ]
                 results = [click.result() for click in both]
             figures.count("notes", "double clicks")
         else:
-            results = [_share(reader, campaign, figures)]
+            results = [_share(reader, campaign, figures, done)]
         if any(results):
             _watch_box(reader, campaign, figures, stop)
-        stop.wait(rng.uniform(*READER_PAUSE))
+        stop.wait(rng.uniform(*pause))
 
 
 def _watch_box(
@@ -336,6 +345,11 @@ LIKE = "POST /2/users/:id/likes"
 MINT = "POST /minter/mint"
 
 
+# Longer than the stack's read timeouts, so the app gives up before the answer.
+X_HANG = X_READ_TIMEOUT + 2
+MINT_HANG = MINTER_READ_TIMEOUT + 3
+
+
 def _short_reset() -> dict[str, str]:
     # The app believes X's reset time; a short one keeps the reader in the run.
     return {"x-rate-limit-reset": str(int(time.time()) + 5)}
@@ -346,18 +360,18 @@ SANDBOX_FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("retweet 429", RETWEET, {"status": 429, "times": 2, "headers": _short_reset}),
     ("retweet 500", RETWEET, {"status": 500, "times": 2}),
     ("mint 500", MINT, {"status": 500, "times": 2}),
-    ("retweet timeout, not retweeted", RETWEET, {"hang": 4}),
+    ("retweet timeout, not retweeted", RETWEET, {"hang": X_HANG}),
     ("like 500", LIKE, {"status": 500}),
-    ("mint timeout after minting", MINT, {"hang": 6, "when": "after"}),
-    ("retweet timeout after retweeting", RETWEET, {"hang": 4, "when": "after"}),
+    ("mint timeout after minting", MINT, {"hang": MINT_HANG, "when": "after"}),
+    ("retweet timeout after retweeting", RETWEET, {"hang": X_HANG, "when": "after"}),
     ("like 429", LIKE, {"status": 429, "headers": _short_reset}),
     ("mint dropped after minting", MINT, {"drop": True, "when": "after"}),
     ("retweet dropped after retweeting", RETWEET, {"drop": True, "when": "after"}),
     ("retweet 503", RETWEET, {"status": 503}),
     ("mint 500 after minting", MINT, {"status": 500, "when": "after"}),
-    ("like timeout", LIKE, {"hang": 4}),
+    ("like timeout", LIKE, {"hang": X_HANG}),
     ("retweet dropped, not retweeted", RETWEET, {"drop": True, "when": "before"}),
-    ("mint timeout, not minted", MINT, {"hang": 6}),
+    ("mint timeout, not minted", MINT, {"hang": MINT_HANG}),
     ("like dropped", LIKE, {"drop": True}),
 ]
 SANDBOX_FAULT_EVERY = 2.0
@@ -439,16 +453,16 @@ def sweep_once(figures: Figures, *, repair: bool) -> None:
     for task in tasks:
         result = task.apply()
         name = task.name.rsplit(".", 1)[-1]
-        if result.failed():
-            figures.count("errors", f"{name}: {type(result.result).__name__}")
+        summary = result.result  # the task's dict, or the exception it raised
+        if isinstance(summary, BaseException):
+            figures.count("errors", f"{name}: {type(summary).__name__}")
             # A terminated session stays broken until closed.
             connection.close()
         else:
             figures.count("notes", f"{name} runs")
             if name == "sweep_rewards_task":
-                figures.count(
-                    "notes", "mints re-queued by the sweeper", result.result["queued"]
-                )
+                queued = summary["queued"]
+                figures.count("notes", "mints re-queued by the sweeper", queued)
     close_old_connections()
 
 
@@ -523,13 +537,12 @@ def stack_environment(
         "BUX_MINTER_URL": sandbox.minter_url,
         "BUX_MINTER_SECRET": sandbox.minter_secret,
         "BUX_MINTER_IDEMPOTENT": "1",
-        "X_CONNECT_TIMEOUT": "2",
-        "X_READ_TIMEOUT": "2",
-        "BUX_MINTER_CONNECT_TIMEOUT": "2",
-        "BUX_MINTER_READ_TIMEOUT": "3",
+        "X_CONNECT_TIMEOUT": f"{X_CONNECT_TIMEOUT:g}",
+        "X_READ_TIMEOUT": f"{X_READ_TIMEOUT:g}",
+        "BUX_MINTER_CONNECT_TIMEOUT": f"{MINTER_CONNECT_TIMEOUT:g}",
+        "BUX_MINTER_READ_TIMEOUT": f"{MINTER_READ_TIMEOUT:g}",
         "BUX_MINT_RETRY_BASE_SECONDS": "1",
-        # Longer than the longest mint request (connect + read timeouts).
-        "BUX_MINT_LEASE_SECONDS": "10",
+        "BUX_MINT_LEASE_SECONDS": f"{MINT_LEASE_SECONDS:.0f}",
         "REDIS_SOCKET_TIMEOUT": "1",
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "plain",
@@ -648,12 +661,9 @@ class Soak:
         self.readers = create_readers(
             self.args.readers, self.sandbox, self.web.url, self.rng
         )
+        connect = partial(connect_x, sandbox_url=self.sandbox.url)
         with ThreadPoolExecutor(8) as connecting:
-            list(
-                connecting.map(
-                    lambda reader: connect_x(reader, self.sandbox.url), self.readers
-                )
-            )
+            list(connecting.map(connect, self.readers))
         from social.models import XConnection
 
         connected = XConnection.objects.count()
@@ -667,21 +677,37 @@ class Soak:
         return pool
 
     def load(self, pool: CampaignPool) -> None:
+        from campaigns.services import AlreadyShared, ShareInProgress
+        from campaigns.views import SHARES_PER_MINUTE
+
         assert self.sandbox is not None and self.redis is not None
         stop = threading.Event()
         injector = FaultInjector(
             self.sandbox, self.database, self.redis, self.workers, self.figures
         )
         seconds = self.args.seconds
+        # Readers press about as often as the app's share limit allows, so double
+        # clicks sometimes push them over it (answered 429).
+        interval = 60 / SHARES_PER_MINUTE
+        pause = (0.6 * interval, 1.2 * interval)
+        # Refusals that mean the reader's share of the campaign exists already.
+        done = {_shape(c.user_message) for c in (AlreadyShared, ShareInProgress)}
         targets: list[Callable[[], None]] = [
-            lambda r=reader, n=n: reader_loop(
-                r, pool, self.figures, stop, random.Random(self.args.seed * 1000 + n)
+            partial(
+                reader_loop,
+                reader,
+                pool,
+                self.figures,
+                stop,
+                random.Random(self.args.seed * 1000 + n),
+                pause=pause,
+                done=done,
             )
             for n, reader in enumerate(self.readers)
         ]
         targets += [
-            lambda: injector.run(seconds, stop),
-            lambda: sweeper_loop(pool, self.figures, stop),
+            partial(injector.run, seconds, stop),
+            partial(sweeper_loop, pool, self.figures, stop),
         ]
         say(f"load for {seconds:.0f} s with faults")
         started = time.monotonic()
@@ -691,7 +717,8 @@ class Soak:
 
     def converge(self) -> None:
         """Faults off, every process up, then the sweeper until nothing is left to
-        mint (the sweeper re-queues only rewards quiet for 60 s), within a bound."""
+        mint (`rewards_to_sweep` re-queues only rewards left quiet), within a
+        bound."""
         from django.db import connection
 
         from campaigns.models import ShareReward
@@ -734,7 +761,7 @@ class Soak:
 
     def run(self) -> int:
         self.start_stack()
-        from soak_checks import check_invariants, print_invariants
+        from bench.soak_checks import check_invariants, print_invariants
 
         pool = self.set_up_world()
         self.load(pool)
@@ -812,9 +839,10 @@ class Soak:
 
 def _print_pending(retweets: list[dict[str, Any]]) -> None:
     """Claims left pending by a request that failed after claiming (the sweeper
-    frees them after 5 minutes); whether X has the retweet says if a share was
-    done at X but not yet counted."""
+    frees them after `STALE_CLAIM_AGE`); whether X has the retweet says if a share
+    was done at X but not yet counted."""
     from campaigns.models import ShareReward
+    from campaigns.services import STALE_CLAIM_AGE
 
     pending = ShareReward.objects.filter(status="pending").select_related(
         "campaign", "x_connection"
@@ -829,7 +857,8 @@ def _print_pending(retweets: list[dict[str, Any]]) -> None:
     )
     print(
         f"pending claims left by failed requests: {len(pending)} "
-        f"({at_x} of them retweeted at X), freed by the sweeper after 5 minutes"
+        f"({at_x} of them retweeted at X), freed by the sweeper after "
+        f"{STALE_CLAIM_AGE.total_seconds() / 60:g} minutes"
     )
 
 

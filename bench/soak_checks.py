@@ -10,18 +10,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from campaigns.models import ShareCampaign, ShareReward
+from campaigns.services import PLACE_HOLDING, STALE_CLAIM_AGE
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 Status = ShareReward.Status
 SUCCESSFUL = (Status.VERIFIED, Status.REWARDED)
-# campaigns.services.purge_stale_pending_rewards frees claims older than this.
-PENDING_PURGE_AGE = timedelta(minutes=5)
 EXAMPLES = 3
+
+
+class _Counts(TypedDict):
+    successful: int
+    holding: int
 
 
 @dataclass
@@ -51,10 +58,7 @@ def check_invariants(
     campaigns = list(
         ShareCampaign.objects.annotate(
             successful=Count("rewards", filter=Q(rewards__status__in=SUCCESSFUL)),
-            holding=Count(
-                "rewards",
-                filter=Q(rewards__status__in=(*SUCCESSFUL, Status.PENDING)),
-            ),
+            holding=Count("rewards", filter=Q(rewards__status__in=PLACE_HOLDING)),
         ).order_by("pk")
     )
     tweet_of = {campaign.pk: campaign.tweet_id for campaign in campaigns}
@@ -79,7 +83,9 @@ def _one_per_pair(rewards: list[ShareReward]) -> Invariant:
     return result
 
 
-def _total_shares(campaigns: list[ShareCampaign]) -> Invariant:
+def _total_shares(
+    campaigns: list[WithAnnotations[ShareCampaign, _Counts]],
+) -> Invariant:
     result = Invariant("total_shares = verified + rewarded", len(campaigns))
     for campaign in campaigns:
         if campaign.total_shares != campaign.successful:
@@ -90,7 +96,9 @@ def _total_shares(campaigns: list[ShareCampaign]) -> Invariant:
     return result
 
 
-def _within_limit(campaigns: list[ShareCampaign]) -> Invariant:
+def _within_limit(
+    campaigns: list[WithAnnotations[ShareCampaign, _Counts]],
+) -> Invariant:
     result = Invariant("no campaign over max_participants", len(campaigns))
     for campaign in campaigns:
         limit = campaign.max_participants
@@ -171,7 +179,7 @@ def _nothing_stuck(rewards: list[ShareReward], sweep_period: float) -> Invariant
     """Verified rows must all be minted by now (the run waited for the sweeper);
     a pending claim is stuck only once the sweeper should have freed it."""
     now: datetime = timezone.now()
-    pending_limit = PENDING_PURGE_AGE + timedelta(seconds=sweep_period)
+    pending_limit = STALE_CLAIM_AGE + timedelta(seconds=sweep_period)
     open_rows = [r for r in rewards if r.status in (Status.VERIFIED, Status.PENDING)]
     result = Invariant("no reward stuck pending or unminted", len(rewards))
     for reward in open_rows:

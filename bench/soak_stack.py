@@ -1,7 +1,7 @@
 """The processes of a soak run: its own database, Redis, the sandbox, gunicorn and
 Celery workers, each on a free loopback port and stopped at the end whatever happens.
 
-Imported by bench/soak.py before Django is configured: nothing here imports the
+Imported by bench.soak before Django is configured: nothing here imports the
 project's Django code.
 """
 
@@ -22,10 +22,8 @@ import httpx
 import psycopg
 from psycopg import sql
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(BASE_DIR))
-
-from blockster.devstack import free_port, wait_until  # noqa: E402
+from bench.common import ROOT
+from blockster.devstack import free_port, wait_until
 
 
 class Process:
@@ -43,7 +41,7 @@ class Process:
         with open(self.log_path, "ab") as log:
             self.popen = subprocess.Popen(
                 self.command,
-                cwd=BASE_DIR,
+                cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
