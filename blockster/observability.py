@@ -10,9 +10,10 @@ from collections.abc import Callable, ItemsView
 from contextvars import ContextVar
 from types import FrameType
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from django.http import HttpRequest, HttpResponseBase
-from django.views.debug import SafeExceptionReporterFilter
+from django.http import HttpRequest, HttpResponseBase, QueryDict
+from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -75,9 +76,17 @@ class JsonFormatter(logging.Formatter):
 
 # Local variable names whose values are credentials, wherever they appear.
 _SENSITIVE_NAMES = re.compile(
-    r"token|secret|verifier|password|authorization|^code$|^auth$|^headers$|^form$",
+    r"token|secret|verifier|password|authorization|^code$|^state$|^auth$|^headers$"
+    r"|^form$",
     flags=re.IGNORECASE,
 )
+# Query parameters masked in error reports: the OAuth callback's `code` and `state`,
+# and anything named like a credential.
+_SENSITIVE_QUERY_NAMES = re.compile(
+    r"^(code|state)$|token|secret|verifier|password|signature|key", flags=re.IGNORECASE
+)
+# Values shorter than this are not hunted down elsewhere in a report: too common.
+_MIN_HUNTED_LENGTH = 6
 
 
 class SensitiveSettingsFilter(SafeExceptionReporterFilter):
@@ -93,7 +102,114 @@ class SensitiveSettingsFilter(SafeExceptionReporterFilter):
         self, request: HttpRequest | None, tb_frame: FrameType
     ) -> ItemsView[str, Any]:
         variables = super().get_traceback_frame_variables(request, tb_frame)
+        hunted = self.sensitive_query_values(request)
         return {
-            name: self.cleansed_substitute if _SENSITIVE_NAMES.search(name) else value
+            name: self.cleansed_substitute
+            if _SENSITIVE_NAMES.search(name) or _shows_any(value, hunted)
+            else value
             for name, value in variables
         }.items()
+
+    def cleanse_special_types(self, request: HttpRequest | None, value: Any) -> Any:
+        # A request's repr carries its full path, query string included.
+        if isinstance(value, HttpRequest):
+            return f"<{type(value).__name__}: {value.method} {self.safe_path(value)!r}>"
+        if isinstance(value, QueryDict):
+            return self.cleanse_query_dict(value)
+        return super().cleanse_special_types(request, value)
+
+    # --- the query string, wherever a report shows it ---------------------------------
+
+    def cleanse_query_dict(self, query: QueryDict) -> QueryDict:
+        cleansed = query.copy()
+        for name in cleansed:
+            if _SENSITIVE_QUERY_NAMES.search(name):
+                cleansed.setlist(name, [self.cleansed_substitute])
+        return cleansed
+
+    def cleanse_query_string(self, query: str) -> str:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        return urlencode(
+            [
+                (name, self.cleansed_substitute)
+                if _SENSITIVE_QUERY_NAMES.search(name)
+                else (name, value)
+                for name, value in pairs
+            ],
+            safe="*",
+        )
+
+    def cleanse_url(self, url: str) -> str:
+        head, mark, query = url.partition("?")
+        if not mark:
+            return url
+        query, hash_mark, fragment = query.partition("#")
+        return f"{head}?{self.cleanse_query_string(query)}{hash_mark}{fragment}"
+
+    def safe_path(self, request: HttpRequest) -> str:
+        return self.cleanse_url(request.get_full_path())
+
+    def sensitive_query_values(self, request: HttpRequest | None) -> set[str]:
+        """The values of the request's sensitive query parameters, to hunt down in
+        anything else a report shows (a local variable, a header, the message)."""
+        if request is None or not hasattr(request, "GET"):
+            return set()
+        return {
+            value
+            for name, values in request.GET.lists()
+            if _SENSITIVE_QUERY_NAMES.search(name)
+            for value in values
+            if len(value) >= _MIN_HUNTED_LENGTH
+        }
+
+    def hide_values(self, text: str, hunted: set[str]) -> str:
+        for value in hunted:
+            text = text.replace(value, self.cleansed_substitute)
+        return text
+
+    def get_safe_request_meta(self, request: HttpRequest) -> dict[str, Any]:
+        meta = super().get_safe_request_meta(request)
+        hunted = self.sensitive_query_values(request)
+        for name, value in meta.items():
+            if not isinstance(value, str):
+                continue
+            if name == "QUERY_STRING":
+                value = self.cleanse_query_string(value)
+            elif "?" in value:  # RAW_URI, REQUEST_URI, HTTP_REFERER...
+                value = self.cleanse_url(value)
+            meta[name] = self.hide_values(value, hunted)
+        return meta
+
+
+def _shows_any(value: Any, hunted: set[str]) -> bool:
+    if not hunted:
+        return False
+    try:
+        text = repr(value)
+    except Exception:  # a broken repr shows nothing either
+        return False
+    return any(secret in text for secret in hunted)
+
+
+class SafeExceptionReporter(ExceptionReporter):
+    """Error reports (the mail to ADMINS, the debug page) with the request's URL and
+    GET parameters cleansed like its META: the OAuth callback's URL carries the
+    authorization code and the state."""
+
+    filter: SensitiveSettingsFilter
+
+    def get_traceback_data(self) -> dict[str, Any]:
+        data = super().get_traceback_data()
+        if self.request is None:
+            return data
+        data["request_GET_items"] = self.filter.cleanse_query_dict(
+            self.request.GET
+        ).items()
+        data["request_insecure_uri"] = self.filter.cleanse_url(
+            data["request_insecure_uri"]
+        )
+        hunted = self.filter.sensitive_query_values(self.request)
+        for key in ("exception_value", "exception_notes"):
+            if isinstance(data.get(key), str):
+                data[key] = self.filter.hide_values(data[key], hunted)
+        return data

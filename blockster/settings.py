@@ -161,8 +161,10 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Error reports (mail to ADMINS, the debug page) hide connection URLs and secrets.
+# Error reports (mail to ADMINS, the debug page) hide connection URLs and secrets, and
+# mask the OAuth callback's code and state in the URL, GET and META sections.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "blockster.observability.SensitiveSettingsFilter"
+DEFAULT_EXCEPTION_REPORTER = "blockster.observability.SafeExceptionReporter"
 
 
 # --- PostgreSQL -----------------------------------------------------------------------
