@@ -182,14 +182,17 @@ def _injected(ctx: Ctx, fault: Fault) -> Response:
     body = fault.body
     if body is None:
         if ctx.spec.group == "minter":
-            body = problems.default_minter_body(status)
+            body = problems.minter_fault_body(status)
         else:
             body = problems.default_api_body(status)
     headers = dict(fault.headers)
     if ctx.spec.group == "api" and status == 429:
         headers.setdefault("x-rate-limit-remaining", "0")
     if isinstance(body, str):
-        return Response(body, status_code=status, headers=headers)
+        media_type = "text/html" if body.startswith("<") else "text/plain"
+        return Response(
+            body, status_code=status, headers=headers, media_type=media_type
+        )
     return JSONResponse(body, status_code=status, headers=headers)
 
 

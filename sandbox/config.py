@@ -44,6 +44,8 @@ class SandboxConfig:
     client_secret: str = "sandbox-client-secret"
     callback_urls: tuple[str, ...] = ("http://127.0.0.1:8000/auth/x/callback",)
     minter_secret: str = "sandbox-minter-secret"
+    # The real minter has no idempotency: every accepted /mint mints.
+    minter_ignores_idempotency_key: bool = False
     app_name: str = "Blockster"
     public_url: str = "http://127.0.0.1:8010"
     state_file: Path | None = None

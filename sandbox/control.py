@@ -234,6 +234,7 @@ def apply_config(runtime: Runtime, changes: dict[str, Any]) -> None:
         ),
         "rate_window": lambda v: v is None or (isinstance(v, int | float) and v > 0),
         "rate_limits": _valid_rate_limits,
+        "minter_ignores_idempotency_key": lambda v: isinstance(v, bool),
     }
     for name, value in changes.items():
         if not checks[name](value):

@@ -1,9 +1,12 @@
 """The BUX minter service: mint to a wallet, read a balance, health.
 
 Errors and statuses are the real service's (ORIGINAL-NOTES.md). Unlike the real one it
-honours `Idempotency-Key`: a key that already minted gets the first answer again and
-nothing more is minted. A call that minted nothing (a validation error, an injected
-fault before the mint) does not claim its key, so the retry mints.
+honours `Idempotency-Key` by default: a key that already minted gets the first answer
+again and nothing more is minted. A call that minted nothing (a validation error, an
+injected fault before the mint) does not claim its key, so the retry mints. With
+`minter_ignores_idempotency_key` (`run_sandbox --minter-ignores-idempotency-key`, or the
+control API's config) it behaves as the real service: every accepted call mints. The
+key is still recorded with each mint, so tests can tell which reward a mint was for.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ async def mint(ctx: Ctx) -> Response:
     if error is not None:
         return error
     key = ctx.request.headers.get("idempotency-key")
-    if key and key in ctx.state.idempotency:
+    honours_key = not ctx.runtime.minter_ignores_idempotency_key
+    if honours_key and key and key in ctx.state.idempotency:
         first = ctx.state.idempotency[key]
         return JSONResponse(
             first["body"],
@@ -79,7 +83,7 @@ async def mint(ctx: Ctx) -> Response:
     if not ADDRESS.match(address):
         return _error(400, "Invalid wallet address format")
     answer = _record_mint(ctx, address, amount, body, key)
-    if key:
+    if honours_key and key:
         ctx.state.idempotency[key] = {"status": 200, "body": answer}
     return JSONResponse(answer)
 

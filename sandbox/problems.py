@@ -166,5 +166,18 @@ def default_minter_body(status: int) -> dict[str, Any]:
     return {"error": f"HTTP {status}"}
 
 
+def minter_fault_body(status: int) -> dict[str, Any] | str:
+    """An injected minter answer: a proxy in front of the service answers 502 and
+    504 with its own HTML page; everything else is the service's JSON."""
+    if status in (502, 504):
+        reason = "Bad Gateway" if status == 502 else "Gateway Time-out"
+        return (
+            f"<html><head><title>{status} {reason}</title></head><body>"
+            f"<center><h1>{status} {reason}</h1></center><hr><center>nginx</center>"
+            "</body></html>"
+        )
+    return default_minter_body(status)
+
+
 def oauth_error(description: str, *, error: str = "invalid_request") -> dict[str, str]:
     return {"error": error, "error_description": description}

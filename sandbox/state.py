@@ -160,6 +160,8 @@ class Runtime:
     rate_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     # Added to the wall clock: moves codes, tokens and windows forward without sleeping.
     clock_offset: float = 0.0
+    # As the real minter: every accepted /mint mints, whatever its Idempotency-Key.
+    minter_ignores_idempotency_key: bool = False
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> Runtime:
@@ -169,6 +171,7 @@ class Runtime:
             access_token_ttl=config.access_token_ttl,
             code_ttl=config.code_ttl,
             callback_urls=list(config.callback_urls),
+            minter_ignores_idempotency_key=config.minter_ignores_idempotency_key,
         )
 
 

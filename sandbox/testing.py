@@ -183,6 +183,18 @@ class Sandbox:
         callback_urls, rate_window, rate_limits."""
         return self._control("POST", "/config", settings)
 
+    def ignore_idempotency_keys(self, ignore: bool = True) -> None:
+        """Make the minter mint on every accepted request, as the real one does
+        (`ignore=False`: a repeated Idempotency-Key gets the first answer)."""
+        self.configure(minter_ignores_idempotency_key=ignore)
+
+    def mint_requests(self) -> int:
+        """How many `POST /minter/mint` requests the minter has handled since the
+        last reset, whatever it answered (a request still held by a `hang` fault
+        counts once it ends)."""
+        totals = self.requests(limit=0)["by_route"]
+        return int(totals.get("POST /minter/mint", {}).get("requests", 0))
+
     def set_plan(self, plan: str) -> None:
         self.configure(plan=plan)
 
@@ -342,7 +354,8 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxProcess]:
     """One sandbox process for the session (each xdist worker gets its own)."""
-    process = SandboxProcess(args=["--quiet"])
+    # Production's minter: every accepted request mints (see the `sandbox` fixture).
+    process = SandboxProcess(args=["--quiet", "--minter-ignores-idempotency-key"])
     process.start()
     try:
         yield process
@@ -352,7 +365,12 @@ def sandbox_server() -> Iterator[SandboxProcess]:
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxProcess, settings: Any) -> Iterator[Sandbox]:
-    """The running sandbox, freshly reset, with Django's settings pointing at it."""
+    """The running sandbox, freshly reset, with Django's settings pointing at it.
+
+    Its minter ignores Idempotency-Key, as production's does, and the app is told so
+    (`BUX_MINTER_IDEMPOTENT` off): a second mint request for one reward shows as a
+    second mint. `idempotent_minter` switches both for a test.
+    """
     handle = Sandbox(sandbox_server.url)
     handle.reset()
     settings.X_AUTHORIZE_URL = handle.authorize_url
@@ -362,9 +380,16 @@ def sandbox(sandbox_server: SandboxProcess, settings: Any) -> Iterator[Sandbox]:
     settings.X_CALLBACK_URL = handle.callback_url
     settings.BUX_MINTER_URL = handle.minter_url
     settings.BUX_MINTER_SECRET = handle.minter_secret
-    # The sandbox minter honours Idempotency-Key, as BUX_MINTER_IDEMPOTENT declares.
-    settings.BUX_MINTER_IDEMPOTENT = True
+    settings.BUX_MINTER_IDEMPOTENT = False
     try:
         yield handle
     finally:
         handle.close()
+
+
+@pytest.fixture
+def idempotent_minter(sandbox: Sandbox, settings: Any) -> Sandbox:
+    """The sandbox minter honouring Idempotency-Key, and the app relying on it."""
+    sandbox.ignore_idempotency_keys(False)
+    settings.BUX_MINTER_IDEMPOTENT = True
+    return sandbox

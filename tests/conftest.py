@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from blockster.celery import app as celery_app
-from sandbox.testing import sandbox, sandbox_server  # noqa: F401
+from sandbox.testing import idempotent_minter, sandbox, sandbox_server  # noqa: F401
 from social import services as social_services
 from social.models import XConnection
 from social.x_api import TokenSet, XUser

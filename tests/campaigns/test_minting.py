@@ -67,7 +67,13 @@ def test_a_share_is_minted_once_to_the_readers_wallet(
 
 
 def test_a_minter_outage_is_retried_and_mints_once(
-    reader, campaign_factory, connect_x, sandbox, celery_worker, wait_for
+    reader,
+    campaign_factory,
+    connect_x,
+    idempotent_minter,
+    sandbox,
+    celery_worker,
+    wait_for,
 ):
     campaign = campaign_factory()
     connect_x(reader)
@@ -81,7 +87,14 @@ def test_a_minter_outage_is_retried_and_mints_once(
 
 
 def test_after_the_last_attempt_the_reward_waits_in_admin_and_a_retry_mints_it(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+    reader,
+    campaign_factory,
+    connect_x,
+    idempotent_minter,
+    sandbox,
+    settings,
+    celery_worker,
+    wait_for,
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 2
     campaign = campaign_factory()
@@ -108,7 +121,14 @@ def test_after_the_last_attempt_the_reward_waits_in_admin_and_a_retry_mints_it(
 
 
 def test_a_mint_whose_answer_is_lost_is_retried_with_the_same_key(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+    reader,
+    campaign_factory,
+    connect_x,
+    idempotent_minter,
+    sandbox,
+    settings,
+    celery_worker,
+    wait_for,
 ):
     settings.BUX_MINTER_READ_TIMEOUT = 0.5
     campaign = campaign_factory()
@@ -148,6 +168,7 @@ def test_a_worker_killed_mid_mint_never_mints_twice(
     reader, campaign_factory, connect_x, sandbox, settings, idempotent
 ):
     settings.BUX_MINTER_IDEMPOTENT = idempotent
+    sandbox.ignore_idempotency_keys(not idempotent)
     campaign = campaign_factory()
     connect_x(reader)
     with mock.patch("rewards.services.request_mint", autospec=True):
@@ -247,7 +268,14 @@ def test_a_reader_without_wallet_is_minted_after_adding_one(
 
 
 def test_answers_lost_every_time_stop_after_the_last_attempt(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+    reader,
+    campaign_factory,
+    connect_x,
+    idempotent_minter,
+    sandbox,
+    settings,
+    celery_worker,
+    wait_for,
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 2
     settings.BUX_MINTER_READ_TIMEOUT = 0.3

@@ -88,6 +88,7 @@ def test_killing_the_worker_mid_mint_never_mints_twice(
     with mock.patch("rewards.services.request_mint", autospec=True):
         assert share_to_x(reader, campaign).ok
     reward = ShareReward.objects.get(user=reader)
+    sandbox.ignore_idempotency_keys(not idempotent)
     process, queue = worker_process(idempotent=idempotent)
     # The minter mints, then takes its time to answer: the worker dies waiting.
     sandbox.fault("POST /minter/mint", hang=10, when="after")

@@ -97,6 +97,7 @@ def test_a_status_fault_before_the_action_leaves_no_trace(
 
 
 def test_a_status_fault_after_the_action_hides_its_success(sandbox):
+    sandbox.ignore_idempotency_keys(False)
     sandbox.fault("POST /minter/mint", status=500, when="after")
     answer = mint(sandbox, key="reward-9")
     assert answer.status_code == 500
@@ -107,6 +108,29 @@ def test_a_status_fault_after_the_action_hides_its_success(sandbox):
     assert retry.status_code == 200
     assert retry.json()["transactionHash"] == sandbox.mints()[0]["transactionHash"]
     assert len(sandbox.mints()) == 1
+
+
+@pytest.mark.parametrize("status", [500, 504])
+def test_a_keyless_minter_answering_5xx_after_minting_mints_again_on_retry(
+    sandbox, status
+):
+    sandbox.fault("POST /minter/mint", status=status, when="after")
+    answer = mint(sandbox, key="reward-10")
+    assert answer.status_code == status
+    assert len(sandbox.mints()) == 1
+    # The real minter has no idempotency: the same request mints a second time.
+    assert mint(sandbox, key="reward-10").status_code == 200
+    assert len(sandbox.mints()) == 2
+    assert sandbox.mint_requests() == 2
+
+
+def test_a_504_comes_from_the_proxy_as_an_html_page(sandbox):
+    sandbox.fault("POST /minter/mint", status=504)
+    answer = mint(sandbox)
+    assert answer.status_code == 504
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "504 Gateway Time-out" in answer.text
+    assert sandbox.mints() == []
 
 
 def test_minter_hang_after_minting_times_out_with_exactly_one_mint(sandbox):

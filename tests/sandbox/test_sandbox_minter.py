@@ -111,6 +111,7 @@ def test_mint_validation_errors(sandbox, minter, changes, error):
 
 
 def test_same_idempotency_key_returns_the_first_answer_and_mints_once(sandbox, minter):
+    sandbox.ignore_idempotency_keys(False)
     headers = {"Idempotency-Key": "share-reward-41"}
     first = minter.post("/mint", json=mint_body(), headers=headers)
     again = minter.post("/mint", json=mint_body(), headers=headers)
@@ -126,9 +127,34 @@ def test_same_idempotency_key_returns_the_first_answer_and_mints_once(sandbox, m
 
 
 def test_a_refused_mint_does_not_claim_its_idempotency_key(sandbox, minter):
+    sandbox.ignore_idempotency_keys(False)
     headers = {"Idempotency-Key": "share-reward-43"}
     assert minter.post(
         "/mint", json=mint_body(amount=0), headers=headers
     ).status_code == (400)
     assert minter.post("/mint", json=mint_body(), headers=headers).status_code == 200
     assert len(sandbox.mints()) == 1
+
+
+def test_a_minter_ignoring_keys_mints_every_request_and_records_the_key(
+    sandbox, minter
+):
+    headers = {"Idempotency-Key": "share-reward-44"}
+    first = minter.post("/mint", json=mint_body(), headers=headers)
+    again = minter.post("/mint", json=mint_body(), headers=headers)
+    assert "idempotent-replayed" not in again.headers
+    assert again.json()["transactionHash"] != first.json()["transactionHash"]
+    assert [m["idempotencyKey"] for m in sandbox.mints()] == ["share-reward-44"] * 2
+    assert again.json()["newBalance"] == "500.0"
+
+
+def test_the_minter_mode_is_switched_through_the_control_api_and_reset(sandbox):
+    assert sandbox.state()["config"]["minter_ignores_idempotency_key"] is True
+    sandbox.ignore_idempotency_keys(False)
+    assert sandbox.state()["config"]["minter_ignores_idempotency_key"] is False
+    refused = sandbox.http.post(
+        "/_control/config", json={"minter_ignores_idempotency_key": "yes"}
+    )
+    assert refused.status_code == 400
+    sandbox.reset()  # back to the mode the server was started in
+    assert sandbox.state()["config"]["minter_ignores_idempotency_key"] is True

@@ -30,6 +30,12 @@ def _public_url(options: dict[str, Any]) -> str:
     return f"http://{host}:{options['port']}"
 
 
+def _minter_mode(config: SandboxConfig) -> str:
+    if config.minter_ignores_idempotency_key:
+        return "ignores Idempotency-Key"
+    return "honours Idempotency-Key"
+
+
 class Command(BaseCommand):
     help = (
         "Run the local emulator of X (OAuth 2.0 + API v2) and of the BUX minter, "
@@ -60,6 +66,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--minter-secret", default=_setting("BUX_MINTER_SECRET"))
         parser.add_argument(
+            "--minter-ignores-idempotency-key",
+            action="store_true",
+            help="mint on every accepted request, as the real minter does (by default "
+            "a repeated Idempotency-Key gets the first answer and mints nothing)",
+        )
+        parser.add_argument(
             "--public-url",
             help="the sandbox's URL as browsers see it (avatar links); default "
             "http://<host>:<port>, with 127.0.0.1 for a wildcard host",
@@ -78,6 +90,7 @@ class Command(BaseCommand):
             client_secret=options["client_secret"],
             callback_urls=tuple(options["callback_urls"] or [settings.X_CALLBACK_URL]),
             minter_secret=options["minter_secret"],
+            minter_ignores_idempotency_key=options["minter_ignores_idempotency_key"],
             public_url=(options["public_url"] or _public_url(options)).rstrip("/"),
             state_file=Path(options["state_file"]) if options["state_file"] else None,
             access_token_ttl=options["access_token_ttl"],
@@ -92,6 +105,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"X and BUX minter sandbox on {config.public_url} "
             f"(plan {config.plan}, rate profile {config.rate_profile}, "
+            f"minter {_minter_mode(config)}, "
             f"state {config.state_file or 'in memory'})"
         )
         uvicorn.run(
