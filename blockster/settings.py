@@ -354,9 +354,10 @@ BUX_MINTER_URL = env.str("BUX_MINTER_URL", default=_x_defaults["BUX_MINTER_URL"]
 BUX_MINTER_SECRET = env.str(
     "BUX_MINTER_SECRET", default=_x_defaults["BUX_MINTER_SECRET"]
 )
-# True only for a minter that honours Idempotency-Key (the sandbox does): then a mint
-# whose answer was lost is retried with the same key; else it waits for an operator.
-BUX_MINTER_IDEMPOTENT = env.bool("BUX_MINTER_IDEMPOTENT", default=SANDBOX)
+# True only for a minter that honours Idempotency-Key: then a mint whose outcome is
+# unknown (a 5xx, a timeout, a cut answer) is retried with the same key. Off, as for
+# the real minter, such a mint waits for an operator (docs/operations.md).
+BUX_MINTER_IDEMPOTENT = env.bool("BUX_MINTER_IDEMPOTENT", default=False)
 # The minter answers after the chain receipt, which can take a while.
 BUX_MINTER_CONNECT_TIMEOUT = env.float("BUX_MINTER_CONNECT_TIMEOUT", default=5.0)
 BUX_MINTER_READ_TIMEOUT = env.float("BUX_MINTER_READ_TIMEOUT", default=60.0)
