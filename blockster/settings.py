@@ -141,8 +141,8 @@ STORAGES = {
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Sessions are read from the Redis cache on every request, written through to
-# PostgreSQL; a cache miss falls back to the database.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# PostgreSQL; a cache miss, or Redis being down, falls back to the database.
+SESSION_ENGINE = "blockster.sessions"
 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

