@@ -111,11 +111,14 @@ class ShareReward(models.Model):
     rewarded_at = models.DateTimeField(null=True, blank=True)
     tx_hash = models.CharField(max_length=66, null=True, blank=True)
     # Minting bookkeeping: a set mint_started_at means a request to the minter may be
-    # in flight; needs_operator means its outcome is unknown and only a person (or
-    # the minter's own records) can tell whether BUX were minted.
+    # in flight; needs_operator puts the reward in the operator queue (an unknown
+    # outcome, or attempts exhausted: failure_reason says which); waiting_for_wallet
+    # means the reader has no wallet address, or the minter refused it, and saving
+    # one in Settings queues the mint again.
     mint_attempts = models.PositiveSmallIntegerField(default=0)
     mint_started_at = models.DateTimeField(null=True, blank=True)
     needs_operator = models.BooleanField(default=False)
+    waiting_for_wallet = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -154,4 +157,9 @@ class ShareReward(models.Model):
 
     @property
     def is_minting(self) -> bool:
-        return self.status == self.Status.VERIFIED and not self.needs_operator
+        """Verified and on its way to the minter: nobody needs to act."""
+        return (
+            self.status == self.Status.VERIFIED
+            and not self.needs_operator
+            and not self.waiting_for_wallet
+        )
