@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -69,7 +70,21 @@ class CampaignStatus(models.TextChoices):
     INACTIVE = "inactive", "Inactive"
 
 
-def with_campaign_status(queryset: QuerySet[ShareCampaign]) -> QuerySet[ShareCampaign]:
+class StatusAnnotations(TypedDict):
+    places: int
+    campaign_status: str
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # A campaign as with_campaign_status() returns it.
+    CampaignWithStatus = WithAnnotations[ShareCampaign, StatusAnnotations]
+
+
+def with_campaign_status(
+    queryset: QuerySet[ShareCampaign],
+) -> QuerySet[CampaignWithStatus]:
     """Annotate `places` and `campaign_status`, so lists and filters need no extra
     query per campaign.
 
@@ -112,10 +127,13 @@ class CampaignStatusFilter(admin.SimpleListFilter):
         return CampaignStatus.choices
 
     def queryset(
-        self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
-    ) -> QuerySet[ShareCampaign]:
-        if self.value() in CampaignStatus.values:
-            return queryset.filter(campaign_status=self.value())
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[CampaignWithStatus],
+    ) -> QuerySet[CampaignWithStatus]:
+        status = self.value()
+        if status in CampaignStatus.values:
+            return queryset.filter(campaign_status=status)
         return queryset
 
 
@@ -201,7 +219,7 @@ class ShareCampaignAdmin(admin.ModelAdmin):
         "updated_at",
     )
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ShareCampaign]:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignWithStatus]:
         return with_campaign_status(super().get_queryset(request))
 
     def get_readonly_fields(
@@ -246,7 +264,7 @@ class ShareCampaignAdmin(admin.ModelAdmin):
         return f"{campaign.total_shares} / {'∞' if limit is None else limit}"
 
     @admin.display(description="Status", ordering="campaign_status")
-    def status(self, campaign: ShareCampaign) -> str:
+    def status(self, campaign: CampaignWithStatus) -> str:
         return CampaignStatus(campaign.campaign_status).label
 
     @admin.display(description="Period", ordering="starts_at")
@@ -271,9 +289,15 @@ class ShareCampaignAdmin(admin.ModelAdmin):
         stats = get_campaign_stats(campaign)
         rewards_url = reverse("admin:campaigns_sharereward_changelist")
         filtered = f"{rewards_url}?campaign__id__exact={campaign.pk}"
+        by_status = {
+            RewardStatus.PENDING: stats["pending"],
+            RewardStatus.VERIFIED: stats["verified"],
+            RewardStatus.REWARDED: stats["rewarded"],
+            RewardStatus.FAILED: stats["failed"],
+        }
         rows = [("Total", stats["total"], filtered)] + [
-            (status.label, stats[status.value], f"{filtered}&status__exact={status}")
-            for status in RewardStatus
+            (status.label, count, f"{filtered}&status__exact={status}")
+            for status, count in by_status.items()
         ]
         return render_to_string(
             "admin/campaigns/sharecampaign/statistics.html",
@@ -302,7 +326,7 @@ class ShareCampaignAdmin(admin.ModelAdmin):
 class CampaignListFilter(admin.RelatedFieldListFilter):
     """The campaign filter, labelled by post title in one query."""
 
-    def field_choices(
+    def field_choices(  # type: ignore[override]  # django-stubs: Django's own are int pks
         self, field: models.Field, request: HttpRequest, model_admin: admin.ModelAdmin
     ) -> list[tuple[int, str]]:
         campaigns = ShareCampaign.objects.select_related("post").order_by("-created_at")

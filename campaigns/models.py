@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -63,7 +64,7 @@ class ShareCampaign(models.Model):
     def __str__(self) -> str:
         return f"Campaign for “{self.post}”"
 
-    def is_open_at(self, now) -> bool:
+    def is_open_at(self, now: datetime) -> bool:
         """Active and inside its window (capacity is checked against the rewards)."""
         return (
             self.is_active

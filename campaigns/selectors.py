@@ -5,6 +5,7 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
 from posts.models import Post
@@ -82,7 +83,7 @@ def _campaign_of(post: Post) -> ShareCampaign | None:
 
 
 def campaign_box(
-    user: User, post: Post, *, outcome: ShareOutcome | None = None
+    user: User | AnonymousUser, post: Post, *, outcome: ShareOutcome | None = None
 ) -> CampaignBox:
     campaign = _campaign_of(post)
     reward = get_share_reward(user, campaign) if campaign else None

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypedDict
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Sum
@@ -75,8 +77,8 @@ def create_share_campaign(
     tweet_url: str,
     bux_reward: Decimal = Decimal("50"),
     is_active: bool = True,
-    starts_at=None,
-    ends_at=None,
+    starts_at: datetime | None = None,
+    ends_at: datetime | None = None,
     max_participants: int | None = None,
     request_like: bool = True,
 ) -> ShareCampaign:
@@ -108,7 +110,18 @@ def set_campaign_active(campaign: ShareCampaign, *, active: bool) -> ShareCampai
     return campaign
 
 
-def get_campaign_stats(campaign: ShareCampaign) -> dict[str, int | Decimal]:
+class CampaignStats(TypedDict):
+    """A campaign's rewards counted by status, and the BUX paid out (the spec's map)."""
+
+    total: int
+    pending: int
+    verified: int
+    rewarded: int
+    failed: int
+    total_bux: Decimal
+
+
+def get_campaign_stats(campaign: ShareCampaign) -> CampaignStats:
     counts = ShareReward.objects.filter(campaign=campaign).aggregate(
         total=Count("pk"),
         pending=Count("pk", filter=Q(status=Status.PENDING)),
@@ -117,8 +130,14 @@ def get_campaign_stats(campaign: ShareCampaign) -> dict[str, int | Decimal]:
         failed=Count("pk", filter=Q(status=Status.FAILED)),
         total_bux=Sum("bux_rewarded", filter=Q(status=Status.REWARDED)),
     )
-    counts["total_bux"] = counts["total_bux"] or Decimal("0")
-    return counts
+    return CampaignStats(
+        total=counts["total"],
+        pending=counts["pending"],
+        verified=counts["verified"],
+        rewarded=counts["rewarded"],
+        failed=counts["failed"],
+        total_bux=counts["total_bux"] or Decimal("0"),
+    )
 
 
 def places_taken(campaign: ShareCampaign) -> int:
@@ -194,7 +213,9 @@ def get_successful_share_reward(
     ).first()
 
 
-def get_share_reward(user: User, campaign: ShareCampaign) -> ShareReward | None:
+def get_share_reward(
+    user: User | AnonymousUser, campaign: ShareCampaign
+) -> ShareReward | None:
     if not user.is_authenticated:
         return None
     return ShareReward.objects.filter(user=user, campaign=campaign).first()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,11 +16,17 @@ from .services import ShareOutcome, share_to_x
 SHARES_PER_MINUTE = 6
 
 
-def _is_htmx(request) -> bool:
+def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
-def _render_box(request, campaign: ShareCampaign, outcome=None, *, status=200):
+def _render_box(
+    request: HttpRequest,
+    campaign: ShareCampaign,
+    outcome: ShareOutcome | None = None,
+    *,
+    status: int = 200,
+) -> HttpResponse:
     box = campaign_box(request.user, campaign.post, outcome=outcome)
     return render(
         request,
@@ -30,7 +36,7 @@ def _render_box(request, campaign: ShareCampaign, outcome=None, *, status=200):
     )
 
 
-def _get_campaign_for_user(request, campaign_id: int) -> ShareCampaign:
+def _get_campaign_for_user(request: HttpRequest, campaign_id: int) -> ShareCampaign:
     """The campaign, if its post is one the user may see (drafts: staff only)."""
     campaign = get_object_or_404(
         ShareCampaign.objects.select_related("post"), pk=campaign_id
@@ -41,7 +47,7 @@ def _get_campaign_for_user(request, campaign_id: int) -> ShareCampaign:
 
 
 @require_POST
-def share(request, campaign_id: int):
+def share(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _get_campaign_for_user(request, campaign_id)
     if not request.user.is_authenticated:
         outcome, status = ShareOutcome(False, "Please log in to share"), 401
@@ -64,7 +70,7 @@ def share(request, campaign_id: int):
 
 
 @require_GET
-def box(request, campaign_id: int):
+def box(request: HttpRequest, campaign_id: int) -> HttpResponse:
     """The share box alone: htmx polls it while a mint is in progress."""
     campaign = _get_campaign_for_user(request, campaign_id)
     return _render_box(request, campaign)

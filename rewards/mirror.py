@@ -17,9 +17,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, NamedTuple, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypedDict, cast
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -29,6 +30,11 @@ from redis.client import Pipeline
 from redis.exceptions import RedisError, WatchError
 
 from blockster.redis_client import get_redis
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from campaigns.models import ShareReward
 
 logger = logging.getLogger(__name__)
 
@@ -86,15 +92,15 @@ def user_multipliers_key(user_id: int) -> str:
     return _key("user_multipliers", user_id)
 
 
-def share_reward_key(user_id: int, campaign_id: int) -> str:
+def share_reward_key(user_id: int | str, campaign_id: int | str) -> str:
     return _key("share_reward", user_id, campaign_id)
 
 
-def by_user_key(user_id: int) -> str:
+def by_user_key(user_id: int | str) -> str:
     return _key("share_rewards", "by_user", user_id)
 
 
-def by_campaign_key(campaign_id: int) -> str:
+def by_campaign_key(campaign_id: int | str) -> str:
     return _key("share_rewards", "by_campaign", campaign_id)
 
 
@@ -106,7 +112,7 @@ def by_rewarded_at_key() -> str:
     return _key("share_rewards", "by_rewarded_at")
 
 
-def activity_feed_key(user_id: int) -> str:
+def activity_feed_key(user_id: int | str) -> str:
     return _key("activity_feed", user_id)
 
 
@@ -118,7 +124,7 @@ def post_read_rewards_by_user_key(user_id: int) -> str:
     return _key("post_read_rewards", "by_user", user_id)
 
 
-def member(user_id: int, campaign_id: int) -> str:
+def member(user_id: int | str, campaign_id: int | str) -> str:
     return f"{user_id}:{campaign_id}"
 
 
@@ -171,11 +177,10 @@ def get_user_x_multiplier(user_id: int) -> int:
 def x_scores_for_users(user_ids: Collection[int]) -> dict[int, int]:
     from social.models import XConnection
 
-    return dict(
-        XConnection.objects.filter(
-            user_id__in=list(user_ids), x_score__isnull=False
-        ).values_list("user_id", "x_score")
-    )
+    rows = XConnection.objects.filter(
+        user_id__in=list(user_ids), x_score__isnull=False
+    ).values_list("user_id", "x_score")
+    return {user_id: score for user_id, score in rows if score is not None}
 
 
 def sync_user_multipliers(user_ids: Collection[int]) -> None:
@@ -207,21 +212,47 @@ def _sync_multiplier_quietly(user_id: int) -> None:
 
 
 class RewardLike(Protocol):
-    """A ShareReward instance or a RewardRow: anything with the mirrored fields."""
+    """A ShareReward instance or a RewardRow: anything with the mirrored fields
+    (read-only, so a NamedTuple row qualifies)."""
 
-    id: int
-    user_id: int
-    campaign_id: int
-    x_connection_id: int | None
-    retweet_id: str
-    status: str
-    bux_rewarded: Decimal | None
-    verified_at: datetime | None
-    rewarded_at: datetime | None
-    failure_reason: str
-    tx_hash: str | None
-    created_at: datetime
-    updated_at: datetime
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def user_id(self) -> int: ...
+
+    @property
+    def campaign_id(self) -> int: ...
+
+    @property
+    def x_connection_id(self) -> int | None: ...
+
+    @property
+    def retweet_id(self) -> str: ...
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def bux_rewarded(self) -> Decimal | None: ...
+
+    @property
+    def verified_at(self) -> datetime | None: ...
+
+    @property
+    def rewarded_at(self) -> datetime | None: ...
+
+    @property
+    def failure_reason(self) -> str: ...
+
+    @property
+    def tx_hash(self) -> str | None: ...
+
+    @property
+    def created_at(self) -> datetime: ...
+
+    @property
+    def updated_at(self) -> datetime: ...
 
 
 class RewardRow(NamedTuple):
@@ -257,7 +288,7 @@ def reward_hash(reward: RewardLike) -> dict[str, str]:
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
-def feed_entry_id(campaign_id: int) -> str:
+def feed_entry_id(campaign_id: int | str) -> str:
     return f"x_share:{campaign_id}"
 
 
@@ -341,7 +372,7 @@ def write_reward(pipe: Pipeline, reward: RewardLike) -> None:
     item = member(reward.user_id, reward.campaign_id)
     created = reward.created_at.timestamp()
     pipe.delete(key)
-    pipe.hset(key, mapping=reward_hash(reward))
+    pipe.hset(key, mapping=reward_hash(reward))  # type: ignore[arg-type]  # redis-py: Mapping key invariant
     pipe.zadd(by_user_key(reward.user_id), {item: created})
     pipe.zadd(by_campaign_key(reward.campaign_id), {item: created})
     for status in STATUSES:
@@ -373,7 +404,7 @@ def remove_reward(pipe: Pipeline, user_id: int, campaign_id: int) -> None:
 # --- Share rewards: reading PostgreSQL ------------------------------------------------
 
 
-def _reward_rows():
+def _reward_rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
     from campaigns.models import ShareReward
 
     return ShareReward.objects.values_list(*HASH_FIELDS)
@@ -391,7 +422,9 @@ def _pairs_sql(column: str = "id") -> str:
     )
 
 
-def rows_for_pairs(pairs: Collection[tuple[int, int]]) -> dict[tuple[int, int], Any]:
+def rows_for_pairs(
+    pairs: Collection[tuple[int, int]],
+) -> dict[tuple[int, int], RewardRow]:
     """The current rows of these (user, campaign) pairs, in one query."""
     users, campaigns = _split(pairs)
     matching = RawSQL(_pairs_sql(), (users, campaigns))  # noqa: S611
@@ -579,7 +612,7 @@ def sync_all_share_rewards(
     return result
 
 
-def _backfill_rows():
+def _backfill_rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
     from django.db.models import FloatField, TextField
     from django.db.models.functions import Cast, Extract
 
@@ -937,7 +970,12 @@ def list_user_share_rewards(
     start, chunk = 0, max(wanted, 50)
     client = get_redis()
     while len(shares) < wanted:
-        items = client.zrevrange(key, start, start + chunk - 1, withscores=True)
+        # decode_responses with withscores: (str, float) pairs, which the stub
+        # cannot tell from the call.
+        items = cast(
+            "list[tuple[str, float]]",
+            client.zrevrange(key, start, start + chunk - 1, withscores=True),
+        )
         for raw, score in items:
             entry = _decode_entry(raw, score)
             if entry is None or entry.get("type") != "x_share":
@@ -958,7 +996,8 @@ def list_user_share_rewards(
     return shares[offset:wanted]
 
 
-class ActivitySource(NamedTuple):
+@dataclass(frozen=True)
+class ActivitySource:
     """One kind of reward the member page lists: how many a user has, and the
     newest `count` of them as entries with at least type, label, amount and
     timestamp (optionally url, tx_hash)."""

@@ -347,8 +347,10 @@ class _Checker:
             .iterator(chunk_size=self.batch_size)
         )
         batch: list[tuple[int, int]] = []
-        for pair in scored:
-            batch.append(pair)
+        for user_id, score in scored:
+            if score is None:
+                continue  # never: the query leaves unscored users out
+            batch.append((user_id, score))
             if len(batch) == self.batch_size:
                 self._check_scores(batch)
                 batch = []

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from blockster.db import retry_if_connection_dropped
@@ -64,7 +65,7 @@ def request_mint(reward_id: int) -> bool:
     return True
 
 
-def _lease_expired_before():
+def _lease_expired_before() -> datetime:
     return timezone.now() - timedelta(seconds=settings.BUX_MINT_LEASE_SECONDS)
 
 
@@ -106,6 +107,7 @@ def mint_share_reward(
     if not _claim(reward_id):
         return _why_not_claimed(reward_id)
     reward.refresh_from_db()
+    assert reward.bux_rewarded is not None  # set when the share was claimed
     client = client or MinterClient.from_settings()
     try:
         # Outside any transaction: the claim above is committed, so a crash from
@@ -245,7 +247,7 @@ def retry_minting(reward: ShareReward) -> bool:
     return updated == 1
 
 
-def rewards_to_sweep():
+def rewards_to_sweep() -> QuerySet[ShareReward]:
     """Verified rewards that should be minting and have no mint queued or running."""
     quiet_since = timezone.now() - timedelta(seconds=60)
     stale = Q(mint_started_at__isnull=True)
@@ -286,5 +288,5 @@ def queue_rewards_waiting_for_wallet(user_id: int) -> int:
         ).values_list("pk", flat=True)
     )
     for reward_id in ids:
-        transaction.on_commit(lambda reward_id=reward_id: request_mint(reward_id))
+        transaction.on_commit(partial(request_mint, reward_id))
     return len(ids)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
@@ -9,7 +9,7 @@ from .services import MintResult
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def mint_bux_task(self, reward_id: int) -> str:
+def mint_bux_task(self: Task[[int], str], reward_id: int) -> str:
     """Mint one reward. Retries definite failures with exponential backoff up to
     BUX_MINT_MAX_ATTEMPTS (counted in the database, so a lost message loses nothing)."""
     try:

@@ -1,12 +1,18 @@
+from __future__ import annotations
+
+from typing import Any
+
 from django import template
+from django.template.context import Context
 
 from campaigns.selectors import campaign_box as build_campaign_box
+from posts.models import Post
 
 register = template.Library()
 
 
 @register.inclusion_tag("campaigns/campaign_box.html", takes_context=True)
-def campaign_box(context, post):
+def campaign_box(context: Context, post: Post) -> dict[str, Any]:
     request = context["request"]
     return {
         "box": build_campaign_box(request.user, post),
