@@ -332,7 +332,7 @@ def _account_changes(body: dict[str, Any]) -> dict[str, Any]:
         kind = _ACCOUNT_FIELDS.get(name)
         if kind is None:
             raise ControlError(f"unknown account field {name}")
-        if not isinstance(value, kind) or (kind is int and value < 0):
+        if not isinstance(value, kind) or (isinstance(value, int) and value < 0):
             raise ControlError(f"invalid value for {name}: {value!r}")
     return body
 
