@@ -174,6 +174,7 @@ def test_a_worker_killed_mid_mint_never_mints_twice(
     with mock.patch("rewards.services.request_mint", autospec=True):
         share_to_x(reader, campaign)
     reward = reward_of(reader)
+    assert reward.bux_rewarded is not None
     # What a worker killed after sending leaves behind: a claimed attempt with no
     # recorded answer, and a mint the minter did make.
     MinterClient.from_settings().mint(

@@ -10,6 +10,7 @@ from rewards import mirror
 
 
 def unix(value: datetime | None) -> str:
+    assert value is not None
     return str(int(value.timestamp()))
 
 

@@ -4,10 +4,9 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.rewards.mirror_helpers import at, redis_down
-
 from campaigns.models import ShareReward
 from rewards import mirror
+from tests.rewards.mirror_helpers import at, redis_down
 
 
 def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
@@ -99,6 +98,7 @@ def test_without_an_explorer_the_hash_is_shortened(
 
     body = client.get(f"/members/{owner.pk}").content.decode()
 
+    assert reward.tx_hash is not None
     short = f"{reward.tx_hash[:6]}…{reward.tx_hash[-4:]}"
     assert f'<span class="mono small" title="{reward.tx_hash}">{short}</span>' in body
     assert "explorer" not in body
@@ -122,6 +122,7 @@ def test_the_feed_pages_twenty_at_a_time(client, owner, reward_factory):
 def test_the_feed_merges_read_rewards_by_time(client, owner, reward_factory, redis):
     [newest, older] = rewarded_shares(owner, reward_factory, 2)
     # A read reward in the DESIGN's keys, between the two shares.
+    assert newest.rewarded_at is not None
     between = newest.rewarded_at - timedelta(seconds=30)
     redis.hset(
         mirror.post_read_reward_key(owner.pk, 41),
@@ -153,6 +154,7 @@ def test_the_feed_follows_the_redis_copy(client, owner, reward_factory, redis):
 
     body = client.get(f"/members/{owner.pk}").content.decode()
 
+    assert reward.tx_hash is not None
     assert "0x1212" in body and reward.tx_hash[:6] + "…" not in body
 
 
@@ -169,7 +171,7 @@ def test_with_redis_down_the_feed_comes_from_postgresql(
     assert "Showing X shares only" in body
     assert "Olive Owner" in body and entries(body) == ["x_share"]
     assert f"https://x.com/i/status/{reward.retweet_id}" in body
-    assert reward.tx_hash[:6] in body
+    assert reward.tx_hash is not None and reward.tx_hash[:6] in body
 
 
 def test_a_member_without_activity_sees_the_empty_state(client, owner):

@@ -4,13 +4,13 @@ import json
 from decimal import Decimal
 
 import pytest
-from tests.rewards.mirror_helpers import prefixed_keys, redis_down, unix
 
 from campaigns import services
 from campaigns.models import ShareReward
 from rewards import mirror
 from rewards.mirror_check import check_mirror
 from social.services import disconnect_x_account
+from tests.rewards.mirror_helpers import prefixed_keys, redis_down, unix
 
 TX = "0x" + "ab" * 32
 
@@ -88,6 +88,7 @@ def test_each_service_transition_mirrors_the_row_after_commit(
     assert stored["tx_hash"] == TX
     assert stored["rewarded_at"] == unix(reward.rewarded_at)
     assert statuses_holding(redis, reward) == ["rewarded"]
+    assert reward.rewarded_at is not None
     rewarded = reward.rewarded_at.timestamp()
     assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) == rewarded
     [(entry, score)] = feed(redis, user.pk)
@@ -196,7 +197,7 @@ def test_a_concurrent_newer_write_is_never_overwritten_by_an_older_read(
     sync's MULTI/EXEC: WATCH makes the sync re-read instead of writing stale data."""
     reward = reward_factory(owner, status="pending")
     read_rows = mirror.rows_for_pairs
-    calls = []
+    calls: list[object] = []
 
     def read_then_race(pairs):
         stale = read_rows(pairs)

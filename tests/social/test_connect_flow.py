@@ -352,5 +352,6 @@ def test_rate_limit_tracking_refuses_locally_and_recovers(client, owner, sandbox
 
     assert refused.value.local
     assert len(retweet_calls) == 1  # the refusal cost no request
+    assert refused.value.reset_at is not None
     time.sleep(max(0.0, refused.value.reset_at.timestamp() - time.time()) + 0.3)
     assert api.create_retweet(token, connection.x_user_id, third)

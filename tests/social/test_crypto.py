@@ -128,6 +128,7 @@ def test_rotate_token_keys_re_encrypts_every_token_with_the_first_key(
             )
             == f"access-{user.pk}"
         )
+        assert connection.refresh_token_encrypted is not None
         assert (
             decrypt_token(
                 connection.refresh_token_encrypted,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -241,7 +242,9 @@ def test_a_lookup_answered_200_with_only_errors_is_not_found(client, x):
 
 
 def test_tweets_drop_retweets_and_keep_at_most_ten(client, x):
-    tweets = [{"id": str(n), "public_metrics": {"like_count": n}} for n in range(1, 13)]
+    tweets: list[dict[str, Any]] = [
+        {"id": str(n), "public_metrics": {"like_count": n}} for n in range(1, 13)
+    ]
     tweets.insert(0, {"id": "99", "referenced_tweets": [{"type": "retweeted"}]})
     route = x.get("/users/42/tweets").mock(
         return_value=httpx.Response(200, json={"data": tweets})
@@ -367,6 +370,7 @@ def test_after_a_429_the_client_refuses_locally_until_the_reset(client, x):
 
     assert route.call_count == 1
     assert not first.value.local and second.value.local
+    assert second.value.reset_at is not None
     assert second.value.reset_at.timestamp() == reset
     # Other users' windows are their own.
     x.post("/users/43/retweets").mock(
