@@ -88,6 +88,8 @@ if DEBUG:
 
 MIDDLEWARE = [
     "blockster.observability.RequestIdMiddleware",
+    # A view that hits a database (or Redis) outage answers 503, not 500.
+    "blockster.unavailable.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -3,6 +3,9 @@ from django.urls import include, path
 
 from . import views
 
+# An outage raised outside a view (a middleware) answers 503 too.
+handler500 = "blockster.unavailable.server_error"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),

@@ -6,9 +6,12 @@ they never touch the machine's shared servers.
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,19 +79,24 @@ class RedisProcess:
 
 class PostgresProcess:
     """A PostgreSQL server (pgserver's binaries) with one database, on a Unix socket
-    in its own directory, so its URL stays the same across restarts."""
+    in its own directory, so its URL stays the same across restarts. Stopping it is
+    ours to do (`cleanup`)."""
 
     database = "app"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self) -> None:
         with warnings.catch_warnings():
             # platformdirs warns about an unset XDG_RUNTIME_DIR on servers.
             warnings.simplefilter("ignore")
             import pgserver
 
-        # cleanup_mode=None: stopping is ours to do (pgserver would also stop it at
-        # interpreter exit, after the test that needed it stopped).
-        self.server = pgserver.get_server(directory / "pgdata", cleanup_mode=None)
+        # Not under pytest's base temp: that directory is private to root, and a
+        # concurrent pytest run resets its mode, locking out the server's own user.
+        self.directory = Path(tempfile.mkdtemp(prefix="blockster-test-pg-"))
+        self.directory.chmod(0o755)
+        self.server = pgserver.get_server(self.directory / "pgdata", cleanup_mode=None)
+        # Its exit hook would log to a stream pytest has closed by then.
+        atexit.unregister(self.server._cleanup)
         self.server.psql(f"CREATE DATABASE {self.database};")
         self.url = self.server.get_uri(self.database)
 
@@ -115,6 +123,7 @@ class PostgresProcess:
     def cleanup(self) -> None:
         if (self.server.pgdata / "postmaster.pid").exists():
             self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _own_redis(

@@ -9,6 +9,8 @@ import logging
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 
+from blockster.unavailable import RETRY_AFTER_SECONDS
+
 
 def signed_in_as(client, user) -> bool:
     return client.session.get(SESSION_KEY) == str(user.pk)
@@ -69,3 +71,23 @@ def test_the_session_cache_outage_is_logged_once(owned_redis, client, owner, cap
     messages = [record.getMessage() for record in caplog.records]
     assert len([m for m in messages if "session cache unavailable" in m]) == 1
     assert len([m for m in messages if "session cache is back" in m]) == 1
+
+
+def test_signing_in_while_redis_is_down_asks_to_try_again_in_a_moment(
+    owned_redis, client, owner, page_text
+):
+    """allauth's sign-in limits live in the cache and fail closed: no unlimited
+    password guessing while Redis is away."""
+    credentials = {"login": owner.email, "password": "correct horse battery staple"}
+
+    with owned_redis.down():
+        form = client.get("/accounts/login/")
+        refused = client.post("/accounts/login/", credentials)
+
+    assert form.status_code == 200
+    assert refused.status_code == 503
+    assert refused["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert "Back in a moment" in page_text(refused)
+    assert not signed_in_as(client, owner)
+    assert client.post("/accounts/login/", credentials).status_code == 302
+    assert signed_in_as(client, owner)
