@@ -7,17 +7,20 @@ rewards are read-only, and operators act on them only through the minting servic
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from typing import TYPE_CHECKING, TypedDict
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -38,6 +41,7 @@ from .services import (
     mark_failed,
     mark_rewarded,
     set_campaign_active,
+    violates_one_active_campaign_per_tweet,
 )
 
 RewardStatus = ShareReward.Status
@@ -172,6 +176,18 @@ class ShareCampaignInline(admin.StackedInline):
         return super().has_delete_permission(request, obj)
 
 
+def _revalidated_if_tweet_taken(view: Callable[[], HttpResponse]) -> HttpResponse:
+    """The form's tweet check and the save are not one step: another campaign may
+    take the tweet in between, and the database then refuses the save. Running the
+    view again shows the form with that campaign named, not an error page."""
+    try:
+        return view()
+    except IntegrityError as error:
+        if not violates_one_active_campaign_per_tweet(error):
+            raise
+        return view()
+
+
 # Extends the posts app's admin from here so that posts never imports campaigns.
 admin.site.unregister(Post)
 
@@ -179,6 +195,18 @@ admin.site.unregister(Post)
 @admin.register(Post)
 class PostWithCampaignAdmin(PostAdmin):
     inlines = [*PostAdmin.inlines, ShareCampaignInline]
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        view = super().changeform_view
+        return _revalidated_if_tweet_taken(
+            partial(view, request, object_id, form_url, extra_context)
+        )
 
 
 @admin.register(ShareCampaign)
@@ -236,6 +264,18 @@ class ShareCampaignAdmin(admin.ModelAdmin):
         if obj is not None and obj.rewards.exists():
             return False
         return super().has_delete_permission(request, obj)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, object] | None = None,
+    ) -> HttpResponse:
+        view = super().changeform_view
+        return _revalidated_if_tweet_taken(
+            partial(view, request, object_id, form_url, extra_context)
+        )
 
     def save_model(
         self,
@@ -309,15 +349,22 @@ class ShareCampaignAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
     ) -> None:
         switched: Counter[str] = Counter()
-        for campaign in queryset.order_by("pk"):
-            set_campaign_active(campaign, active=not campaign.is_active)
+        refused: list[str] = []
+        for campaign in queryset.select_related("post").order_by("pk"):
+            try:
+                set_campaign_active(campaign, active=not campaign.is_active)
+            except ValidationError as error:
+                refused.append(f"“{campaign.post.title}”: {' '.join(error.messages)}")
+                continue
             switched["activated" if campaign.is_active else "deactivated"] += 1
         self.message_user(
             request,
             f"Activated {_plural(switched['activated'], 'campaign')}, "
             f"deactivated {_plural(switched['deactivated'], 'campaign')}.",
-            messages.SUCCESS,
+            messages.WARNING if refused else messages.SUCCESS,
         )
+        for reason in refused:
+            self.message_user(request, f"Not activated {reason}", messages.ERROR)
 
 
 # --- Rewards --------------------------------------------------------------------------

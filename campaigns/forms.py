@@ -6,7 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .models import ShareCampaign
-from .services import parse_tweet_url
+from .services import active_campaign_for_tweet, parse_tweet_url, tweet_in_use_error
 
 
 class ShareCampaignForm(forms.ModelForm):
@@ -17,7 +17,9 @@ class ShareCampaignForm(forms.ModelForm):
         max_length=300,
         assume_scheme="https",
         help_text="The post on X that readers retweet, for example "
-        "https://x.com/BlocksterCom/status/1234567890.",
+        "https://x.com/BlocksterCom/status/1234567890. A tweet can be in one active "
+        "campaign at a time; readers who shared it from an earlier campaign do not "
+        "earn again.",
     )
 
     class Meta:
@@ -55,6 +57,11 @@ class ShareCampaignForm(forms.ModelForm):
                 "ends_at",
                 ValidationError("The end must be after the start.", code="ends_early"),
             )
+        tweet_id = getattr(self, "tweet_id", None)
+        if tweet_id and cleaned.get("is_active"):
+            other = active_campaign_for_tweet(tweet_id, other_than=self.instance)
+            if other is not None:
+                self.add_error("tweet_url", tweet_in_use_error(other))
         return cleaned
 
     def save(self, commit: bool = True) -> ShareCampaign:

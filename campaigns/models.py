@@ -7,7 +7,11 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
+
+# The database's name for "one active campaign per tweet"; services recognise it.
+ACTIVE_TWEET_CONSTRAINT = "campaigns_one_active_campaign_per_tweet"
 
 
 class ShareCampaign(models.Model):
@@ -31,7 +35,12 @@ class ShareCampaign(models.Model):
         default=True,
         help_text="Ask X to like the tweet too. The reward needs only the retweet.",
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(
+        default=True,
+        help_text="Only active campaigns accept shares. A tweet can be in one active "
+        "campaign at a time, and a reader earns for a tweet once, whichever campaign "
+        "it was shared from.",
+    )
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
     max_participants = models.PositiveIntegerField(
@@ -58,6 +67,19 @@ class ShareCampaign(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(bux_reward__gte=0), name="campaigns_bux_reward_not_negative"
+            ),
+            # Two campaigns accepting shares of one tweet would pay a reader twice
+            # for one retweet. Inactive campaigns stay out of the rule, so a tweet
+            # can be used again once its campaign is deactivated: the rewards it
+            # still mints, and any reader who shared it, are kept from paying twice
+            # by the share flow (one reward per reader and tweet, see
+            # campaigns.services.create_pending_reward).
+            models.UniqueConstraint(
+                fields=["tweet_id"],
+                condition=Q(is_active=True),
+                name=ACTIVE_TWEET_CONSTRAINT,
+                violation_error_message="Another active campaign already uses this "
+                "tweet.",
             ),
         ]
 
@@ -120,6 +142,10 @@ class ShareReward(models.Model):
     mint_started_at = models.DateTimeField(null=True, blank=True)
     needs_operator = models.BooleanField(default=False)
     waiting_for_wallet = models.BooleanField(default=False)
+    # While pending: the share request's last sign of life, on the database's clock.
+    # The request renews it as long as it waits for X, and the sweeper frees only a
+    # claim left unrenewed for STALE_CLAIM_AGE (campaigns.services).
+    claim_renewed_at = models.DateTimeField(db_default=Now(), editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,8 +1,10 @@
 """Share campaigns and the Retweet & Like flow: where BUX rewards are granted.
 
 A reward is granted at most once: the (user, campaign) unique constraint claims the
-pair, the campaign row lock keeps `max_participants`, and every status change is a
-conditional UPDATE from the status it expects.
+pair, the reader's row lock keeps one reward per reader and tweet, the campaign row
+lock keeps `max_participants`, and every status change is a conditional UPDATE from
+the status it expects. A tweet is in one active campaign at a time (a partial unique
+index). Claims held while X answers are leased (campaigns.claims).
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ from social.x_api import (
     XUnauthorized,
 )
 
-from .models import ShareCampaign, ShareReward
+from .claims import STALE_CLAIM_AGE as STALE_CLAIM_AGE
+from .claims import hold_claim
+from .claims import purge_stale_pending_rewards as purge_stale_pending_rewards
+from .models import ACTIVE_TWEET_CONSTRAINT, ShareCampaign, ShareReward
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +98,19 @@ def create_share_campaign(
         max_participants=max_participants,
         request_like=request_like,
     )
+    if campaign.is_active and (
+        other := active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)
+    ):
+        raise tweet_in_use_error(other)
     campaign.full_clean()
-    campaign.save()
+    try:
+        with transaction.atomic():
+            campaign.save()
+    except IntegrityError as error:
+        # Another campaign took the tweet after the check above.
+        if not violates_one_active_campaign_per_tweet(error):
+            raise
+        raise tweet_taken_error(campaign) from None
     return campaign
 
 
@@ -103,11 +119,55 @@ def get_campaign_for_post(post: Post) -> ShareCampaign | None:
 
 
 def set_campaign_active(campaign: ShareCampaign, *, active: bool) -> ShareCampaign:
-    ShareCampaign.objects.filter(pk=campaign.pk).update(
-        is_active=active, updated_at=timezone.now()
-    )
+    """Raises ValidationError, naming the other campaign, when activating would put
+    the tweet in two active campaigns."""
+    try:
+        with transaction.atomic():
+            ShareCampaign.objects.filter(pk=campaign.pk).update(
+                is_active=active, updated_at=timezone.now()
+            )
+    except IntegrityError as error:
+        if not violates_one_active_campaign_per_tweet(error):
+            raise
+        raise tweet_taken_error(campaign) from None
     campaign.is_active = active
     return campaign
+
+
+def active_campaign_for_tweet(
+    tweet_id: str, *, other_than: ShareCampaign
+) -> ShareCampaign | None:
+    """The active campaign with this tweet, other than the one being saved (the
+    database allows one)."""
+    others = ShareCampaign.objects.filter(tweet_id=tweet_id, is_active=True)
+    if other_than.pk is not None:
+        others = others.exclude(pk=other_than.pk)
+    return others.select_related("post").first()
+
+
+def tweet_in_use_error(other: ShareCampaign) -> ValidationError:
+    return ValidationError(
+        "This tweet is already in the active campaign for “%(post)s” (campaign "
+        "%(id)s). A tweet can be in one active campaign at a time: deactivate that "
+        "campaign first, or save this one as inactive.",
+        code="tweet_in_use",
+        params={"post": other.post.title, "id": other.pk},
+    )
+
+
+def tweet_taken_error(campaign: ShareCampaign) -> ValidationError:
+    """The error for a save the database refused under the one-active-campaign rule."""
+    other = active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)
+    if other is not None:
+        return tweet_in_use_error(other)
+    return ValidationError(
+        "Another active campaign was using this tweet: try again.", code="tweet_in_use"
+    )
+
+
+def violates_one_active_campaign_per_tweet(error: IntegrityError) -> bool:
+    diag = getattr(error.__cause__, "diag", None)
+    return getattr(diag, "constraint_name", None) == ACTIVE_TWEET_CONSTRAINT
 
 
 class CampaignStats(TypedDict):
@@ -205,6 +265,24 @@ class ShareInProgress(AlreadyShared):
     user_message = "Your share is already on its way to X."
 
 
+class TweetAlreadyShared(ShareRefused):
+    """The reader already has a reward for this tweet, from another campaign."""
+
+    def __init__(self, earlier: ShareReward):
+        self.user_message = (
+            f"You've already shared this tweet from “{earlier.campaign.post.title}”: "
+            "a tweet earns BUX once."
+        )
+        super().__init__(self.user_message)
+
+
+class PlaceLost(ShareRefused):
+    user_message = (
+        "Your retweet went through, but the campaign's last place was taken while X "
+        "was answering, so this share earns no BUX."
+    )
+
+
 def get_successful_share_reward(
     user: User, campaign: ShareCampaign
 ) -> ShareReward | None:
@@ -230,32 +308,66 @@ def create_pending_reward(
 ) -> ShareReward:
     """Claim the (user, campaign) pair and a place in the campaign.
 
-    Raises CampaignClosed, CampaignFull, AlreadyShared or ShareInProgress.
+    Raises CampaignClosed, CampaignFull, TweetAlreadyShared, AlreadyShared or
+    ShareInProgress.
     """
+    return _claim(
+        user.pk, campaign.pk, x_connection.pk, amount=amount, must_be_open=True
+    )
+
+
+def _claim(
+    user_id: int,
+    campaign_id: int,
+    x_connection_id: int | None,
+    *,
+    amount: Decimal | None,
+    must_be_open: bool,
+) -> ShareReward:
     try:
         with transaction.atomic():
+            # The reader's row lock serialises their claims, so two campaigns of one
+            # tweet (as existed before the one-active-campaign rule) cannot both
+            # pass the tweet check below.
+            User.objects.select_for_update(no_key=True).values_list("pk").get(
+                pk=user_id
+            )
             # The campaign row lock serialises claims, so the place count below cannot
             # be overtaken by a concurrent claim.
             locked = (
                 ShareCampaign.objects.select_for_update(no_key=True, of=("self",))
                 .select_related("post")
-                .get(pk=campaign.pk)
+                .get(pk=campaign_id)
             )
-            if not locked.post.is_published or not locked.is_open_at(timezone.now()):
+            if must_be_open and (
+                not locked.post.is_published or not locked.is_open_at(timezone.now())
+            ):
                 raise CampaignClosed()
             limit = locked.max_participants
             if limit is not None and places_taken(locked) >= limit:
                 raise CampaignFull()
+            earlier = (
+                ShareReward.objects.filter(
+                    user_id=user_id, campaign__tweet_id=locked.tweet_id
+                )
+                .exclude(campaign_id=locked.pk)
+                .select_related("campaign__post")
+                .first()
+            )
+            if earlier is not None:
+                raise TweetAlreadyShared(earlier)
             # Mirrored after commit by the ShareReward save hook (rewards.mirror).
             return ShareReward.objects.create(
-                user=user,
+                user_id=user_id,
                 campaign=locked,
-                x_connection=x_connection,
+                x_connection_id=x_connection_id,
                 status=Status.PENDING,
                 bux_rewarded=amount,
             )
     except IntegrityError:
-        existing = ShareReward.objects.filter(user=user, campaign=campaign).first()
+        existing = ShareReward.objects.filter(
+            user_id=user_id, campaign_id=campaign_id
+        ).first()
         if existing is None:
             raise
         if existing.status == Status.PENDING:
@@ -266,17 +378,59 @@ def create_pending_reward(
 def verify_share_reward(
     reward: ShareReward, *, retweet_id: str, liked: bool
 ) -> ShareReward:
-    """pending → verified, count the share, and queue the mint after commit."""
+    """pending → verified, count the share, and queue the mint after commit.
+
+    X has retweeted by now. If the claim was freed meanwhile (its request could not
+    renew it), the place is claimed again: raises PlaceLost when the campaign has
+    none left, AlreadyShared or TweetAlreadyShared when another claim of the reader
+    took over.
+    """
+    if _mark_verified(reward, retweet_id=retweet_id, liked=liked):
+        return reward
+    current = ShareReward.objects.filter(pk=reward.pk).first()
+    if current is not None:
+        # Only this request verifies its claim: it did so before a dropped
+        # connection made it repeat the call.
+        return current
+    logger.warning(
+        "claim %s of user %s on campaign %s was freed while X answered; "
+        "claiming the place again",
+        reward.pk,
+        reward.user_id,
+        reward.campaign_id,
+    )
+    try:
+        again = _claim(
+            reward.user_id,
+            reward.campaign_id,
+            reward.x_connection_id,
+            amount=reward.bux_rewarded,
+            must_be_open=False,  # it was open when the reader shared
+        )
+    except CampaignFull:
+        logger.warning(
+            "user %s retweeted for campaign %s but its place was taken meanwhile",
+            reward.user_id,
+            reward.campaign_id,
+        )
+        raise PlaceLost() from None
+    if not _mark_verified(again, retweet_id=retweet_id, liked=liked):
+        raise ShareRefused()
+    return again
+
+
+def _mark_verified(reward: ShareReward, *, retweet_id: str, liked: bool) -> bool:
     now = timezone.now()
+    reward_id = reward.pk
     with transaction.atomic():
-        # The campaign row first, as create_pending_reward locks it: a claim waiting
-        # on this reward's unique key while holding the campaign would otherwise
-        # deadlock with us. A refused update below rolls the count back.
+        # The campaign row first, as _claim locks it: a claim waiting on this
+        # reward's unique key while holding the campaign would otherwise deadlock
+        # with us.
         ShareCampaign.objects.filter(pk=reward.campaign_id).update(
             total_shares=F("total_shares") + 1
         )
         updated = ShareReward.objects.filter(
-            pk=reward.pk, status=Status.PENDING
+            pk=reward_id, status=Status.PENDING
         ).update(
             status=Status.VERIFIED,
             retweet_id=retweet_id,
@@ -285,12 +439,13 @@ def verify_share_reward(
             updated_at=now,
         )
         if updated != 1:
-            raise AlreadyShared(ShareReward.objects.get(pk=reward.pk))
+            transaction.set_rollback(True)  # the count above
+            return False
         _sync_after_commit(reward)
-        transaction.on_commit(lambda: _enqueue_mint(reward.pk))
+        transaction.on_commit(lambda: _enqueue_mint(reward_id))
     reward.status, reward.retweet_id, reward.liked = Status.VERIFIED, retweet_id, liked
     reward.verified_at = reward.updated_at = now
-    return reward
+    return True
 
 
 def _enqueue_mint(reward_id: int) -> None:
@@ -383,10 +538,12 @@ def share_to_x(
     except ShareRefused as refused:
         return ShareOutcome(False, refused.user_message)
 
-    # X is called outside any transaction: the pending row already holds the place.
-    # The writes after it survive a database connection that died during the call.
+    # X is called outside any transaction: the pending row already holds the place,
+    # renewed for as long as X takes. The writes after it survive a database
+    # connection that died during the call.
     try:
-        result = _retweet_and_like(connection, campaign, client)
+        with hold_claim(reward):
+            result = _retweet_and_like(connection, campaign, client)
     except XReconnectRequired as error:
         retry_if_connection_dropped(delete_share_reward, reward)
         return ShareOutcome(False, error.user_message, reconnect=True)
@@ -409,9 +566,17 @@ def share_to_x(
         retry_if_connection_dropped(delete_share_reward, reward)
         raise
 
-    reward = retry_if_connection_dropped(
-        verify_share_reward, reward, retweet_id=campaign.tweet_id, liked=result.liked
-    )
+    try:
+        reward = retry_if_connection_dropped(
+            verify_share_reward,
+            reward,
+            retweet_id=campaign.tweet_id,
+            liked=result.liked,
+        )
+    except AlreadyShared as refused:
+        return ShareOutcome(False, refused.user_message, reward=refused.reward)
+    except ShareRefused as refused:
+        return ShareOutcome(False, refused.user_message)
     earned = f"{reward.bux_rewarded:,.0f}"
     if result.liked:
         return ShareOutcome(
@@ -447,17 +612,3 @@ def share_error_message(error: XApiError) -> str:
             "Forbidden - you may have already retweeted this post"
         )
     return error.user_message
-
-
-# A claim older than this was left by a share attempt that died before X answered.
-STALE_CLAIM_AGE = timedelta(minutes=2)
-
-
-def purge_stale_pending_rewards(*, older_than: timedelta = STALE_CLAIM_AGE) -> int:
-    """Free claims left by share attempts that died before X answered (a killed web
-    process). The reader can then try again; X answers a repeat retweet as done."""
-    cutoff = timezone.now() - older_than
-    stale = list(
-        ShareReward.objects.filter(status=Status.PENDING, created_at__lt=cutoff)
-    )
-    return sum(delete_share_reward(reward) for reward in stale)
