@@ -9,11 +9,12 @@ COPY pyproject.toml ./
 RUN pip install --upgrade pip && pip install .
 COPY . .
 RUN pip install --no-deps -e . \
-    && DEBUG=1 python manage.py collectstatic --noinput \
+    && DEBUG=1 STATIC_MANIFEST=1 python manage.py collectstatic --noinput \
     && useradd --create-home --uid 1000 blockster \
     && mkdir -p /data/sandbox \
     && chown -R blockster /app /data/sandbox
 USER blockster
 
 EXPOSE 8000
-CMD ["gunicorn", "blockster.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Bind, workers, the access log, and which proxies are trusted: gunicorn.conf.py.
+CMD ["gunicorn", "--config", "gunicorn.conf.py", "blockster.wsgi:application"]

@@ -22,11 +22,19 @@ _SECRETS = re.compile(
     r"(?i)(bearer\s+|basic\s+|(?:access|refresh)_token[\"'=:\s]+|code_verifier[\"'=:\s]+)"
     r"[A-Za-z0-9._~+/=-]{8,}"
 )
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The OAuth callback's code and state in a logged URL (an access log line, a referer),
+# also percent-encoded inside another parameter.
+_QUERY_SECRETS = re.compile(
+    r"(?i)((?:[?&]|%3F|%26)(?:code|state)(?:=|%3D))(?:(?!%26)[^&\s\"'#])+"
+)
+# A request id from outside is used only when it is this: short, and safe in a header
+# and a log line.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def redact(text: str) -> str:
-    return _SECRETS.sub(lambda match: match.group(1) + "[redacted]", text)
+    text = _SECRETS.sub(lambda match: match.group(1) + "[redacted]", text)
+    return _QUERY_SECRETS.sub(lambda match: match.group(1) + "[redacted]", text)
 
 
 class RequestIdMiddleware:
@@ -38,7 +46,7 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         incoming = request.headers.get("X-Request-ID", "")
-        value = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        value = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         token = request_id.set(value)
         try:
             response = self.get_response(request)

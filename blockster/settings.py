@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import csp.constants as csp
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "allauth",
     "allauth.account",
+    "csp",
     "accounts",
     "posts",
     "social",
@@ -92,11 +94,13 @@ MIDDLEWARE = [
     "blockster.unavailable.ServiceUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "blockster.session_lifetime.SessionLifetimeMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -130,13 +134,16 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Production serves hashed, compressed names from the manifest collectstatic writes; a
+# build step that runs with DEBUG on (the Dockerfile's) asks for them with this.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
-            "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
         )
     },
 }
@@ -146,8 +153,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # PostgreSQL; a cache miss, or Redis being down, falls back to the database.
 SESSION_ENGINE = "blockster.sessions"
 
+# Sign-ins end after this long without a request, and this long after signing in
+# however active. A session is re-saved (and its cookie renewed) once a tenth of the
+# idle timeout has passed since it was last saved, not on every request.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=14 * 24 * 3600)
+SESSION_ABSOLUTE_LIFETIME = env.int("SESSION_ABSOLUTE_LIFETIME", default=30 * 24 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
+
+# The proxies in front of the app whose X-Forwarded-For entries are believed (the
+# client's address for rate limits: blockster/proxy.py). Whether a request came over
+# https is gunicorn's to say (wsgi.url_scheme): it believes X-Forwarded-Proto only from
+# its forwarded_allow_ips (gunicorn.conf.py), so SECURE_PROXY_SSL_HEADER, which would
+# believe it from anyone, is not set.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
 if not DEBUG:
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
@@ -156,6 +176,10 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # The __Host- prefix makes browsers refuse these cookies unless they are Secure,
+    # for Path=/ and without a Domain, so no subdomain or plain-http page can set them.
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
     # Behind a proxy that sets X-Forwarded-Host; Host is still checked against
     # ALLOWED_HOSTS either way.
     USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
@@ -163,6 +187,17 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts, styles and everything else only from our own origin, and no inline script
+# or style (htmx's indicator styles are in site.css); no framing by anyone.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "object-src": [csp.NONE],
+    }
+}
 # Error reports (mail to ADMINS, the debug page) hide connection URLs and secrets, and
 # mask the OAuth callback's code and state in the URL, GET and META sections.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "blockster.observability.SensitiveSettingsFilter"
@@ -188,7 +223,7 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env.str(
     "REDIS_URL", default="redis://unset-run-through-make-or-set-REDIS_URL"
 )
-# Prefix for every key the mirror writes (tests use a unique one).
+# Prefix for every key the mirror and the cache write (tests use a unique one).
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
@@ -196,7 +231,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "cache",
+        "KEY_PREFIX": f"{REDIS_KEY_PREFIX}cache",
         "OPTIONS": {
             "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
             "socket_timeout": REDIS_SOCKET_TIMEOUT,
@@ -284,6 +319,10 @@ ACCOUNT_LOGIN_ON_PASSWORD_RESET = True
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+# Client addresses for allauth's rate limits (failed log-ins are counted per address)
+# and `next` checks: accounts/adapter.py.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
@@ -396,6 +435,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # runserver's request lines go through the same redaction as everything else.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         # httpx logs every request URL at INFO; our clients log what matters themselves.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -11,23 +12,9 @@ from pathlib import Path
 import pytest
 
 from blockster.settings import REQUIRED_IN_PRODUCTION
+from tests.production import PRODUCTION_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
-
-PRODUCTION_ENV = {
-    "DEBUG": "0",
-    "SECRET_KEY": "a-long-random-production-secret-key-for-this-test-only",
-    "ALLOWED_HOSTS": "blockster.example",
-    "DATABASE_URL": "postgres://blockster@db.internal/blockster",
-    "REDIS_URL": "redis://cache.internal:6379/0",
-    "TOKEN_ENCRYPTION_KEYS": "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-    "X_CLIENT_ID": "client-id",
-    "X_CLIENT_SECRET": "client-secret",
-    "X_CALLBACK_URL": "https://blockster.example/auth/x/callback",
-    "BUX_MINTER_URL": "https://minter.internal",
-    "BUX_MINTER_SECRET": "minter-secret",
-    "EMAIL_URL": "smtp://mail.internal:25",
-}
 
 
 def start_django(env_overrides: dict[str, str], drop: tuple[str, ...] = ()):
@@ -163,3 +150,46 @@ def test_check_deploy_is_clean_under_production_settings():
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_production_cookies_sessions_and_proxy_trust():
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps([s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_DOMAIN, "
+        "s.CSRF_COOKIE_DOMAIN, s.SESSION_COOKIE_PATH, s.CSRF_COOKIE_PATH, "
+        "s.SECURE_PROXY_SSL_HEADER, s.TRUSTED_PROXY_COUNT, "
+        "s.ALLAUTH_TRUSTED_PROXY_COUNT, s.SESSION_COOKIE_AGE, "
+        "'csp.middleware.CSPMiddleware' in s.MIDDLEWARE]))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "SANDBOX"}
+    env.update(PRODUCTION_ENV)
+    env.update(TRUSTED_PROXY_COUNT="2", SESSION_IDLE_TIMEOUT="3600")
+    env["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        "__Host-sessionid",
+        "__Host-csrftoken",
+        True,
+        True,
+        None,
+        None,
+        "/",
+        "/",
+        # X-Forwarded-Proto is gunicorn's to judge (forwarded_allow_ips), never
+        # believed from any peer.
+        None,
+        2,
+        2,
+        3600,
+        True,
+    ]

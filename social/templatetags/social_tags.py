@@ -26,7 +26,6 @@ class ScoreComponent(TypedDict):
     label: str
     value: float
     max: int
-    percent: int
 
 
 @register.inclusion_tag("social/x_connection_panel.html", takes_context=True)
@@ -54,7 +53,6 @@ def _components(connection: XConnection) -> list[ScoreComponent]:
             "label": LABELS[name],
             "value": round(stored.get(name, 0), 1),
             "max": maximum,
-            "percent": round(100 * min(stored.get(name, 0) / maximum, 1)),
         }
         for name, maximum in MAXIMA.items()
     ]

@@ -1,4 +1,6 @@
+import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 User = get_user_model()
 
@@ -34,17 +36,50 @@ def test_sign_up_refuses_an_email_already_registered(client, owner):
     assert User.objects.count() == 1
 
 
-def test_log_in_and_log_out(client, owner):
+def test_log_in_and_log_out(client, owner, settings):
     response = client.post(
         "/accounts/login/",
         {"login": "owner@example.com", "password": "correct horse battery staple"},
     )
     assert response.status_code == 302
     assert client.get("/settings/").status_code == 200
+    old_cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
 
     response = client.post("/accounts/logout/")
     assert response.status_code == 302
     assert client.get("/settings/").status_code == 302
+
+    # Someone who kept a copy of the cookie gets nothing from it: the session ended
+    # on the server, not only in this browser.
+    replay = Client()
+    replay.cookies[settings.SESSION_COOKIE_NAME] = old_cookie
+    assert replay.get("/settings/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("next_url", "lands_on"),
+    [
+        ("/settings/", "/settings/"),
+        # An absolute URL, even to this host, could switch an https site to http.
+        ("http://testserver/settings/", "/"),
+        ("https://testserver/settings/", "/"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+    ],
+)
+def test_log_in_returns_only_to_a_path_on_this_site(client, owner, next_url, lands_on):
+    response = client.post(
+        "/accounts/login/",
+        {
+            "login": "owner@example.com",
+            "password": "correct horse battery staple",
+            "next": next_url,
+        },
+        secure=True,
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == lands_on
 
 
 def test_log_in_with_a_wrong_password_is_refused_with_a_message(client, owner):

@@ -17,7 +17,13 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from accounts.models import User
 from campaigns.models import ShareCampaign
@@ -107,14 +113,42 @@ def site(
     return live_server.url
 
 
+# Reports every Content-Security-Policy violation of every page to the test.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.reportCspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline"} `
+    + `at ${event.sourceFile || event.documentURI}:${event.lineNumber}`
+  );
+});
+"""
+
+
 @pytest.fixture
 def page(browser: Browser, site: str) -> Iterator[Page]:
+    """A fresh browser tab; the journey fails if any page breaks the site's CSP."""
     context = browser.new_context(base_url=site)
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+    violations: list[str] = []
+
+    def record(violation: str) -> None:
+        violations.append(violation)
+
+    def record_console(message: ConsoleMessage) -> None:
+        # Chromium also logs each violation, including any the event missed.
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    context.expose_function("reportCspViolation", record)
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
     page = context.new_page()
+    page.on("console", record_console)
     yield page
     context.close()
+    assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(
+        violations
+    )
 
 
 @pytest.fixture

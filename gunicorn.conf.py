@@ -1,0 +1,23 @@
+"""gunicorn settings for the web process: `gunicorn --config gunicorn.conf.py
+blockster.wsgi:application` (the Dockerfile's command). Command-line options and
+GUNICORN_CMD_ARGS override them; docs/operations.md explains the proxy settings."""
+
+import os
+
+from blockster.serving import RedactingLogger, drop_untrusted_forwarding_headers
+
+bind = ["0.0.0.0:8000"]
+workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+
+# Only these peers may say, through X-Forwarded-Proto, that a request came over
+# https, or pass X-Forwarded-For and the like: the proxies, never a client. Loopback
+# by default; set FORWARDED_ALLOW_IPS to the proxies' addresses or networks.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+pre_request = drop_untrusted_forwarding_headers
+
+# The access log on stdout, with the OAuth callback's code and state masked.
+accesslog = "-"
+logger_class = RedactingLogger
+access_log_format = (
+    '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
+)

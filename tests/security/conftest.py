@@ -1,0 +1,1 @@
+from tests.security.stack import web_stack  # noqa: F401  (gunicorn behind a proxy)

@@ -1,0 +1,109 @@
+"""The HTTP edge in production: gunicorn as the Dockerfile starts it, DEBUG off,
+behind a TLS-terminating proxy on loopback (tests/security/stack.py)."""
+
+from __future__ import annotations
+
+import secrets
+
+import httpx
+import pytest
+
+from tests.security.stack import give_production_password, new_address
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct horse battery staple"
+TOO_MANY = "Too many failed login attempts"
+
+
+def log_in(client: httpx.Client, email: str, password: str, **headers: str):
+    client.get("/accounts/login/")
+    return client.post(
+        "/accounts/login/",
+        data={
+            "login": email,
+            "password": password,
+            "csrfmiddlewaretoken": client.cookies["__Host-csrftoken"],
+        },
+        headers=headers,
+    )
+
+
+def test_one_attackers_failed_logins_lock_out_only_the_attacker(
+    web_stack, user_factory
+):
+    reader = user_factory()
+    give_production_password(reader, PASSWORD)
+    attacker = web_stack.client(new_address())
+
+    failures = [
+        log_in(attacker, f"someone{n}@example.com", "guess").text for n in range(10)
+    ]
+    refused = log_in(attacker, "someone-else@example.com", "guess")
+    # A made-up X-Forwarded-For is only the leftmost entry: the proxy appends the
+    # attacker's real address, and that is the one counted.
+    spoofed = log_in(
+        attacker, reader.email, PASSWORD, **{"X-Forwarded-For": "203.0.113.7"}
+    )
+    readers_login = log_in(web_stack.client(new_address()), reader.email, PASSWORD)
+
+    assert not any(TOO_MANY in page for page in failures)
+    assert TOO_MANY in refused.text
+    assert spoofed.status_code == 200 and TOO_MANY in spoofed.text
+    assert readers_login.status_code == 302, readers_login.text
+    assert readers_login.headers["Location"] == "/"
+
+
+def test_only_the_proxy_can_say_a_request_came_over_https(web_stack):
+    through_proxy = web_stack.client(new_address()).get("/accounts/login/")
+    outsider = web_stack.direct(new_address()).get(
+        "/accounts/login/", headers={"X-Forwarded-Proto": "https"}
+    )
+
+    assert through_proxy.status_code == 200
+    assert outsider.status_code == 301
+    assert outsider.headers["Location"].startswith("https://")
+
+
+def test_the_access_log_never_shows_the_authorization_code(web_stack, wait_for):
+    code, state = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    callback = f"/auth/x/callback?state={state}&code={code}"
+    browser = web_stack.client(new_address())
+
+    browser.get(callback)
+    browser.get("/", headers={"Referer": f"{web_stack.url}{callback}"})
+
+    assert wait_for(lambda: web_stack.log().count("/auth/x/callback?") >= 2)
+    log = web_stack.log()
+    assert code not in log and state not in log
+    assert "/auth/x/callback?state=[redacted]&code=[redacted]" in log
+
+
+def test_session_and_csrf_cookies_are_host_only_and_secure(web_stack, user_factory):
+    reader = user_factory()
+    give_production_password(reader, PASSWORD)
+    browser = web_stack.client(new_address())
+
+    login_page = browser.get("/accounts/login/")
+    logged_in = log_in(browser, reader.email, PASSWORD)
+    cookies = login_page.headers.get_list("set-cookie") + logged_in.headers.get_list(
+        "set-cookie"
+    )
+
+    names = {cookie.split("=", 1)[0] for cookie in cookies}
+    assert {"__Host-csrftoken", "__Host-sessionid"} <= names
+    for cookie in cookies:
+        if cookie.startswith("__Host-"):
+            attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
+            assert "secure" in attributes
+            assert "path=/" in attributes
+            assert not any(part.startswith("domain=") for part in attributes)
+
+
+def test_pages_carry_the_content_security_policy(web_stack):
+    response = web_stack.client(new_address()).get("/accounts/login/")
+
+    policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
