@@ -187,17 +187,6 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Scripts, styles and everything else only from our own origin, and no inline script
-# or style (htmx's indicator styles are in site.css); no framing by anyone.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [csp.SELF],
-        "base-uri": [csp.SELF],
-        "form-action": [csp.SELF],
-        "frame-ancestors": [csp.NONE],
-        "object-src": [csp.NONE],
-    }
-}
 # Error reports (mail to ADMINS, the debug page) hide connection URLs and secrets, and
 # mask the OAuth callback's code and state in the URL, GET and META sections.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "blockster.observability.SensitiveSettingsFilter"
@@ -409,6 +398,24 @@ BUX_MINT_RETRY_BASE_SECONDS = env.float("BUX_MINT_RETRY_BASE_SECONDS", default=3
 BUX_MINT_LEASE_SECONDS = env.int("BUX_MINT_LEASE_SECONDS", default=300)
 # Link to a transaction, e.g. https://explorer.example/tx/{tx_hash}; empty: no link.
 EXPLORER_TX_URL = env.str("EXPLORER_TX_URL", default="")
+
+
+# --- Content-Security-Policy (django-csp) ---------------------------------------------
+
+# Scripts, styles and everything else only from our own origin, and no inline script
+# or style (htmx's indicator styles are in site.css); no framing by anyone. Images also
+# from X's image host: readers' X profile pictures (the sandbox's in development).
+X_PROFILE_IMAGE_ORIGIN = SANDBOX_URL if SANDBOX else "https://pbs.twimg.com"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "img-src": [csp.SELF, X_PROFILE_IMAGE_ORIGIN],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+        "object-src": [csp.NONE],
+    }
+}
 
 
 # --- Logging --------------------------------------------------------------------------

@@ -381,6 +381,19 @@ def sandbox(sandbox_server: SandboxProcess, settings: Any) -> Iterator[Sandbox]:
     settings.BUX_MINTER_URL = handle.minter_url
     settings.BUX_MINTER_SECRET = handle.minter_secret
     settings.BUX_MINTER_IDEMPOTENT = False
+    # Profile pictures come from the sandbox, as from X's image host in production.
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {
+        **settings.CONTENT_SECURITY_POLICY,
+        "DIRECTIVES": {
+            **directives,
+            "img-src": [
+                handle.url if source == settings.X_PROFILE_IMAGE_ORIGIN else source
+                for source in directives["img-src"]
+            ],
+        },
+    }
+    settings.X_PROFILE_IMAGE_ORIGIN = handle.url
     try:
         yield handle
     finally:
