@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import timedelta
 from decimal import Decimal
 from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from campaigns import forms as campaign_forms
 from campaigns.forms import ShareCampaignForm
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign
@@ -635,6 +637,172 @@ def test_toggle_active_action(admin_client, owner):
     assert "Activated 1 campaign, deactivated 1 campaign." in (
         response.content.decode()
     )
+
+
+# --- One active campaign per tweet ---------------------------------------------------
+
+
+def campaign_form(post: Post, tweet_url: str, **fields: str | None) -> dict[str, str]:
+    """The campaign admin's add form as a browser submits it (active by default)."""
+    data: dict[str, str | None] = {
+        "post": str(post.pk),
+        "tweet_url": tweet_url,
+        "bux_reward": "5",
+        "is_active": "on",
+        "starts_at_0": "",
+        "starts_at_1": "",
+        "ends_at_0": "",
+        "ends_at_1": "",
+        "max_participants": "",
+        **fields,
+    }
+    return {name: value for name, value in data.items() if value is not None}
+
+
+def tweet_in_use(campaign: ShareCampaign) -> str:
+    return (
+        f"This tweet is already in the active campaign for “{campaign.post.title}” "
+        f"(campaign {campaign.pk}). A tweet can be in one active campaign at a time: "
+        "deactivate that campaign first, or save this one as inactive."
+    )
+
+
+def test_the_campaign_form_names_the_active_campaign_that_has_the_tweet(
+    admin_client, owner
+):
+    running = make_campaign(owner, tweet_url=TWEET)
+    post = make_post(owner)
+
+    response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, TWEET))
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors == {"tweet_url": [tweet_in_use(running)]}
+    assert not ShareCampaign.objects.filter(post=post).exists()
+
+
+def test_the_same_tweet_written_another_way_is_the_same_tweet(admin_client, owner):
+    running = make_campaign(owner, tweet_url=TWEET)
+    post = make_post(owner)
+    same = "https://twitter.com/someone_else/status/1790000000000000001?s=20"
+
+    response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, same))
+
+    assert response.context["adminform"].form.errors == {
+        "tweet_url": [tweet_in_use(running)]
+    }
+
+
+def test_a_tweet_can_wait_in_an_inactive_campaign(admin_client, owner):
+    make_campaign(owner, tweet_url=TWEET)
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"{CAMPAIGNS_URL}add/", campaign_form(post, TWEET, is_active=None)
+    )
+
+    assert response.status_code == 302
+    assert ShareCampaign.objects.get(post=post).is_active is False
+
+
+def test_the_post_form_names_the_active_campaign_that_has_the_tweet(
+    admin_client, owner
+):
+    running = make_campaign(owner, tweet_url=TWEET)
+    post = make_post(owner)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        post_form(post, owner, tweet_url=TWEET),
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response) == [tweet_in_use(running)]
+    assert not ShareCampaign.objects.filter(post=post).exists()
+
+
+def test_reactivating_a_campaign_whose_tweet_is_in_use_is_a_form_error(
+    admin_client, owner
+):
+    old = make_campaign(owner, tweet_url=TWEET, is_active=False)
+    running = make_campaign(owner, tweet_url=TWEET)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{old.post.pk}/change/",
+        post_form(old.post, owner, campaign=old, is_active="on"),
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response) == [tweet_in_use(running)]
+    assert ShareCampaign.objects.get(pk=old.pk).is_active is False
+
+
+def test_toggle_active_refuses_to_activate_a_second_campaign_for_a_tweet(
+    admin_client, owner
+):
+    running = make_campaign(owner, tweet_url=TWEET)
+    waiting = make_campaign(owner, tweet_url=TWEET, is_active=False)
+    other = make_campaign(owner, is_active=False)
+
+    response = admin_client.post(
+        CAMPAIGNS_URL,
+        {
+            "action": "toggle_active",
+            "_selected_action": [waiting.pk, other.pk],
+            "index": 0,
+        },
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert ShareCampaign.objects.get(pk=waiting.pk).is_active is False
+    assert ShareCampaign.objects.get(pk=other.pk).is_active is True
+    assert _messages(response) == [
+        "Activated 1 campaign, deactivated 0 campaigns.",
+        f"Not activated “{waiting.post.title}”: {tweet_in_use(running)}",
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(admin_client, owner):
+    """The form finds the tweet free, then another writer (a second admin, a
+    script) inserts an active campaign for it before our save: the database refuses
+    our save, and the admin shows the form again with the winner named."""
+    post, rival_post = make_post(owner), make_post(owner)
+    real_check = campaign_forms.active_campaign_for_tweet
+    rivals: list[ShareCampaign] = []
+
+    def rival_wins_the_race() -> None:
+        try:
+            rivals.append(
+                ShareCampaign.objects.create(
+                    post=rival_post, tweet_id="1790000000000000001", tweet_url=TWEET
+                )
+            )
+        finally:
+            connections.close_all()
+
+    def check_then_lose_the_race(tweet_id, *, other_than):
+        found = real_check(tweet_id, other_than=other_than)
+        if not rivals:
+            rival = threading.Thread(target=rival_wins_the_race)
+            rival.start()
+            rival.join()
+        return found
+
+    with mock.patch.object(
+        campaign_forms,
+        "active_campaign_for_tweet",
+        autospec=True,
+        side_effect=check_then_lose_the_race,
+    ):
+        response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, TWEET))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "tweet_url": [tweet_in_use(rivals[0])]
+    }
+    assert list(ShareCampaign.objects.values_list("post", flat=True)) == [rival_post.pk]
 
 
 # --- Rewards --------------------------------------------------------------------------
