@@ -190,8 +190,10 @@ def _nothing_stuck(rewards: list[ShareReward], sweep_period: float) -> Invariant
                 f"attempt(s){', needs operator' if reward.needs_operator else ''}: "
                 f"{why[:80]}"
             )
-        elif now - reward.created_at > pending_limit:
-            result.fail(f"reward {reward.pk} pending since {reward.created_at:%X}")
+        elif now - reward.claim_renewed_at > pending_limit:
+            result.fail(
+                f"reward {reward.pk} pending, last renewed {reward.claim_renewed_at:%X}"
+            )
     return result
 
 
