@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import pytest
+from celery import Celery
 
 from blockster.devstack import free_port, wait_until
 
@@ -138,16 +140,20 @@ def _own_redis(
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": server.url}
     }
+    # Celery reads its broker URL from Django's settings when it connects; its
+    # pooled connections and producers are for the URL it used before.
     settings.CELERY_BROKER_URL = server.url
-    broker_url = celery_app.conf.broker_url
-    celery_app.conf.update(broker_url=server.url)
-    celery_app.close()  # drop pooled broker connections to the shared Redis
+    _forget_broker_connections(celery_app)
     try:
         yield server
     finally:
         server.stop()
-        celery_app.conf.update(broker_url=broker_url)
-        celery_app.close()
+        _forget_broker_connections(celery_app)
+
+
+def _forget_broker_connections(app: Celery) -> None:
+    kombu.pools.reset()  # kombu's process-wide pools, one per broker URL
+    app._after_fork()  # type: ignore[attr-defined]  # private: what a forked child does
 
 
 @pytest.fixture

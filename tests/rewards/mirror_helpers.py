@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from rewards import mirror
@@ -35,14 +33,3 @@ def dump(redis) -> dict[str, object]:
         elif kind == "set":
             state[key] = sorted(redis.smembers(key))
     return state
-
-
-@contextmanager
-def redis_down(settings) -> Iterator[None]:
-    """Point the mirror at a closed port, then back."""
-    url, timeout = settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT
-    settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT = "redis://127.0.0.1:1/0", 0.3
-    try:
-        yield
-    finally:
-        settings.REDIS_URL, settings.REDIS_SOCKET_TIMEOUT = url, timeout

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from campaigns.models import ShareReward
 from rewards import mirror
-from tests.rewards.mirror_helpers import at, redis_down
+from tests.rewards.mirror_helpers import at
 
 
 def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
@@ -159,11 +159,11 @@ def test_the_feed_follows_the_redis_copy(client, owner, reward_factory, redis):
 
 
 def test_with_redis_down_the_feed_comes_from_postgresql(
-    client, owner, reward_factory, settings
+    owned_redis, client, owner, reward_factory
 ):
     [reward] = rewarded_shares(owner, reward_factory, 1)
 
-    with redis_down(settings):
+    with owned_redis.down():
         response = client.get(f"/members/{owner.pk}")
 
     assert response.status_code == 200

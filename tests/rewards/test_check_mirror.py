@@ -5,13 +5,13 @@ from collections.abc import Callable
 
 import pytest
 from django.core.management import call_command
-from tests.rewards.mirror_helpers import dump, redis_down
 
 from campaigns.models import ShareReward
 from rewards import mirror
 from rewards.mirror_check import check_mirror
 from rewards.tasks import repair_mirror_task
 from social.models import XConnection
+from tests.rewards.mirror_helpers import dump
 
 
 @pytest.fixture
@@ -185,9 +185,12 @@ def test_the_report_names_examples(mirrored, redis):
     assert "stale hashes" in lines
 
 
-def test_an_outage_heals_with_the_periodic_repair(mirrored, redis, settings):
+def test_an_outage_heals_with_the_periodic_repair(
+    owned_persistent_redis, mirrored, redis
+):
+    """Redis comes back with what it held: the write it missed is mended."""
     verified = first(mirrored, "verified")
-    with redis_down(settings):
+    with owned_persistent_redis.down():
         ShareReward.objects.filter(pk=verified.pk).update(status="failed")
         assert not mirror.sync_share_reward(verified.user_id, verified.campaign_id)
 

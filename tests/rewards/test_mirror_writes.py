@@ -10,7 +10,7 @@ from campaigns.models import ShareReward
 from rewards import mirror
 from rewards.mirror_check import check_mirror
 from social.services import disconnect_x_account
-from tests.rewards.mirror_helpers import prefixed_keys, redis_down, unix
+from tests.rewards.mirror_helpers import prefixed_keys, unix
 
 TX = "0x" + "ab" * 32
 
@@ -167,12 +167,12 @@ def test_a_save_outside_the_services_is_mirrored_too(
 
 
 def test_a_redis_outage_never_fails_the_share_and_repair_mends_it(
-    reader, campaign_factory, redis, settings, django_capture_on_commit_callbacks
+    owned_redis, reader, campaign_factory, redis, django_capture_on_commit_callbacks
 ):
     user, connection = reader
     campaign = campaign_factory()
     failures = mirror.write_failures
-    with redis_down(settings), django_capture_on_commit_callbacks(execute=True):
+    with owned_redis.down(), django_capture_on_commit_callbacks(execute=True):
         reward = services.create_pending_reward(
             user, campaign, connection, amount=Decimal("50")
         )
