@@ -102,7 +102,9 @@ def create_share_campaign(
         other := active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)
     ):
         raise tweet_in_use_error(other)
-    campaign.full_clean()
+    # The tweet id comes from the parsed URL, and its rule is checked above with
+    # the other campaign named.
+    campaign.full_clean(exclude=["tweet_id"])
     try:
         with transaction.atomic():
             campaign.save()

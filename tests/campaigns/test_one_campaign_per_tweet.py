@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import threading
+from unittest import mock
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,6 +13,7 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
+from campaigns import services
 from campaigns.models import ACTIVE_TWEET_CONSTRAINT, ShareCampaign, ShareReward
 from campaigns.services import (
     create_share_campaign,
@@ -88,6 +90,49 @@ def test_the_database_refuses_a_second_active_campaign_for_a_tweet(
         ShareCampaign.objects.filter(tweet_id=first.tweet_id).update(is_active=True)
 
     assert ShareCampaign.objects.filter(tweet_id=first.tweet_id).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(post_factory):
+    """The service finds the tweet free, then another writer inserts an active
+    campaign for it before the save: the database refuses the save, and the error
+    names the winner."""
+    url = "https://x.com/BlocksterCom/status/1790000000000000002"
+    post, rival_post = post_factory(), post_factory()
+    real_check = services.active_campaign_for_tweet
+    rivals: list[ShareCampaign] = []
+
+    def rival_wins_the_race() -> None:
+        try:
+            rivals.append(
+                ShareCampaign.objects.create(
+                    post=rival_post, tweet_id="1790000000000000002", tweet_url=url
+                )
+            )
+        finally:
+            connections.close_all()
+
+    def check_then_lose_the_race(tweet_id, *, other_than):
+        found = real_check(tweet_id, other_than=other_than)
+        if not rivals:
+            rival = threading.Thread(target=rival_wins_the_race)
+            rival.start()
+            rival.join()
+        return found
+
+    with (
+        mock.patch.object(
+            services,
+            "active_campaign_for_tweet",
+            autospec=True,
+            side_effect=check_then_lose_the_race,
+        ),
+        pytest.raises(ValidationError) as refused,
+    ):
+        create_share_campaign(post, tweet_url=url)
+
+    assert refused.value.messages == [tweet_in_use(rivals[0])]
+    assert not ShareCampaign.objects.filter(post=post).exists()
 
 
 @pytest.mark.django_db(transaction=True)
