@@ -5,6 +5,8 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from rewards.reasons import MAX_FAILURE_REASON
+
 from .models import ShareCampaign
 from .services import active_campaign_for_tweet, parse_tweet_url, tweet_in_use_error
 
@@ -88,7 +90,7 @@ class ShareCampaignForm(forms.ModelForm):
 
 class MarkFailedForm(forms.Form):
     reason = forms.CharField(
-        max_length=500,
+        max_length=MAX_FAILURE_REASON,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Why this reward will not be minted; kept on the reward.",
     )

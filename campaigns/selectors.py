@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
 from posts.models import Post
+from rewards.reasons import MINTER_REFUSED, WALLET_REFUSED
 from social.models import XConnection
 from social.services import get_x_connection_for_user
 
@@ -42,11 +43,37 @@ class CampaignBox:
 
     @property
     def awaiting_wallet(self) -> bool:
+        """The reward waits for the reader to add a wallet address, or to fix one
+        the minter refused."""
         return (
             self.reward is not None
             and self.reward.status == ShareReward.Status.VERIFIED
-            and not self.viewer_wallet
+            and not self.reward.needs_operator
+            and (not self.viewer_wallet or self.reward.waiting_for_wallet)
         )
+
+    @property
+    def refusal(self) -> str:
+        """The minter's own words when it refused the mint or the wallet."""
+        reason = self.reward.failure_reason if self.reward else ""
+        for prefix in (MINTER_REFUSED, WALLET_REFUSED):
+            if reason.startswith(f"{prefix}: "):
+                return reason.removeprefix(f"{prefix}: ")
+        return ""
+
+    @property
+    def reward_state(self) -> str:
+        """What the reader's reward is doing, as the box's `data-state` names it."""
+        if self.reward is None:
+            return ""
+        Status = ShareReward.Status
+        if self.reward.status == Status.PENDING:
+            return "sharing"
+        if self.reward.status == Status.VERIFIED:
+            if self.reward.needs_operator:
+                return "operator"
+            return "waiting-for-wallet" if self.awaiting_wallet else "minting"
+        return str(self.reward.status)
 
     @property
     def polling(self) -> bool:

@@ -27,6 +27,7 @@ from accounts.models import User
 from blockster.db import retry_if_connection_dropped
 from posts.models import Post
 from rewards.mirror import sync_share_reward_after_commit
+from rewards.reasons import failure_reason
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
@@ -486,7 +487,7 @@ def mark_failed(reward: ShareReward, reason: str) -> bool:
             .filter(Q(mint_started_at__isnull=True) | Q(needs_operator=True))
             .update(
                 status=Status.FAILED,
-                failure_reason=reason,
+                failure_reason=failure_reason(reason),
                 needs_operator=False,
                 updated_at=timezone.now(),
             )

@@ -6,4 +6,9 @@ class RewardsConfig(AppConfig):
     verbose_name = "Rewards"
 
     def ready(self) -> None:
+        from django.core import checks
+
         from . import mirror  # noqa: F401  (connects the mirror's save hooks)
+        from .checks import check_mint_lease
+
+        checks.register(check_mint_lease)

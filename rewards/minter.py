@@ -1,4 +1,11 @@
-"""The BUX minter service client: `POST /mint`, Bearer secret, Idempotency-Key."""
+"""The BUX minter service client: `POST /mint`, Bearer secret, Idempotency-Key.
+
+Every answer is sorted by what it proves (ORIGINAL-NOTES.md, "BUX minter service
+API"): a receipt; a definite "not minted" (a refused connection, 401/403 for our
+secret, a 400 validation refusal); or an unknown outcome (a 5xx, which the minter
+also sends after a transaction it already sent, a proxy's 502/504, a timeout, a cut
+answer), which only an idempotent minter lets us retry.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,12 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+# The minter's 400 answers about the wallet: the reader can fix these in Settings.
+WALLET_REFUSALS = ("walletAddress is required", "Invalid wallet address format")
+# Bounds the minter's own words kept from an error answer; its body is never kept.
+MAX_MESSAGE = 200
+
+
 class MintError(Exception):
     """The minter definitely did not mint: safe to try again later."""
 
@@ -22,9 +35,27 @@ class MintError(Exception):
         self.status = status
 
 
+class MintRefused(MintError):
+    """The minter refused the request as invalid (400): it minted nothing, and the
+    same request would be refused again."""
+
+    def __init__(self, message: str):
+        super().__init__(f"minter refused the mint (400): {message}", status=400)
+        self.message = message
+
+    @property
+    def reader_can_fix(self) -> bool:
+        return self.message.startswith(WALLET_REFUSALS)
+
+
 class MintOutcomeUnknown(Exception):
-    """The request may have reached the minter, and no answer came back: BUX may or
-    may not have been minted."""
+    """The request may have reached the minter, and no answer proves what happened:
+    BUX may or may not have been minted."""
+
+    def __init__(self, detail: str, *, status: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -86,7 +117,8 @@ class MinterClient:
             response = self._http.post(
                 f"{self.base_url}/mint", json=payload, headers=headers
             )
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            # No connection, so nothing was sent.
             raise MintError(f"minter unreachable ({type(exc).__name__})") from None
         except httpx.HTTPError as exc:
             # Sent, or partly sent, and no complete answer: the mint may have happened.
@@ -101,11 +133,18 @@ def _receipt(response: httpx.Response) -> MintReceipt:
         body = response.json()
     except ValueError:
         body = None
-    if response.status_code != 200:
-        message = body.get("error") if isinstance(body, dict) else None
+    status = response.status_code
+    if status == 400:
+        raise MintRefused(_message(body))
+    if status in (401, 403):
         raise MintError(
-            f"minter answered {response.status_code}: {message or 'no error message'}",
-            status=response.status_code,
+            f"minter refused our credentials ({status}): {_message(body)}; "
+            "check BUX_MINTER_SECRET",
+            status=status,
+        )
+    if status != 200:
+        raise MintOutcomeUnknown(
+            f"minter answered {status}: {_message(body)}", status=status
         )
     if not isinstance(body, dict) or body.get("success") is not True:
         raise MintOutcomeUnknown("minter answered 200 without success")
@@ -114,6 +153,17 @@ def _receipt(response: httpx.Response) -> MintReceipt:
         raise MintOutcomeUnknown("minter answered 200 without a transaction hash")
     block = body.get("blockNumber")
     return MintReceipt(tx_hash, block if isinstance(block, int) else None)
+
+
+def _message(body: object) -> str:
+    """The minter's `error` (and `details`) from a JSON error answer, bounded; any
+    other body (a proxy's HTML page) is not kept."""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), str):
+        return "no error message"
+    message = body["error"]
+    if isinstance(body.get("details"), str):
+        message = f"{message} ({body['details']})"
+    return message[:MAX_MESSAGE]
 
 
 @cache

@@ -86,7 +86,7 @@ def test_a_minter_outage_is_retried_and_mints_once(
     assert reward_of(reader).mint_attempts == 3
 
 
-def test_after_the_last_attempt_the_reward_waits_in_admin_and_a_retry_mints_it(
+def test_out_of_attempts_the_reward_goes_to_the_operator_queue_and_a_retry_mints_it(
     reader,
     campaign_factory,
     connect_x,
@@ -102,15 +102,17 @@ def test_after_the_last_attempt_the_reward_waits_in_admin_and_a_retry_mints_it(
     sandbox.fault("POST /minter/mint", status=500, times=None)
 
     share_to_x(reader, campaign)
-    assert wait_for(lambda: reward_of(reader).mint_attempts == 2)
+    assert wait_for(lambda: reward_of(reader).needs_operator)
     time.sleep(0.5)  # nothing more is attempted
 
     reward = reward_of(reader)
     assert reward.status == "verified" and reward.mint_attempts == 2
-    assert reward.failure_reason.startswith("Mint failed: minter answered 500")
-    assert reward.mint_started_at is None
+    assert reward.failure_reason.startswith(
+        "Mint outcome unknown after 2 attempts: minter answered 500"
+    )
+    assert "Retrying is safe" in reward.failure_reason
     assert sandbox.mints() == []
-    sweep_rewards()  # the sweeper leaves exhausted rewards to an operator
+    sweep_rewards()  # the sweeper leaves the operator queue to an operator
     time.sleep(0.3)
     assert reward_of(reader).mint_attempts == 2
 

@@ -4,18 +4,10 @@ operator when the minter cannot tell a repeat from a new request."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 from unittest import mock
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 
 from campaigns.models import ShareReward
 from campaigns.services import share_to_x
@@ -25,58 +17,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("fast_retries"),
 ]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def this_runs_database_url() -> str:
-    """DATABASE_URL, pointed at the test database this process uses."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
-
-
-@pytest.fixture
-def worker_process(sandbox, tmp_path, wait_for):
-    """A real prefork worker (one child) in its own process, on a private queue."""
-    queue = f"killed-{uuid.uuid4().hex[:8]}"
-    processes = []
-
-    def start(*, idempotent: bool):
-        env = {
-            **os.environ,
-            "DEBUG": "1",
-            "DATABASE_URL": this_runs_database_url(),
-            "BUX_MINTER_URL": sandbox.minter_url,
-            "BUX_MINTER_SECRET": sandbox.minter_secret,
-            "BUX_MINTER_IDEMPOTENT": "1" if idempotent else "0",
-            "BUX_MINT_LEASE_SECONDS": "1",
-            "BUX_MINT_RETRY_BASE_SECONDS": "0.1",
-            "CELERY_TASK_DEFAULT_QUEUE": queue,
-        }
-        command = [
-            sys.executable, "-m", "celery", "-A", "blockster", "worker",
-            "--pool", "prefork", "--concurrency", "1", "--queues", queue,
-            "--without-mingle", "--without-gossip", "--loglevel", "INFO",
-        ]  # fmt: skip
-        log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
-        processes.append(process)
-        assert wait_for(lambda: "ready" in (tmp_path / "worker.log").read_text())
-        return process, queue
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def pool_children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(line) for line in out.stdout.split()]
 
 
 @pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "plain"])
@@ -89,14 +29,13 @@ def test_killing_the_worker_mid_mint_never_mints_twice(
         assert share_to_x(reader, campaign).ok
     reward = ShareReward.objects.get(user=reader)
     sandbox.ignore_idempotency_keys(not idempotent)
-    process, queue = worker_process(idempotent=idempotent)
+    worker = worker_process(idempotent=idempotent)
     # The minter mints, then takes its time to answer: the worker dies waiting.
     sandbox.fault("POST /minter/mint", hang=10, when="after")
 
-    mint_bux_task.apply_async((reward.pk,), queue=queue)
+    mint_bux_task.apply_async((reward.pk,), queue=worker.queue)
     assert wait_for(lambda: len(sandbox.mints()) == 1)
-    (child,) = pool_children(process.pid)
-    os.kill(child, signal.SIGKILL)
+    worker.kill_pool_child()
 
     if idempotent:
         assert wait_for(

@@ -39,3 +39,17 @@ def idempotent_setting(**env: str) -> str:
 def test_the_minter_is_not_assumed_idempotent_unless_configured(sandbox):
     assert idempotent_setting(SANDBOX=sandbox) == "False"
     assert idempotent_setting(SANDBOX=sandbox, BUX_MINTER_IDEMPOTENT="1") == "True"
+
+
+def test_a_lease_shorter_than_a_mint_request_stops_start_up(settings):
+    from rewards.checks import check_mint_lease
+
+    settings.BUX_MINTER_CONNECT_TIMEOUT = 5.0
+    settings.BUX_MINTER_READ_TIMEOUT = 60.0
+    settings.BUX_MINT_LEASE_SECONDS = 60
+    (error,) = check_mint_lease()
+    assert error.id == "rewards.E001"
+    assert "65 s" in error.msg
+
+    settings.BUX_MINT_LEASE_SECONDS = 300
+    assert check_mint_lease() == []
