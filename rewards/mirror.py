@@ -4,6 +4,8 @@ PostgreSQL is the source of truth. Every key string is built here, under
 REDIS_KEY_PREFIX. Writes happen after the PostgreSQL transaction commits, a whole row
 and its index entries in one MULTI/EXEC pipeline; a Redis failure is logged and
 counted, never raised to the user, and `check_mirror --repair` mends the drift.
+A complete backfill or repair marks the mirror built; until then (after Redis lost
+its data) readers are answered from PostgreSQL.
 The key schema, write path and commands are described in docs/mirror.md.
 """
 
@@ -116,6 +118,16 @@ def activity_feed_key(user_id: int | str) -> str:
     return _key("activity_feed", user_id)
 
 
+def mirror_built_key() -> str:
+    """Set by a complete backfill or repair; absent while Redis has lost the mirror
+    and nothing has rebuilt it."""
+    return _key("mirror", "built")
+
+
+def rebuild_requested_key() -> str:
+    return _key("mirror", "rebuild_requested")
+
+
 def post_read_reward_key(user_id: int, post_id: int) -> str:
     return _key("post_read_reward", user_id, post_id)
 
@@ -206,6 +218,87 @@ def _sync_multiplier_quietly(user_id: int) -> None:
         sync_user_multipliers([user_id])
     except RedisError as error:
         _failed(f"x_multiplier of user {user_id}", error)
+
+
+def restore_user_multipliers(*, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
+    """The backfill's multiplier pass: `x_multiplier` of every user with a scored
+    X connection, `batch_size` users per WATCHed write. Returns how many users.
+    Raises RedisError."""
+    from social.models import XConnection
+
+    users = (
+        XConnection.objects.filter(x_score__isnull=False)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)
+        .iterator(chunk_size=batch_size)
+    )
+    batch: list[int] = []
+    restored = 0
+    for user_id in users:
+        batch.append(user_id)
+        if len(batch) == batch_size:
+            sync_user_multipliers(batch)
+            restored, batch = restored + len(batch), []
+    if batch:
+        sync_user_multipliers(batch)
+    return restored + len(batch)
+
+
+# --- Built marker ---------------------------------------------------------------------
+
+# A reader that finds the mirror not built queues a repair at most this often (beat
+# runs one every 10 minutes anyway).
+REBUILD_REQUEST_SECONDS = 600
+
+
+class MirrorNotBuilt(RedisError):
+    """Redis lost the mirror (it restarted empty, or failed over) and no backfill or
+    repair has rebuilt it since: an empty or short feed may mean "not rebuilt yet",
+    not "no entries". A RedisError, so readers fall back to PostgreSQL as they do
+    while Redis is down."""
+
+
+def redis_run_id(client: Any) -> str:
+    """The Redis server's run id, new each time it starts (or fails over)."""
+    return str(client.info("server")["run_id"])
+
+
+def mark_built(client: Any, run_id: str) -> bool:
+    """After a complete pass that began on server `run_id`: mark the mirror built,
+    unless the server restarted during the pass (what it wrote before is gone)."""
+    client.set(mirror_built_key(), run_id)
+    if redis_run_id(client) == run_id:
+        return True
+    # Written to a server that is not the one the pass began on.
+    client.delete(mirror_built_key())
+    logger.warning("Redis restarted during the mirror pass; not marked built")
+    return False
+
+
+def ensure_built(client: Any) -> None:
+    """Raise MirrorNotBuilt, after queueing a rebuild, unless the mirror is built."""
+    if client.exists(mirror_built_key()):
+        return
+    request_rebuild(client)
+    raise MirrorNotBuilt("the mirror has not been rebuilt since Redis lost it")
+
+
+def request_rebuild(client: Any) -> bool:
+    """Queue a repair pass, at most once per REBUILD_REQUEST_SECONDS across every
+    process; False when one was queued already or the broker is down."""
+    from .tasks import repair_mirror_task
+
+    key = rebuild_requested_key()
+    if not client.set(key, "1", nx=True, ex=REBUILD_REQUEST_SECONDS):
+        return False
+    try:
+        repair_mirror_task.delay()
+    except Exception as error:  # kombu raises several types for a dead broker
+        client.delete(key)  # the next reader asks again
+        logger.warning("mirror rebuild not queued (%s)", type(error).__name__)
+        return False
+    logger.info("the mirror is not built: repair queued")
+    return True
 
 
 # --- Share rewards: the row, its hash and its feed entry ------------------------------
@@ -562,6 +655,7 @@ class SyncResult(TypedDict):
     total: int
     success: int
     errors: int
+    multipliers: int
 
 
 Progress = Callable[[int, int], None]
@@ -573,8 +667,9 @@ def sync_all_share_rewards(
     prune: bool = False,
     progress: Progress | None = None,
 ) -> SyncResult:
-    """Write every ShareReward row to Redis (the backfill); with `prune`, also
-    remove mirror entries whose rows no longer exist.
+    """Write every ShareReward row, then every user's X multiplier, to Redis (the
+    backfill); with `prune`, also remove mirror entries whose rows no longer exist.
+    A pass without errors marks the mirror built.
 
     `progress(done, total)` is called after each batch. Safe to re-run: each row's
     writes leave the same state however often they run. Rows are read as plain
@@ -584,8 +679,9 @@ def sync_all_share_rewards(
     from campaigns.models import ShareReward
 
     total = ShareReward.objects.count()
-    result: SyncResult = {"total": 0, "success": 0, "errors": 0}
+    result: SyncResult = {"total": 0, "success": 0, "errors": 0, "multipliers": 0}
     client = get_redis()
+    run_id = redis_run_id(client)
     script = client.register_script(_BACKFILL)
     batches: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
 
@@ -606,9 +702,12 @@ def sync_all_share_rewards(
     finally:
         batches.put(None)
         thread.join()
+    result["multipliers"] = restore_user_multipliers(batch_size=batch_size)
     if prune:
         pruned = prune_orphaned_rewards(batch_size=batch_size)
         logger.info("pruned %d orphaned share rewards from the mirror", pruned)
+    if result["errors"] == 0:
+        mark_built(client, run_id)
     return result
 
 
@@ -963,12 +1062,14 @@ def list_user_share_rewards(
     """The user's rewarded X shares, newest first, from Redis alone.
 
     The feed may also hold entries of other kinds, so it is read in chunks until
-    `offset + limit` X shares have been seen.
+    `offset + limit` X shares have been seen. Raises MirrorNotBuilt while the mirror
+    has not been rebuilt since Redis lost it.
     """
     key, wanted = activity_feed_key(user_id), offset + limit
     shares: list[ShareActivity] = []
     start, chunk = 0, max(wanted, 50)
     client = get_redis()
+    ensure_built(client)
     while len(shares) < wanted:
         # decode_responses with withscores: (str, float) pairs, which the stub
         # cannot tell from the call.
@@ -1057,7 +1158,8 @@ class UserActivity:
 
     Sliceable with a `count()`, so Django's Paginator pages through it; a page at
     `offset` reads the newest `offset + limit` of each source and merges them.
-    Raises RedisError when Redis is unavailable.
+    Raises RedisError when Redis is unavailable, and MirrorNotBuilt (one, after
+    queueing the rebuild) while the mirror has not been rebuilt since Redis lost it.
     """
 
     def __init__(
@@ -1067,6 +1169,7 @@ class UserActivity:
         self.client = get_redis()
 
     def count(self) -> int:
+        ensure_built(self.client)
         return sum(source.count(self.client, self.user_id) for source in self.sources)
 
     def __getitem__(self, window: slice) -> list[dict[str, Any]]:

@@ -107,9 +107,13 @@ def check_mirror(
     """Compare PostgreSQL with Redis; with `repair`, mend every drift found.
     Raises RedisError when Redis is unavailable."""
     checker = _Checker(MirrorReport(repair=repair), batch_size)
+    run_id = mirror.redis_run_id(checker.client)
     checker.check_rows()
     checker.check_orphans()
     checker.check_multipliers()
+    if repair:
+        # Everything was compared and mended: the mirror is whole again.
+        mirror.mark_built(checker.client, run_id)
     return checker.report
 
 

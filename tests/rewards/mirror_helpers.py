@@ -17,8 +17,10 @@ def at(seconds_ago: int) -> datetime:
 
 
 def prefixed_keys(redis) -> set[str]:
-    """Every key this test wrote (the root conftest gives each test its prefix)."""
-    return set(redis.scan_iter(match=mirror.key_pattern("*"), count=1000))
+    """Every key this test wrote (the root conftest gives each test its prefix, and
+    marks its mirror built)."""
+    keys = set(redis.scan_iter(match=mirror.key_pattern("*"), count=1000))
+    return keys - {mirror.mirror_built_key()}
 
 
 def dump(redis) -> dict[str, object]:

@@ -11,8 +11,9 @@ from rewards.mirror import DEFAULT_BATCH_SIZE, progress_printer, sync_all_share_
 
 class Command(BaseCommand):
     help = (
-        "Write every share reward from PostgreSQL to the Redis mirror (hash, indexes "
-        "and activity feed). Run after restoring or flushing Redis; safe to re-run. "
+        "Write every share reward (hash, indexes and activity feed) and every X "
+        "multiplier from PostgreSQL to the Redis mirror. Run after restoring or "
+        "flushing Redis; safe to re-run. "
         "--prune also removes mirror entries whose rows no longer exist."
     )
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             )
         except RedisError as error:
             raise CommandError(f"Redis is unavailable: {error}") from error
+        self.stdout.write(f"x_multipliers={result['multipliers']}")
         self.stdout.write(
             f"total={result['total']} success={result['success']} "
             f"errors={result['errors']}"
