@@ -191,7 +191,9 @@ def test_the_scan_queues_exactly_the_due_connections(owner, user_factory):
     assert countdowns == [0, 3.2, 6.4]
 
 
-def test_the_multiplier_falls_back_to_postgresql(owner, settings, sandbox, connect_x):
+def test_the_multiplier_falls_back_to_postgresql(
+    owned_redis, owner, sandbox, connect_x
+):
     connection = connect_x(owner, "reader", score=None)
     XConnection.objects.filter(pk=connection.pk).update(x_score=37)
 
@@ -201,9 +203,8 @@ def test_the_multiplier_falls_back_to_postgresql(owner, settings, sandbox, conne
 
     # Redis down: PostgreSQL answers.
     XConnection.objects.filter(pk=connection.pk).update(x_score=38)
-    settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    settings.REDIS_SOCKET_TIMEOUT = 0.3
-    assert get_user_x_multiplier(owner.pk) == 38
+    with owned_redis.down():
+        assert get_user_x_multiplier(owner.pk) == 38
 
 
 def test_a_user_without_a_score_has_multiplier_1(owner):
