@@ -30,7 +30,9 @@ test: $(VENV)/.installed
 	@$(PY) -m tests.e2e.chromium
 	$(STACK) exec -- $(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# 60 s of load by default; SOAK_ARGS="--seconds 600" for a longer run.
+# 60 s of load by default, in production mode (a minter that ignores Idempotency-Key);
+# SOAK_ARGS="--seconds 600" for a longer run, SOAK_ARGS="--idempotent-minter" for the
+# other minter mode (docs/soak.md).
 .PHONY: soak
 soak: $(VENV)/.installed
 	$(STACK) exec -- $(PY) -m bench.soak $(SOAK_ARGS)

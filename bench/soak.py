@@ -3,12 +3,15 @@ the invariants that must hold whatever broke.
 
     make soak                                   # 60 s, embedded PostgreSQL
     make soak SOAK_ARGS="--seconds 600"
+    make soak SOAK_ARGS="--idempotent-minter"   # a minter honouring Idempotency-Key
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres \
         .venv/bin/python -m bench.soak --seconds 30
 
 Starts, on free loopback ports: a fresh database on the server of DATABASE_URL
 (created, migrated, dropped at the end), its own Redis (restartable empty), the
-sandbox (X and the minter), the app under gunicorn and two prefork Celery workers.
+sandbox (X and the minter: by default one that ignores Idempotency-Key, with
+BUX_MINTER_IDEMPOTENT=0, as in production), the app under gunicorn and two prefork
+Celery workers.
 The sweeper (`sweep_rewards_task`) and the mirror repair (`repair_mirror_task`) run
 from this process on a fast schedule in place of beat. Readers log in, connect X
 through the real OAuth flow and press Retweet & Like as the htmx box does, while
@@ -332,9 +335,11 @@ def _watch_box(
             return
         if box.status_code >= 500:
             figures.count("errors", f"box GET: HTTP {box.status_code}")
-        if "Minting your BUX" not in box.text:
-            if "Earned" in box.text:
+        if 'data-state="minting"' not in box.text:
+            if 'data-state="rewarded"' in box.text:
                 figures.count("notes", "boxes seen turning to earned")
+            elif 'data-state="operator"' in box.text:
+                figures.count("notes", "boxes seen telling of a delay")
             return
 
 
@@ -369,18 +374,25 @@ SANDBOX_FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("retweet dropped after retweeting", RETWEET, {"drop": True, "when": "after"}),
     ("retweet 503", RETWEET, {"status": 503}),
     ("mint 500 after minting", MINT, {"status": 500, "when": "after"}),
+    ("mint 504 after minting", MINT, {"status": 504, "when": "after"}),
     ("like timeout", LIKE, {"hang": X_HANG}),
     ("retweet dropped, not retweeted", RETWEET, {"drop": True, "when": "before"}),
     ("mint timeout, not minted", MINT, {"hang": MINT_HANG}),
     ("like dropped", LIKE, {"drop": True}),
 ]
 SANDBOX_FAULT_EVERY = 2.0
-# (label, first at, then every) in seconds from the start of the load.
+# (label, first at, then every) in seconds from the start of the load; each label is
+# a FaultInjector method in INFRA_ACTIONS.
 INFRA_FAULTS = [
+    ("mint task copies published at once", 4.0, 6.0),
     ("PostgreSQL connections terminated", 10.0, 20.0),
     ("Celery worker SIGKILLed and restarted", 15.0, 30.0),
     ("Redis killed and restarted empty", 25.0, 60.0),
 ]
+# Copies of one reward's mint task sent together, as a redelivery racing the
+# sweeper's re-queue would; for this many of the rewards verified last.
+MINT_COPIES = 4
+MINT_COPIED_REWARDS = 3
 
 
 def fault_schedule(seconds: float) -> list[tuple[float, str]]:
@@ -409,6 +421,12 @@ class FaultInjector:
         self.sandbox, self.database, self.redis = sandbox, database, redis
         self.workers, self.figures = workers, figures
         self.by_label = {label: (route, spec) for label, route, spec in SANDBOX_FAULTS}
+        self.infra: dict[str, Callable[[], None]] = {
+            "mint task copies published at once": self.publish_mint_copies,
+            "PostgreSQL connections terminated": self.terminate_database_sessions,
+            "Celery worker SIGKILLed and restarted": self.kill_a_worker,
+            "Redis killed and restarted empty": self.redis.restart_empty,
+        }
         self.kills = 0
 
     def run(self, seconds: float, stop: threading.Event) -> None:
@@ -426,18 +444,41 @@ class FaultInjector:
             route, spec = self.by_label[label]
             values = {k: v() if callable(v) else v for k, v in spec.items()}
             self.sandbox.fault(route, **values)
-        elif label.startswith("PostgreSQL"):
-            ended = self.database.terminate_connections()
-            self.figures.count("notes", "PostgreSQL sessions terminated", ended)
-        elif label.startswith("Redis"):
-            self.redis.restart_empty()
         else:
-            worker = self.workers[self.kills % len(self.workers)]
-            self.kills += 1
-            worker.kill()
-            time.sleep(1.0)
-            worker.restart()
+            self.infra[label]()
         self.figures.count("faults", label)
+
+    def terminate_database_sessions(self) -> None:
+        ended = self.database.terminate_connections()
+        self.figures.count("notes", "PostgreSQL sessions terminated", ended)
+
+    def kill_a_worker(self) -> None:
+        worker = self.workers[self.kills % len(self.workers)]
+        self.kills += 1
+        worker.kill()
+        time.sleep(1.0)
+        worker.restart()
+
+    def publish_mint_copies(self) -> None:
+        """Copies of the mint task of the rewards verified last, all sent at once:
+        between them (and the copy already queued) one mint request may go out."""
+        from django.db import connection
+
+        from campaigns.models import ShareReward
+        from rewards.tasks import mint_bux_task
+
+        try:
+            latest = list(
+                ShareReward.objects.filter(status=ShareReward.Status.VERIFIED)
+                .order_by("-verified_at")
+                .values_list("pk", flat=True)[:MINT_COPIED_REWARDS]
+            )
+        finally:
+            connection.close()
+        copies = [reward_id for reward_id in latest for _ in range(MINT_COPIES)]
+        with ThreadPoolExecutor(len(copies) or 1) as publishing:
+            list(publishing.map(mint_bux_task.delay, copies))
+        self.figures.count("notes", "mint task copies published", len(copies))
 
 
 # --- Sweeper ----------------------------------------------------------------------
@@ -463,6 +504,10 @@ def sweep_once(figures: Figures, *, repair: bool) -> None:
             if name == "sweep_rewards_task":
                 queued = summary["queued"]
                 figures.count("notes", "mints re-queued by the sweeper", queued)
+                flagged = summary["flagged"]
+                figures.count(
+                    "notes", "mints handed to an operator by the sweeper", flagged
+                )
     close_old_connections()
 
 
@@ -514,7 +559,12 @@ def running_threads(
 
 
 def stack_environment(
-    *, database_url: str, redis_url: str, app_url: str, sandbox: Sandbox
+    *,
+    database_url: str,
+    redis_url: str,
+    app_url: str,
+    sandbox: Sandbox,
+    idempotent_minter: bool,
 ) -> dict[str, str]:
     """Settings for every process of the stack: X and the minter on the sandbox,
     tight timeouts and fast retries so a short run converges."""
@@ -536,7 +586,7 @@ def stack_environment(
         "X_CALLBACK_URL": f"{app_url}/auth/x/callback",
         "BUX_MINTER_URL": sandbox.minter_url,
         "BUX_MINTER_SECRET": sandbox.minter_secret,
-        "BUX_MINTER_IDEMPOTENT": "1",
+        "BUX_MINTER_IDEMPOTENT": "1" if idempotent_minter else "0",
         "X_CONNECT_TIMEOUT": f"{X_CONNECT_TIMEOUT:g}",
         "X_READ_TIMEOUT": f"{X_READ_TIMEOUT:g}",
         "BUX_MINTER_CONNECT_TIMEOUT": f"{MINTER_CONNECT_TIMEOUT:g}",
@@ -547,6 +597,12 @@ def stack_environment(
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "plain",
     }
+
+
+def minter_mode_args(*, idempotent: bool) -> list[str]:
+    """The sandbox minter as production's (every request mints), or honouring
+    Idempotency-Key."""
+    return [] if idempotent else ["--minter-ignores-idempotency-key"]
 
 
 class Soak:
@@ -578,7 +634,12 @@ class Soak:
         self.sandbox_process = SandboxProcess(
             state_file=self.log_dir / "sandbox-state.json",
             log_file=self.log_dir / "sandbox.log",
-            args=["--quiet", "--callback-url", f"{app_url}/auth/x/callback"],
+            args=[
+                "--quiet",
+                "--callback-url",
+                f"{app_url}/auth/x/callback",
+                *minter_mode_args(idempotent=self.args.idempotent_minter),
+            ],
         ).start()
         self.sandbox = Sandbox(self.sandbox_process.url)
         environment = stack_environment(
@@ -586,6 +647,7 @@ class Soak:
             redis_url=self.redis.url,
             app_url=app_url,
             sandbox=self.sandbox,
+            idempotent_minter=self.args.idempotent_minter,
         )
         # This process reads the same settings: it sets up data, sweeps and checks.
         os.environ.update(environment)
@@ -716,9 +778,9 @@ class Soak:
         self.timings["load"] = time.monotonic() - started
 
     def converge(self) -> None:
-        """Faults off, every process up, then the sweeper until nothing is left to
-        mint (`rewards_to_sweep` re-queues only rewards left quiet), within a
-        bound."""
+        """Faults off, every process up, then the sweeper until every verified
+        reward is minted or in the operator queue (`rewards_to_sweep` re-queues only
+        rewards left quiet; a lost mint's lease must run out), within a bound."""
         from django.db import connection
 
         from campaigns.models import ShareReward
@@ -736,7 +798,9 @@ class Soak:
         while True:
             try:
                 sweep_once(self.figures, repair=False)
-                unminted = ShareReward.objects.filter(status="verified").count()
+                unminted = ShareReward.objects.filter(
+                    status="verified", needs_operator=False
+                ).count()
             except Exception as error:
                 self.figures.count("errors", f"converge: {type(error).__name__}")
                 connection.close()
@@ -800,7 +864,8 @@ class Soak:
         from campaigns.models import ShareCampaign, ShareReward
 
         f = self.figures
-        print(f"\n== soak figures (seed {self.args.seed})")
+        mode = "idempotent minter" if self.args.idempotent_minter else "production"
+        print(f"\n== soak figures (seed {self.args.seed}, {mode} mode)")
         print(
             f"load {self.timings['load']:.0f} s, setup {self.timings['setup']:.1f} s, "
             f"convergence {self.timings['converge']:.1f} s; "
@@ -833,8 +898,30 @@ class Soak:
             + ", ".join(f"{s} {by_status.get(s, 0):,}" for s in ShareReward.Status)
             + f"; mints at the minter {len(mints):,}; BUX minted {minted or 0:,.0f}"
         )
+        _print_operator_queue(mints)
         _print_pending(retweets)
         print(f"mirror: repair: {repaired}  then check: {final}")
+
+
+def _print_operator_queue(mints: list[dict[str, Any]]) -> None:
+    """Rewards left to an operator, and what the minter's records would show them:
+    a mint to record, or none (retry)."""
+    from campaigns.models import ShareReward
+
+    keys = Counter(str(mint.get("idempotencyKey")) for mint in mints)
+    queue = ShareReward.objects.filter(status="verified", needs_operator=True)
+    reasons: Counter[str] = Counter()
+    minted = 0
+    for reward in queue:
+        minted += keys[f"share-reward-{reward.pk}"] > 0
+        reasons[_shape(re.split(r"[:.(]", reward.failure_reason)[0].strip())] += 1
+    total = sum(reasons.values())
+    print(
+        f"operator queue: {total:,} ({minted:,} minted at the minter: record; "
+        f"{total - minted:,} not: retry)"
+    )
+    for reason, count in reasons.most_common():
+        print(f"  {count:>7,}  {reason}")
 
 
 def _print_pending(retweets: list[dict[str, Any]]) -> None:
@@ -890,6 +977,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=150,
         help="bound on the wait for the sweeper and retries after the load",
+    )
+    parser.add_argument(
+        "--idempotent-minter",
+        action="store_true",
+        help="a minter that honours Idempotency-Key, and BUX_MINTER_IDEMPOTENT=1 "
+        "(default: production's minter, which ignores it)",
     )
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument(

@@ -223,7 +223,6 @@ def _refused(reward: ShareReward, claim: _Claim, refusal: MintRefused) -> MintAt
         # was in flight is tried now instead of waiting for a fix already made.
         if _locked_wallet(reward.user_id) != claim.wallet_address:
             _settle(claim, mint_started_at=None)
-            transaction.on_commit(partial(request_mint, claim.reward_id))
             return MintAttempt(MintResult.RETRY, claim.attempts)
         _settle(
             claim,

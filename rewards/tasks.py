@@ -10,8 +10,10 @@ from .services import MintResult
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
 def mint_bux_task(self: Task[[int], str], reward_id: int) -> str:
-    """Mint one reward. Retries definite failures with exponential backoff up to
-    BUX_MINT_MAX_ATTEMPTS (counted in the database, so a lost message loses nothing)."""
+    """Mint one reward. Retries, with exponential backoff up to BUX_MINT_MAX_ATTEMPTS
+    (counted in the database, so a lost message loses nothing), what the service says
+    may be retried: failures that minted nothing, and unknown outcomes only with an
+    idempotent minter (rewards.services)."""
     try:
         attempt = services.mint_share_reward(reward_id)
     except (OperationalError, InterfaceError) as error:
