@@ -23,6 +23,7 @@ import ipaddress
 import itertools
 import json
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -126,9 +127,13 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             ("X-Forwarded-For", f"{prior}, {caller}" if prior else caller),
             ("X-Forwarded-Proto", "https"),
         ]
-        upstream = self.server.upstream.request(
-            self.command, self.path, headers=headers, content=body
-        )
+        try:
+            upstream = self.server.upstream.request(
+                self.command, self.path, headers=headers, content=body
+            )
+        except httpx.TransportError:
+            self.send_error(502)  # as a proxy answers while the app is not up
+            return
         self.send_response_only(upstream.status_code, upstream.reason_phrase)
         for name, value in upstream.headers.multi_items():
             if name.lower() not in HOP_BY_HOP:
@@ -228,7 +233,8 @@ class WebStack:
             client.close()
         self.proxy.stop()
         if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
+            # gunicorn's quick shutdown: nothing is in flight once the tests are done.
+            self._process.send_signal(signal.SIGINT)
             try:
                 self._process.wait(timeout=20)
             except subprocess.TimeoutExpired:
