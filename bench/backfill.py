@@ -39,6 +39,7 @@ from bench.common import (
     report,
     setup_django,
 )
+from bench.results import Figure, count, higher, lower
 
 GOAL = 50_000
 MEMORY_GOAL_MB = 200
@@ -180,7 +181,8 @@ def ceiling(tool: str, requests: int) -> dict[str, float]:
 def measure(rows: int, rounds: int, tool: str) -> dict[str, Any]:
     started = time.perf_counter()
     create_rewards(rows // CAMPAIGNS, CAMPAIGNS)
-    print(f"fixture: {rows:,} rewards in {time.perf_counter() - started:.1f}s")
+    fixture_seconds = time.perf_counter() - started
+    print(f"fixture: {rows:,} rewards in {fixture_seconds:.1f}s")
     requests = 200_000
     backfills: list[dict[str, Any]] = []
     ceilings: list[dict[str, float]] = []
@@ -230,9 +232,45 @@ def measure(rows: int, rounds: int, tool: str) -> dict[str, Any]:
         "fraction_of_ceiling": rate / limit,
         "peak_rss_mb": peak,
         "goal": GOAL,
+        "goal_text": (
+            f">= {GOAL:,} rewards/s (median); peak RSS < {MEMORY_GOAL_MB} MB at "
+            "1,000,000 rows"
+        ),
+        "goal_figure": "backfill median",
         "ratio_to_goal": rate / GOAL,
         "ok": rate >= GOAL and memory_ok,
+        "parameters": {"rows": rows, "rounds": rounds, "ceiling": source},
+        "figures": {
+            "fixture rewards": count(rows),
+            "fixture seconds": lower(fixture_seconds, "s"),
+            **_round_figures(backfills, ceilings),
+            "backfill median": higher(rate, "rewards/s"),
+            "backfill min": higher(min(rates), "rewards/s"),
+            "backfill max": higher(max(rates), "rewards/s"),
+            "ceiling median (baseline)": higher(limit, "rewards/s"),
+            "writes a reward": count(sum(WRITES.values())),
+            "fraction of the ceiling": higher(rate / limit, ""),
+            "peak RSS": lower(peak, "MB"),
+            "Redis used_memory after a run": lower(
+                backfills[-1]["used_memory_mb"], "MB"
+            ),
+        },
     }
+
+
+def _round_figures(
+    backfills: list[dict[str, Any]], ceilings: list[dict[str, float]]
+) -> dict[str, Figure]:
+    figures: dict[str, Figure] = {}
+    for n, (backfill, limit) in enumerate(zip(backfills, ceilings, strict=True)):
+        figures |= {
+            f"round {n + 1} ceiling": higher(limit["rewards"], "rewards/s"),
+            f"round {n + 1} ceiling writes": higher(limit["ops"], "writes/s"),
+            f"round {n + 1} backfill": higher(backfill["rate"], "rewards/s"),
+            f"round {n + 1} backfill seconds": lower(backfill["seconds"], "s"),
+            f"round {n + 1} peak RSS": lower(backfill["peak_mb"], "MB"),
+        }
+    return figures
 
 
 def main() -> int:

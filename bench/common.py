@@ -59,7 +59,11 @@ def format_ms(stats: dict[str, float]) -> str:
 
 
 def report(result: dict[str, Any]) -> None:
-    """Print the machine-readable line `bench.run_all` reads."""
+    """Print the machine-readable line `bench.run_all` reads (its figures: see
+    `bench.results`)."""
+    goal = result.get("goal_figure")
+    if goal is not None and goal not in result.get("figures", {}):
+        raise ValueError(f"the goal's figure {goal!r} is not among the figures")
     result.setdefault("cores", cores())
     print(RESULT_MARK + json.dumps(result, default=str), flush=True)
 
@@ -243,15 +247,15 @@ def create_rewards(
         cursor.execute(
             "INSERT INTO campaigns_sharereward (status, retweet_id, liked,"  # noqa: S608
             " bux_rewarded, failure_reason, verified_at, rewarded_at, tx_hash,"
-            " mint_attempts, needs_operator, created_at, updated_at, campaign_id,"
-            " user_id)"
+            " mint_attempts, needs_operator, waiting_for_wallet, created_at,"
+            " updated_at, campaign_id, user_id)"
             " SELECT status, CASE WHEN status = 'pending' THEN '' ELSE tweet_id END,"
             " status <> 'pending', mod(n, 90) + 10,"
             " CASE WHEN status = 'failed' THEN 'Mint failed' ELSE '' END,"
             " CASE WHEN status = 'pending' THEN NULL ELSE at END,"
             " CASE WHEN status = 'rewarded' THEN at + interval '1 minute' END,"
             " CASE WHEN status = 'rewarded' THEN '0x' || lpad(to_hex(n), 64, '0') END,"
-            " 0, false, at, at, cid, uid"
+            " 0, false, false, at, at, cid, uid"
             f" FROM (SELECT *, {status} AS status,"
             " now() - n * interval '1 second' AS at"
             " FROM (SELECT u.id AS uid, c.id AS cid, c.tweet_id, %s AS first_uid,"

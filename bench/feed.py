@@ -29,6 +29,7 @@ from bench.common import (
     setup_django,
     summary_ms,
 )
+from bench.results import count, higher, lower, timing
 
 if TYPE_CHECKING:
     from rewards.mirror import UserActivity
@@ -70,8 +71,8 @@ def measure(reads: int, seconds: float) -> dict[str, Any]:
         )
         cursor.execute("ANALYZE campaigns_sharereward")
     sync_all_share_rewards()
-    elapsed = time.perf_counter() - started
-    print(f"fixture: {USERS * CAMPAIGNS:,} rewards in {elapsed:.1f}s")
+    fixture_seconds = time.perf_counter() - started
+    print(f"fixture: {USERS * CAMPAIGNS:,} rewards in {fixture_seconds:.1f}s")
 
     redis_read = _read_page(UserActivity(user_id))
     orm_read = _read_page(DatabaseActivity(user_id))
@@ -105,8 +106,18 @@ def measure(reads: int, seconds: float) -> dict[str, Any]:
         "value": ratio,
         "unit": "x faster (median)",
         "goal": GOAL,
+        "goal_text": f"Redis >= {GOAL:g}x faster than the ORM (median)",
+        "goal_figure": "speed-up median",
         "ratio_to_goal": ratio / GOAL,
         "ok": ratio >= GOAL,
+        "parameters": {"reads": reads, "seconds": seconds},
+        "figures": {
+            "fixture rewards": count(USERS * CAMPAIGNS),
+            "fixture seconds": lower(fixture_seconds, "s"),
+            **timing("redis page", redis),
+            **timing("orm page (baseline)", orm),
+            "speed-up median": higher(ratio, "x"),
+        },
     }
 
 

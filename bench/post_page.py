@@ -37,6 +37,7 @@ from bench.common import (
     summary_ms,
     wait_for_http,
 )
+from bench.results import Figure, higher, lower, timing
 from blockster.devstack import free_port
 
 GOAL = 0.5
@@ -171,6 +172,13 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
         )
     print(f"post page / baseline: {ratio:.2f} (goal >= {GOAL})")
     errors = sum(side["errors"] for side in results.values())
+    figures: dict[str, Figure] = {}
+    for name, side in results.items():
+        figures |= {
+            f"{name} rate": higher(rates[name], "requests/s"),
+            f"{name} errors": lower(side["errors"], ""),
+            **timing(name, side["stats"]),
+        }
     return {
         "benchmark": "post page",
         "subject": {**results["post page"]["stats"], "rps": rates["post page"]},
@@ -178,8 +186,18 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
         "value": ratio,
         "unit": "of the baseline's requests/s",
         "goal": GOAL,
+        "goal_text": f">= {GOAL:g} of the baseline's requests/s, no errors",
+        "goal_figure": "post page / baseline",
         "ratio_to_goal": ratio / GOAL,
         "ok": ratio >= GOAL and not errors,
+        "parameters": {
+            "gunicorn": "2 sync workers",
+            "processes": processes,
+            "tasks": tasks,
+            "rounds": rounds,
+            "seconds": seconds,
+        },
+        "figures": {**figures, "post page / baseline": higher(ratio, "")},
     }
 
 

@@ -20,9 +20,12 @@ import os
 import statistics
 import sys
 import time
+from typing import Any
 
 import httpx
 
+from bench.common import report
+from bench.results import count, higher, lower
 from sandbox.testing import Sandbox, SandboxProcess
 
 GOAL = 1000
@@ -68,7 +71,7 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 def measure(
     url: str, *, processes: int, tasks: int, seconds: float, budget: int
-) -> int:
+) -> dict[str, Any]:
     handle = Sandbox(url)
     # Whatever callback the running sandbox has registered.
     handle.callback_url = handle.configure()["callback_urls"][0]
@@ -90,15 +93,42 @@ def measure(
     print(f"cores: {os.cpu_count()}  clients: {processes} processes x {tasks} tasks")
     print(f"requests: {len(latencies)} ok, {errors} failed, in {elapsed:.2f}s")
     print(f"throughput: {rate:,.0f} requests/s (goal >= {GOAL:,})")
+    nan = float("nan")
+    latency = {
+        "median": _percentile(latencies, 0.50) if latencies else nan,
+        "p95": _percentile(latencies, 0.95) if latencies else nan,
+        "p99": _percentile(latencies, 0.99) if latencies else nan,
+        "mean": statistics.fmean(latencies) * 1000 if latencies else nan,
+    }
     if latencies:
         print(
             "latency ms: "
-            f"p50 {_percentile(latencies, 0.50):.2f}  "
-            f"p95 {_percentile(latencies, 0.95):.2f}  "
-            f"p99 {_percentile(latencies, 0.99):.2f}  "
-            f"mean {statistics.fmean(latencies) * 1000:.2f}"
+            f"p50 {latency['median']:.2f}  "
+            f"p95 {latency['p95']:.2f}  "
+            f"p99 {latency['p99']:.2f}  "
+            f"mean {latency['mean']:.2f}"
         )
-    return 0 if rate >= GOAL and not errors else 1
+    return {
+        "benchmark": "sandbox",
+        "subject": {**latency, "rps": rate},
+        "value": rate,
+        "unit": "requests/s",
+        "goal": GOAL,
+        "goal_text": f">= {GOAL:,} requests/s, no errors",
+        "goal_figure": "throughput",
+        "ratio_to_goal": rate / GOAL,
+        "ok": rate >= GOAL and not errors,
+        "parameters": {"processes": processes, "tasks": tasks, "seconds": seconds},
+        "figures": {
+            "requests": count(len(latencies)),
+            "failed": lower(errors, ""),
+            "elapsed": count(elapsed, "s"),
+            "throughput": higher(rate, "requests/s"),
+            **{
+                f"latency {name}": lower(value, "ms") for name, value in latency.items()
+            },
+        },
+    }
 
 
 def main() -> int:
@@ -123,11 +153,14 @@ def main() -> int:
     if args.url:
         if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
             parser.error("the benchmark only talks to loopback")
-        return measure(args.url, **options)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blockster.settings")
-    server_args = ["--quiet"] if args.quiet_server else []
-    with SandboxProcess(args=server_args) as process:
-        return measure(process.url, **options)
+        result = measure(args.url, **options)
+    else:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blockster.settings")
+        server_args = ["--quiet"] if args.quiet_server else []
+        with SandboxProcess(args=server_args) as process:
+            result = measure(process.url, **options)
+    report(result)
+    return 0 if result["ok"] else 1
 
 
 if __name__ == "__main__":
