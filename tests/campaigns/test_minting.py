@@ -14,7 +14,6 @@ from campaigns.models import ShareReward
 from campaigns.services import share_to_x
 from rewards.minter import MinterClient
 from rewards.services import mint_share_reward, retry_minting, sweep_rewards
-from rewards.tasks import mint_bux_task
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -203,23 +202,20 @@ def test_a_worker_killed_mid_mint_never_mints_twice(
 
 
 def test_a_broker_outage_at_click_time_is_recorded_and_swept_later(
+    owned_redis,
+    celery_worker,
     client,
     reader,
     campaign_factory,
     connect_x,
     sandbox,
-    celery_worker,
     page_text,
     wait_for,
 ):
-    from kombu.exceptions import OperationalError
-
     campaign = campaign_factory()
     connect_x(reader)
     client.force_login(reader)
-    with mock.patch.object(
-        mint_bux_task, "delay", autospec=True, side_effect=OperationalError("down")
-    ):
+    with owned_redis.down():  # the broker (and the rest of Redis) stopped
         response = client.post(
             f"/campaigns/{campaign.pk}/share", HTTP_HX_REQUEST="true"
         )
