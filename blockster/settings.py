@@ -106,7 +106,12 @@ MIDDLEWARE = [
 
 if not DEBUG:
     # Production serves collected static files itself; runserver does it in development.
-    MIDDLEWARE.insert(2, "whitenoise.middleware.WhiteNoiseMiddleware")
+    # Right after SecurityMiddleware, so static files too are redirected to https and
+    # carry its headers.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "blockster.urls"
 WSGI_APPLICATION = "blockster.wsgi.application"

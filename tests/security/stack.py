@@ -120,17 +120,18 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             (name, value)
             for name, value in self.headers.items()
             if name.lower() not in HOP_BY_HOP
-            and name.lower()
-            not in {"x-forwarded-for", "x-forwarded-proto", "accept-encoding"}
+            and name.lower() not in {"x-forwarded-for", "x-forwarded-proto"}
         ]
         headers += [
             ("X-Forwarded-For", f"{prior}, {caller}" if prior else caller),
             ("X-Forwarded-Proto", "https"),
         ]
         try:
-            upstream = self.server.upstream.request(
+            with self.server.upstream.stream(
                 self.command, self.path, headers=headers, content=body
-            )
+            ) as upstream:
+                # The body as sent (compressed if the client asked for that).
+                content = b"".join(upstream.iter_raw())
         except httpx.TransportError:
             self.send_error(502)  # as a proxy answers while the app is not up
             return
@@ -138,10 +139,10 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         for name, value in upstream.headers.multi_items():
             if name.lower() not in HOP_BY_HOP:
                 self.send_header(name, value)
-        self.send_header("Content-Length", str(len(upstream.content)))
+        self.send_header("Content-Length", str(len(content)))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(upstream.content)
+            self.wfile.write(content)
 
     do_GET = do_POST = do_HEAD = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _forward
 
@@ -165,6 +166,8 @@ class TlsProxy:
         self.server.upstream = httpx.Client(
             base_url=upstream,
             transport=httpx.HTTPTransport(local_address=PROXY_ADDRESS),
+            # The client's own Accept-Encoding, else none (not httpx's default).
+            headers={"Accept-Encoding": "identity"},
             timeout=60,
         )
         self.url = f"https://{HOST}:{self.server.server_address[1]}"

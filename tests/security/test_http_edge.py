@@ -54,15 +54,17 @@ def test_one_attackers_failed_logins_lock_out_only_the_attacker(
     assert readers_login.headers["Location"] == "/"
 
 
-def test_only_the_proxy_can_say_a_request_came_over_https(web_stack):
-    through_proxy = web_stack.client(new_address()).get("/accounts/login/")
+@pytest.mark.parametrize("path", ["/accounts/login/", "/static/css/site.css"])
+def test_only_the_proxy_can_say_a_request_came_over_https(web_stack, path):
+    through_proxy = web_stack.client(new_address()).get(path)
     outsider = web_stack.direct(new_address()).get(
-        "/accounts/login/", headers={"X-Forwarded-Proto": "https"}
+        path, headers={"X-Forwarded-Proto": "https"}
     )
 
     assert through_proxy.status_code == 200
     assert outsider.status_code == 301
     assert outsider.headers["Location"].startswith("https://")
+    assert outsider.headers["Location"].endswith(path)
 
 
 def test_the_access_log_never_shows_the_authorization_code(web_stack, wait_for):
