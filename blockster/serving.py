@@ -72,6 +72,9 @@ def trusted_peer(peer: Any, allowed: list[str]) -> bool:
         address = ipaddress.ip_address(peer[0])
     except ValueError:
         return False
+    # A socket bound to [::] sees an IPv4 proxy as ::ffff:a.b.c.d.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
     return any(
         address in ipaddress.ip_network(entry, strict=False) for entry in allowed
     )
