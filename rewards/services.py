@@ -192,9 +192,9 @@ def mint_share_reward(
         )
     except DatabaseError:
         logger.error(
-            "minted reward %s (transaction %s) but could not record it; the reward "
-            "goes to the operator queue when its lease runs out: record this "
-            "transaction for it",
+            "minted reward %s (transaction %s) but could not record it; when its "
+            "lease runs out the sweeper hands it to an operator, who records this "
+            "transaction (an idempotent minter is asked again instead)",
             reward_id,
             receipt.transaction_hash,
         )
