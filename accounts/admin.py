@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
-from .models import User
+from .models import SecurityEvent, User
 
 
 class UserChangeAdminForm(UserChangeForm):
@@ -52,3 +56,73 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
     )
+
+
+class SecurityEventUserFilter(admin.SimpleListFilter):
+    """Events of one user, chosen from the list's user links: a list of every user
+    would not fit the sidebar."""
+
+    title = "user"
+    parameter_name = "user"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin
+    ) -> list[tuple[str, str]]:
+        pk = self._user_pk()
+        user = User.objects.filter(pk=pk).first() if pk is not None else None
+        return [(str(user.pk), user.email)] if user else []
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[SecurityEvent]
+    ) -> QuerySet[SecurityEvent]:
+        if self.value() is None:
+            return queryset
+        pk = self._user_pk()
+        return queryset.filter(user_id=pk) if pk is not None else queryset.none()
+
+    def _user_pk(self) -> int | None:
+        value = self.value()
+        return int(value) if value and value.isdigit() else None
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The security audit trail: read-only, for everyone who may see it."""
+
+    list_display = ("created_at", "kind", "user_link", "actor", "ip", "summary")
+    list_filter = ("kind", "created_at", SecurityEventUserFilter)
+    search_fields = ("user__email", "actor__email")
+    search_help_text = "Search by the email of the user or of the staff member."
+    list_select_related = ("user", "actor")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "kind", "user", "actor", "ip", "detail")
+    readonly_fields = fields
+
+    @admin.display(description="User", ordering="user__email")
+    def user_link(self, event: SecurityEvent) -> str:
+        if event.user is None:
+            return "—"
+        url = reverse("admin:accounts_securityevent_changelist")
+        return format_html(
+            '<a href="{}?user={}" title="Only this user\'s events">{}</a>',
+            url,
+            event.user.pk,
+            event.user.email,
+        )
+
+    @admin.display(description="Detail")
+    def summary(self, event: SecurityEvent) -> str:
+        return ", ".join(f"{key}={value}" for key, value in event.detail.items())
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(
+        self, request: HttpRequest, obj: SecurityEvent | None = None
+    ) -> bool:
+        return False
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: SecurityEvent | None = None
+    ) -> bool:
+        return False

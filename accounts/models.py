@@ -94,3 +94,56 @@ class User(AbstractBaseUser, PermissionsMixin):
     def public_name(self) -> str:
         """The name shown to other readers; never the email address."""
         return self.display_name or f"Member #{self.pk}"
+
+
+class SecurityEvent(models.Model):
+    """One entry of the security audit trail: who did what to an X connection, a
+    token key or a reward. Written by accounts.services.record_security_event, never
+    changed; `detail` holds ids and reasons, never a token, code or secret."""
+
+    class Kind(models.TextChoices):
+        X_CONNECTED = "x_connected", "X account connected"
+        X_LINK_REFUSED_TAKEN = (
+            "x_link_refused_taken",
+            "X link refused: the X account belongs to another user",
+        )
+        X_LINK_REFUSED_LOCKED = (
+            "x_link_refused_locked",
+            "X link refused: the user is locked to another X account",
+        )
+        X_DISCONNECTED = "x_disconnected", "X account disconnected"
+        X_REFRESH_FAILED = "x_refresh_failed", "X token refresh failed"
+        X_RECONNECT_REQUIRED = "x_reconnect_required", "Asked to reconnect X"
+        TOKEN_KEYS_ROTATED = "token_keys_rotated", "Token encryption keys rotated"
+        MINT_RETRIED = "mint_retried", "Operator: retry minting"
+        MINT_MARKED_FAILED = "mint_marked_failed", "Operator: marked failed (no mint)"
+        MINT_RECORDED = "mint_recorded", "Operator: recorded a mint"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # The user the event is about (the reader, the reward's owner).
+    user = models.ForeignKey(
+        "User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="security_events",
+        db_index=False,  # the (user, created_at) index below serves it
+    )
+    # Who acted, when a person did: the reader themselves, or a staff member.
+    actor = models.ForeignKey(
+        "User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created_at", "-pk")
+        indexes = [
+            models.Index(fields=["-created_at"], name="accounts_secevent_created"),
+            models.Index(fields=["kind", "-created_at"], name="accounts_secevent_kind"),
+            models.Index(fields=["user", "-created_at"], name="accounts_secevent_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M:%S})"

@@ -1,6 +1,16 @@
 from __future__ import annotations
 
-from .models import User
+import re
+from collections.abc import Mapping
+
+from .models import SecurityEvent, User
+
+DetailValue = str | int | bool | None
+# A detail key named like a credential is a bug in the caller: the trail is readable
+# by every staff member, so it must never hold one.
+_CREDENTIAL_KEYS = re.compile(
+    r"token|secret|verifier|password|^code$|^state$|cipher", flags=re.IGNORECASE
+)
 
 
 def update_profile(user: User, *, display_name: str, wallet_address: str) -> int:
@@ -18,3 +28,30 @@ def update_profile(user: User, *, display_name: str, wallet_address: str) -> int
     if not added_wallet:
         return 0
     return queue_rewards_waiting_for_wallet(user.pk)
+
+
+def record_security_event(
+    kind: SecurityEvent.Kind,
+    *,
+    user: User | None = None,
+    actor: User | None = None,
+    ip: str | None = None,
+    detail: Mapping[str, DetailValue] | None = None,
+) -> SecurityEvent:
+    """Add an entry to the security audit trail.
+
+    Call it outside any transaction that may roll back, or the entry goes with it.
+    """
+    detail = dict(detail or {})
+    for key, value in detail.items():
+        if _CREDENTIAL_KEYS.search(key):
+            raise ValueError(f"security event detail {key!r} looks like a credential")
+        if not isinstance(value, DetailValue):
+            raise TypeError(f"security event detail {key!r} must be a plain value")
+    return SecurityEvent.objects.create(
+        kind=kind,
+        user=user,
+        actor=actor,
+        ip=ip,
+        detail=detail,
+    )

@@ -29,6 +29,9 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from accounts.models import SecurityEvent, User
+from accounts.services import DetailValue, record_security_event
+from blockster.proxy import client_ip
 from posts.admin import PostAdmin
 from posts.models import Post
 from rewards.services import retry_minting
@@ -395,6 +398,22 @@ def _not_eligible_because(reward: ShareReward) -> str:
     return "changed meanwhile"
 
 
+def _audit(
+    request: HttpRequest,
+    kind: SecurityEvent.Kind,
+    reward: ShareReward,
+    **detail: DetailValue,
+) -> None:
+    """An operator's action on a reward, for the security audit trail."""
+    record_security_event(
+        kind,
+        user=reward.user,
+        actor=request.user if isinstance(request.user, User) else None,
+        ip=client_ip(request),
+        detail={"reward_id": reward.pk, "campaign_id": reward.campaign_id, **detail},
+    )
+
+
 REWARD_FIELDS = (
     "user",
     "campaign",
@@ -512,6 +531,12 @@ class ShareRewardAdmin(admin.ModelAdmin):
         skipped: Counter[str] = Counter()
         for reward in rewards:
             if retry_minting(reward):
+                _audit(
+                    request,
+                    SecurityEvent.Kind.MINT_RETRIED,
+                    reward,
+                    was_flagged=reward.needs_operator,
+                )
                 queued += 1
                 waiting_for_wallet += not reward.user.wallet_address
             else:
@@ -543,6 +568,12 @@ class ShareRewardAdmin(admin.ModelAdmin):
         skipped: Counter[str] = Counter()
         for reward in rewards:
             if mark_failed(reward, form.cleaned_data["reason"]):
+                _audit(
+                    request,
+                    SecurityEvent.Kind.MINT_MARKED_FAILED,
+                    reward,
+                    reason=form.cleaned_data["reason"],
+                )
                 closed += 1
             else:
                 reward.refresh_from_db()
@@ -586,6 +617,12 @@ class ShareRewardAdmin(admin.ModelAdmin):
             )
             return None
         if recorded:
+            _audit(
+                request,
+                SecurityEvent.Kind.MINT_RECORDED,
+                rewards[0],
+                tx_hash=form.cleaned_data["tx_hash"].lower(),
+            )
             self.message_user(request, "Recorded the mint; the reward is rewarded.")
         else:
             self.message_user(

@@ -31,10 +31,10 @@ from rewards.reasons import failure_reason
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
-    disconnect_x_account,
     get_access_token,
     get_x_connection_for_user,
     maybe_refresh_token,
+    require_reconnect,
 )
 from social.x_api import (
     ShareResult,
@@ -552,7 +552,7 @@ def share_to_x(
         return ShareOutcome(False, error.user_message, reconnect=True)
     except XUnauthorized:
         retry_if_connection_dropped(delete_share_reward, reward)
-        disconnect_x_account(user, revoke=False)
+        require_reconnect(user, reason="access_token_refused")
         return ShareOutcome(False, XReconnectRequired.user_message, reconnect=True)
     except XApiError as error:
         retry_if_connection_dropped(delete_share_reward, reward)

@@ -76,14 +76,20 @@ def _state_expiry() -> datetime:
 
 
 class XOAuthState(models.Model):
-    """One pending authorization: single use, bound to the user who started it."""
+    """One pending authorization: single use, bound to the user who started it and
+    to their browser session."""
 
     state = models.CharField(max_length=128, unique=True)
-    code_verifier = models.CharField(max_length=128)
+    # The PKCE verifier, encrypted like the tokens (social.crypto): SQL logs and
+    # database copies never show it.
+    code_verifier_encrypted = models.BinaryField(editable=False)
     redirect_to = models.CharField(max_length=500, default="/")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
+    # SHA-256 of a secret kept in the browser session that started the flow: only
+    # that session can finish it, not another session of the same user.
+    session_binding = models.CharField(max_length=64, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(default=_state_expiry, db_index=True)
 

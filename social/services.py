@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import logging
 import secrets
 from contextlib import suppress
@@ -15,7 +16,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import User
+from accounts.models import SecurityEvent, User
+from accounts.services import DetailValue, record_security_event
 
 from .crypto import TokenDecryptError, decrypt_token, encrypt_token, needs_rotation
 from .models import XConnection, XOAuthState
@@ -87,25 +89,71 @@ def code_challenge_for(code_verifier: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def create_oauth_state(user: User, *, redirect_to: str) -> tuple[XOAuthState, str]:
-    """Start an authorization: returns the stored state and its PKCE S256 challenge."""
+def new_session_secret() -> str:
+    """A secret for the browser session to keep, binding its OAuth states to it."""
+    return secrets.token_urlsafe(32)
+
+
+def _session_binding(session_secret: str) -> str:
+    return hashlib.sha256(session_secret.encode()).hexdigest()
+
+
+@sensitive_variables("code_verifier")
+def create_oauth_state(
+    user: User, *, redirect_to: str, session_secret: str
+) -> tuple[XOAuthState, str]:
+    """Start an authorization: returns the stored state and its PKCE S256 challenge.
+
+    `session_secret` is kept in the browser session that starts the flow; only a
+    request showing it can finish the flow (is_bound_to_session).
+    """
+    # 96 random bytes encode to 128 characters, PKCE's maximum verifier length.
+    code_verifier = secrets.token_urlsafe(96)
     oauth_state = XOAuthState.objects.create(
         state=secrets.token_urlsafe(32),
-        # 96 random bytes encode to 128 characters, PKCE's maximum verifier length.
-        code_verifier=secrets.token_urlsafe(96),
+        code_verifier_encrypted=encrypt_token(
+            code_verifier, column="code_verifier", user_id=user.pk
+        ),
         redirect_to=safe_redirect_path(redirect_to),
         user=user,
+        session_binding=_session_binding(session_secret),
     )
-    return oauth_state, code_challenge_for(oauth_state.code_verifier)
+    return oauth_state, code_challenge_for(code_verifier)
 
 
-def get_valid_oauth_state(state: str, *, user: User) -> XOAuthState | None:
-    """The user's own unexpired state with this value, if there is one."""
+def get_code_verifier(oauth_state: XOAuthState) -> str | None:
+    """The state's PKCE verifier; None when it no longer decrypts (the flow must
+    start again)."""
+    try:
+        return decrypt_token(
+            oauth_state.code_verifier_encrypted,
+            column="code_verifier",
+            user_id=oauth_state.user_id,
+        )
+    except TokenDecryptError:
+        return None
+
+
+def is_bound_to_session(oauth_state: XOAuthState, session_secret: str | None) -> bool:
+    if not session_secret or not oauth_state.session_binding:
+        return False
+    return hmac.compare_digest(
+        oauth_state.session_binding, _session_binding(session_secret)
+    )
+
+
+def get_valid_oauth_state(
+    state: str, *, user: User, session_secret: str | None
+) -> XOAuthState | None:
+    """The user's own unexpired state with this value, started in this session."""
     if not state:
         return None
-    return XOAuthState.objects.filter(
+    oauth_state = XOAuthState.objects.filter(
         state=state, user=user, expires_at__gt=timezone.now()
     ).first()
+    if oauth_state is None or not is_bound_to_session(oauth_state, session_secret):
+        return None
+    return oauth_state
 
 
 def consume_oauth_state(oauth_state: XOAuthState) -> bool:
@@ -129,11 +177,22 @@ def get_x_connection_for_user(user: User) -> XConnection | None:
 
 
 def get_access_token(connection: XConnection) -> str:
-    return decrypt_token(
-        connection.access_token_encrypted,
-        column="access_token",
-        user_id=connection.user_id,
-    )
+    """The connection's access token. A token that no longer decrypts (its key was
+    removed, the row copied or damaged) ends the connection as a revoked grant does:
+    raises XReconnectRequired."""
+    try:
+        return decrypt_token(
+            connection.access_token_encrypted,
+            column="access_token",
+            user_id=connection.user_id,
+        )
+    except TokenDecryptError as error:
+        logger.warning(
+            "X access token of user %s does not decrypt: %s", connection.user_id, error
+        )
+        raise require_reconnect(
+            connection.user, reason="access_token_undecryptable"
+        ) from error
 
 
 def _store_tokens(connection: XConnection, tokens: TokenSet) -> None:
@@ -194,11 +253,17 @@ def _upsert_locked(user: User, profile: XUser, tokens: TokenSet) -> XConnection:
 
 @sensitive_variables("code", "code_verifier", "tokens")
 def complete_x_connection(
-    user: User, *, code: str, code_verifier: str, client: XApiClient | None = None
+    user: User,
+    *,
+    code: str,
+    code_verifier: str,
+    client: XApiClient | None = None,
+    ip: str | None = None,
 ) -> XConnection:
     """Exchange the authorization code, read the X profile and save the connection.
 
     Raises XConnectFailed, XAccountLocked or XAccountTaken, each with `user_message`.
+    Connects and refused links go to the security audit trail.
     """
     client = client or XApiClient.from_settings()
     try:
@@ -214,14 +279,41 @@ def complete_x_connection(
         logger.warning("X profile fetch failed for user %s: %s", user.pk, error.detail)
         _revoke_quietly(client, tokens.access_token, tokens.refresh_token)
         raise XConnectFailed("Failed to get your X profile information") from error
+    account = {"x_user_id": profile.id, "x_username": profile.username}
     try:
         connection = upsert_x_connection(user, profile=profile, tokens=tokens)
-    except (XAccountLocked, XAccountTaken):
+    except (XAccountLocked, XAccountTaken) as refused:
         # Tokens we will never store are handed back to X.
         _revoke_quietly(client, tokens.access_token, tokens.refresh_token)
+        _record_refused_link(user, refused, account=account, ip=ip)
         raise
     logger.info("user %s connected X account %s", user.pk, profile.id)
+    record_security_event(
+        SecurityEvent.Kind.X_CONNECTED, user=user, actor=user, ip=ip, detail=account
+    )
     return connection
+
+
+def _record_refused_link(
+    user: User,
+    refused: XAccountLocked | XAccountTaken,
+    *,
+    account: dict[str, str],
+    ip: str | None,
+) -> None:
+    detail: dict[str, DetailValue]
+    if isinstance(refused, XAccountLocked):
+        kind = SecurityEvent.Kind.X_LINK_REFUSED_LOCKED
+        detail = {**account, "locked_x_user_id": user.locked_x_user_id}
+    else:
+        kind = SecurityEvent.Kind.X_LINK_REFUSED_TAKEN
+        holder = (
+            User.objects.filter(locked_x_user_id=account["x_user_id"])
+            .values_list("pk", flat=True)
+            .first()
+        )
+        detail = {**account, "held_by_user_id": holder}
+    record_security_event(kind, user=user, actor=user, ip=ip, detail=detail)
 
 
 def maybe_refresh_token(
@@ -246,8 +338,30 @@ def maybe_refresh_token(
             connection.user_id,
             type(error).__name__,
         )
-        disconnect_x_account(connection.user, revoke=False)
-        raise XReconnectRequired() from error
+        _record_failed_refresh(connection, error, connection_kept=False)
+        reason = (
+            "refresh_token_undecryptable"
+            if isinstance(error, TokenDecryptError)
+            else "refresh_refused"
+        )
+        raise require_reconnect(connection.user, reason=reason) from error
+    except XApiError as error:
+        _record_failed_refresh(connection, error, connection_kept=True)
+        raise
+
+
+def _record_failed_refresh(
+    connection: XConnection, error: Exception, *, connection_kept: bool
+) -> None:
+    record_security_event(
+        SecurityEvent.Kind.X_REFRESH_FAILED,
+        user=connection.user,
+        detail={
+            "x_user_id": connection.x_user_id,
+            "error": type(error).__name__,
+            "connection_kept": connection_kept,
+        },
+    )
 
 
 class _NoRefreshToken(Exception):
@@ -290,12 +404,45 @@ def _refresh_locked(connection: XConnection, client: XApiClient) -> XConnection:
     return current
 
 
-@sensitive_variables("tokens")
-def disconnect_x_account(user: User, *, revoke: bool = True) -> bool:
-    """Remove the user's X connection (the account lock stays). False if none."""
-    connection = XConnection.objects.filter(user_id=user.pk).first()
+def disconnect_x_account(
+    user: User, *, revoke: bool = True, ip: str | None = None
+) -> bool:
+    """The user disconnects X: remove the connection (the account lock stays) and
+    hand its tokens back to X. False if there was none."""
+    connection = _remove_connection(user, revoke=revoke)
     if connection is None:
         return False
+    record_security_event(
+        SecurityEvent.Kind.X_DISCONNECTED,
+        user=user,
+        actor=user,
+        ip=ip,
+        detail={"x_user_id": connection.x_user_id},
+    )
+    return True
+
+
+def require_reconnect(user: User, *, reason: str) -> XReconnectRequired:
+    """X no longer accepts the stored tokens, or they no longer decrypt: remove the
+    connection (nothing left to revoke), record the reconnect prompt, and return the
+    exception that carries the reader's message."""
+    connection = _remove_connection(user, revoke=False)
+    record_security_event(
+        SecurityEvent.Kind.X_RECONNECT_REQUIRED,
+        user=user,
+        detail={
+            "reason": reason,
+            "x_user_id": connection.x_user_id if connection else None,
+        },
+    )
+    return XReconnectRequired()
+
+
+@sensitive_variables("tokens")
+def _remove_connection(user: User, *, revoke: bool) -> XConnection | None:
+    connection = XConnection.objects.filter(user_id=user.pk).first()
+    if connection is None:
+        return None
     tokens: list[str] = []
     if revoke:
         for column in ("access_token", "refresh_token"):
@@ -314,7 +461,7 @@ def disconnect_x_account(user: User, *, revoke: bool = True) -> bool:
         transaction.on_commit(
             lambda: _revoke_quietly(XApiClient.from_settings(), *tokens)
         )
-    return True
+    return connection
 
 
 def _revoke_quietly(client: XApiClient, *tokens: str | None) -> None:

@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
+from blockster.proxy import client_ip
 from blockster.ratelimit import over_limit
 
 from . import services
@@ -20,6 +21,8 @@ from .models import XOAuthState
 from .x_api import XApiClient
 
 EXPIRED = "OAuth session expired. Please try again."
+# Where the browser session keeps the secret that binds its OAuth states to it.
+BINDING_SESSION_KEY = "x_oauth_binding"
 # Connect attempts a user may start per minute.
 CONNECTS_PER_MINUTE = 10
 
@@ -52,7 +55,9 @@ def authorize(request: AuthenticatedHttpRequest) -> HttpResponse:
             status=429,
         )
     oauth_state, challenge = services.create_oauth_state(
-        request.user, redirect_to=request.GET.get("redirect_to", "/")
+        request.user,
+        redirect_to=request.GET.get("redirect_to", "/"),
+        session_secret=_session_secret(request),
     )
     return redirect(
         XApiClient.from_settings().authorize_url(oauth_state.state, challenge)
@@ -61,7 +66,7 @@ def authorize(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_GET
 @_no_referrer
-@sensitive_variables("code", "oauth_state")
+@sensitive_variables("code", "code_verifier", "oauth_state", "session_secret")
 def callback(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         messages.error(request, "Please log in first, then connect your X account.")
@@ -72,14 +77,21 @@ def callback(request: HttpRequest) -> HttpResponse:
     if oauth_state is None:
         messages.error(request, EXPIRED)
         return redirect("account_settings")
-    if oauth_state.user_id != request.user.pk:
+    # Another user's state, or one started in another session of this user, is
+    # refused and left for the session that started it.
+    session_secret = request.session.get(BINDING_SESSION_KEY)
+    if oauth_state.user_id != request.user.pk or not services.is_bound_to_session(
+        oauth_state, session_secret
+    ):
         return render(
             request, "social/oauth_refused.html", {"message": EXPIRED}, status=403
         )
-    if oauth_state.is_expired or not services.consume_oauth_state(oauth_state):
+    # Used up even when expired: a state is never tried twice.
+    if not services.consume_oauth_state(oauth_state) or oauth_state.is_expired:
         messages.error(request, EXPIRED)
         return redirect("account_settings")
-    target = oauth_state.redirect_to
+    # Checked again at use: a row changed after it was stored sends nobody elsewhere.
+    target = services.safe_redirect_path(oauth_state.redirect_to)
     if error := request.GET.get("error"):
         reason = request.GET.get("error_description") or error
         messages.error(request, f"X authorization was denied: {reason}")
@@ -87,9 +99,15 @@ def callback(request: HttpRequest) -> HttpResponse:
     if not (code := request.GET.get("code")):
         messages.error(request, "Invalid OAuth callback")
         return redirect(target)
+    if (code_verifier := services.get_code_verifier(oauth_state)) is None:
+        messages.error(request, EXPIRED)
+        return redirect(target)
     try:
         connection = services.complete_x_connection(
-            request.user, code=code, code_verifier=oauth_state.code_verifier
+            request.user,
+            code=code,
+            code_verifier=code_verifier,
+            ip=client_ip(request),
         )
     except (
         services.XConnectFailed,
@@ -105,6 +123,13 @@ def callback(request: HttpRequest) -> HttpResponse:
     return redirect(target)
 
 
+def _session_secret(request: HttpRequest) -> str:
+    secret = request.session.get(BINDING_SESSION_KEY)
+    if not secret:
+        secret = request.session[BINDING_SESSION_KEY] = services.new_session_secret()
+    return secret
+
+
 def _state_for(request: HttpRequest) -> XOAuthState | None:
     state = request.GET.get("state", "")
     return XOAuthState.objects.filter(state=state).first() if state else None
@@ -113,7 +138,7 @@ def _state_for(request: HttpRequest) -> XOAuthState | None:
 @login_required
 @require_POST
 def disconnect(request: AuthenticatedHttpRequest) -> HttpResponse:
-    if services.disconnect_x_account(request.user):
+    if services.disconnect_x_account(request.user, ip=client_ip(request)):
         messages.success(
             request,
             "Your X account was disconnected. You can reconnect the same X account "

@@ -160,3 +160,18 @@ def connect_x(sandbox):  # noqa: F811
         return connection
 
     return connect
+
+
+@pytest.fixture
+def start_oauth(db):
+    """Log `user` in on `client` and start connecting X, as the Connect button does;
+    returns the stored state (bound to that client's session)."""
+    from social.models import XOAuthState
+
+    def start(client, user, *, redirect_to: str = "/") -> XOAuthState:
+        client.force_login(user)
+        response = client.get("/auth/x/authorize", {"redirect_to": redirect_to})
+        assert response.status_code == 302
+        return XOAuthState.objects.filter(user=user).latest("pk")
+
+    return start

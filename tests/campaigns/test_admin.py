@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns import forms as campaign_forms
+from accounts.models import SecurityEvent
 from campaigns.forms import ShareCampaignForm
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign
@@ -1083,3 +1084,58 @@ def test_recording_a_mint_needs_one_flagged_reward(admin_client, rewards):
 
     assert "Select exactly one reward that needs an operator" in _messages(response)[0]
     assert ShareReward.objects.get(pk=rewards["flagged"].pk).status == Status.VERIFIED
+
+
+# --- The security audit trail of operator actions -------------------------------------
+
+
+def _operator_events(kind: str) -> list[SecurityEvent]:
+    return list(SecurityEvent.objects.filter(kind=kind).order_by("pk"))
+
+
+def test_operator_actions_on_rewards_go_to_the_audit_trail(
+    admin_client, staff, rewards, django_capture_on_commit_callbacks
+):
+    eligible, flagged = rewards["eligible"], rewards["flagged"]
+    with (
+        mock.patch("rewards.services.request_mint", autospec=True),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        _run_action(admin_client, "retry_mint", [eligible, rewards["rewarded"]])
+    _run_action(
+        admin_client,
+        "mark_failed_no_mint",
+        [eligible, rewards["in_flight"]],
+        apply="yes",
+        reason="Duplicate X account",
+    )
+    _run_action(
+        admin_client, "record_mint", [flagged], apply="yes", tx_hash="0x" + "cd" * 32
+    )
+
+    retried, failed, recorded = (
+        _operator_events(kind)
+        for kind in ("mint_retried", "mint_marked_failed", "mint_recorded")
+    )
+    # One entry per reward the action changed; the skipped ones left no trace.
+    assert [(e.user, e.actor, e.ip) for e in retried + failed + recorded] == [
+        (eligible.user, staff, "127.0.0.1"),
+        (eligible.user, staff, "127.0.0.1"),
+        (flagged.user, staff, "127.0.0.1"),
+    ]
+    common = {"campaign_id": eligible.campaign_id}
+    assert retried[0].detail == {
+        "reward_id": eligible.pk,
+        **common,
+        "was_flagged": False,
+    }
+    assert failed[0].detail == {
+        "reward_id": eligible.pk,
+        **common,
+        "reason": "Duplicate X account",
+    }
+    assert recorded[0].detail == {
+        "reward_id": flagged.pk,
+        **common,
+        "tx_hash": "0x" + "cd" * 32,
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 from datetime import timedelta
 from decimal import Decimal
@@ -10,9 +11,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import SecurityEvent
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import share_to_x
+from social.crypto import decrypt_token
 from social.models import XConnection
+from social.services import maybe_refresh_token
+from social.x_api import XApiClient, XOAuthError
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -309,6 +314,94 @@ def test_a_dead_refresh_token_asks_to_reconnect(
 
     assert "X session expired. Please reconnect your account." in body
     assert not ShareReward.objects.exists()
+
+
+def test_a_reused_refresh_token_ends_the_grant_and_the_reader_reconnects(
+    client, reader, campaign_factory, connect_x, sandbox
+):
+    campaign = campaign_factory()
+    connection = connect_x(reader)
+    copy = decrypt_token(
+        connection.refresh_token_encrypted, column="refresh_token", user_id=reader.pk
+    )
+    XConnection.objects.filter(pk=connection.pk).update(
+        token_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    maybe_refresh_token(XConnection.objects.get(pk=connection.pk))  # rotates
+    api = XApiClient.from_settings()
+    with pytest.raises(XOAuthError):
+        api.refresh_token(copy)  # a stolen copy of the old token comes back
+    client.force_login(reader)
+
+    body = text(share(client, campaign))
+
+    assert "X session expired. Please reconnect your account." in body
+    assert not XConnection.objects.filter(user=reader).exists()
+    assert not ShareReward.objects.exists()
+    assert sandbox.retweets() == []
+
+
+OTHER_KEY = "other:" + base64.b64encode(b"o" * 32).decode()
+
+
+def _break_tokens(connection, how: str, *, settings, other) -> None:
+    """Make the stored tokens unreadable the way it happens in production."""
+    column = "refresh_token" if how == "refresh token damaged" else "access_token"
+    if how == "key removed":
+        settings.TOKEN_ENCRYPTION_KEYS = [OTHER_KEY]
+        return
+    if how == "copied from another row":
+        blob = bytes(other.access_token_encrypted)
+    else:
+        damaged = bytearray(getattr(connection, f"{column}_encrypted"))
+        damaged[-1] ^= 1
+        blob = bytes(damaged)
+    changes: dict[str, object] = {f"{column}_encrypted": blob}
+    if column == "refresh_token":
+        changes["token_expires_at"] = timezone.now() + timedelta(minutes=5)
+    XConnection.objects.filter(pk=connection.pk).update(**changes)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason"),
+    [
+        ("damaged", "access_token_undecryptable"),
+        ("key removed", "access_token_undecryptable"),
+        ("copied from another row", "access_token_undecryptable"),
+        ("refresh token damaged", "refresh_token_undecryptable"),
+    ],
+)
+def test_a_token_that_no_longer_decrypts_asks_to_reconnect(
+    client,
+    reader,
+    user_factory,
+    campaign_factory,
+    connect_x,
+    sandbox,
+    settings,
+    how,
+    reason,
+):
+    campaign = campaign_factory()
+    connection = connect_x(reader)
+    other = connect_x(user_factory())
+    _break_tokens(connection, how, settings=settings, other=other)
+    client.force_login(reader)
+
+    response = share(client, campaign)
+
+    body = text(response)
+    assert response.status_code == 200
+    assert "X session expired. Please reconnect your account." in body
+    assert f"/auth/x/authorize?redirect_to={campaign.post.get_absolute_url()}" in body
+    # Handled as a revoked grant: the connection goes, the account lock stays.
+    assert not XConnection.objects.filter(user=reader).exists()
+    reader.refresh_from_db()
+    assert reader.locked_x_user_id == connection.x_user_id
+    assert not ShareReward.objects.exists()
+    assert sandbox.retweets() == []
+    prompt = SecurityEvent.objects.get(kind=SecurityEvent.Kind.X_RECONNECT_REQUIRED)
+    assert (prompt.user, prompt.detail["reason"]) == (reader, reason)
 
 
 def test_share_is_post_only_with_csrf(reader, campaign_factory, connect_x):

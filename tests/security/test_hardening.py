@@ -12,15 +12,13 @@ from django.test import RequestFactory
 from django.views.debug import ExceptionReporter
 
 from blockster.observability import ContextFilter, JsonFormatter, redact
-from social.services import create_oauth_state
 from social.x_api import XApiClient, XTransportError
 
 TOKEN = "tok-ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
-def test_the_oauth_callback_sends_no_referrer(client, owner):
-    oauth_state, _ = create_oauth_state(owner, redirect_to="/")
-    client.force_login(owner)
+def test_the_oauth_callback_sends_no_referrer(client, owner, start_oauth):
+    oauth_state = start_oauth(client, owner)
 
     response = client.get(
         "/auth/x/callback", {"state": oauth_state.state, "error": "access_denied"}

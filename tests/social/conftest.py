@@ -32,7 +32,7 @@ def expired_state(owner):
 
     return XOAuthState.objects.create(
         state="expired-state",
-        code_verifier="v" * 64,
+        code_verifier_encrypted=b"",
         redirect_to="/",
         user=owner,
         expires_at=timezone.now() - timedelta(seconds=1),

@@ -10,8 +10,10 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.db import connections
+from django.test import Client
 from django.utils import timezone
 
+from social.crypto import decrypt_token
 from social.models import XConnection, XOAuthState
 from social.services import (
     XAccountTaken,
@@ -20,7 +22,7 @@ from social.services import (
     maybe_refresh_token,
     upsert_x_connection,
 )
-from social.x_api import TokenSet, XApiClient, XUser
+from social.x_api import TokenSet, XApiClient, XUnauthorized, XUser
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -90,6 +92,21 @@ def test_a_replayed_callback_is_refused_and_the_code_exchanged_once(
 
     assert last_message(replay) == "OAuth session expired. Please try again."
     assert token_calls(sandbox) == 1
+
+
+def test_a_state_only_finishes_in_the_session_that_started_it(owner, sandbox):
+    first, second = Client(), Client()
+    first.force_login(owner)
+    second.force_login(owner)  # the same reader in another browser session
+    location = sandbox.authorize(start(first), account="reader")
+
+    refused = second.get(callback_path(location))
+
+    assert refused.status_code == 403
+    assert not XConnection.objects.exists()
+    finished = first.get(callback_path(location))
+    assert "connected successfully" in last_message(finished)
+    assert XConnection.objects.filter(user=owner).exists()
 
 
 def test_cancel_on_the_consent_page_shows_the_denial(client, owner, sandbox):
@@ -281,7 +298,33 @@ def test_concurrent_refreshes_reach_x_once_and_both_get_a_working_token(
 
     assert token_calls(sandbox) == 2  # the exchange and exactly one refresh
     assert len(tokens) == 2 and tokens[0] == tokens[1]
+    # The sandbox revokes a grant whose rotated refresh token comes back: the
+    # connection stays valid only because the second worker never sent it again.
+    stored = XConnection.objects.get(pk=connection.pk)
+    assert get_access_token(stored) == tokens[0]
     assert XApiClient.from_settings().get_me(tokens[0]).username
+    assert not any(t["revoked"] for t in sandbox.tokens())
+
+
+def test_a_refresh_token_spent_elsewhere_revokes_the_grant_and_asks_to_reconnect(
+    client, owner, sandbox
+):
+    client.force_login(owner)
+    connect(client, sandbox, "reader")
+    connection = make_due_for_refresh(XConnection.objects.get(user=owner))
+    assert connection.refresh_token_encrypted is not None
+    copy = decrypt_token(
+        connection.refresh_token_encrypted, column="refresh_token", user_id=owner.pk
+    )
+    thief = XApiClient.from_settings().refresh_token(copy)  # a stolen copy, used first
+
+    with pytest.raises(XReconnectRequired):
+        maybe_refresh_token(connection)  # presents the rotated token: reuse
+
+    assert not XConnection.objects.filter(user=owner).exists()
+    with pytest.raises(XUnauthorized):  # the whole grant died, the thief's pair too
+        XApiClient.from_settings().get_me(thief.access_token)
+    assert token_calls(sandbox) == 3  # the exchange, the thief's, ours (refused)
 
 
 def test_a_dead_refresh_token_disconnects_and_asks_to_reconnect(client, owner, sandbox):

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from social.models import XOAuthState
-from social.services import code_challenge_for, create_oauth_state, safe_redirect_path
+from social.services import (
+    code_challenge_for,
+    create_oauth_state,
+    get_code_verifier,
+    safe_redirect_path,
+)
 
 
 def messages_of(response) -> list[str]:
@@ -36,9 +43,12 @@ def test_authorize_redirects_to_x_with_a_stored_state_and_pkce(client, owner, se
     state = XOAuthState.objects.get(state=query["state"])
     assert state.user == owner
     assert state.redirect_to == "/welcome-to-blockster"
-    assert query["code_challenge"] == code_challenge_for(state.code_verifier)
+    verifier = get_code_verifier(state)
+    assert verifier is not None
+    assert query["code_challenge"] == code_challenge_for(verifier)
     assert query["code_challenge_method"] == "S256"
-    assert 43 <= len(state.code_verifier) <= 128
+    assert 43 <= len(verifier) <= 128
+    assert verifier.encode() not in bytes(state.code_verifier_encrypted)
     assert query["scope"].split() == settings.X_SCOPES
 
 
@@ -87,19 +97,25 @@ def test_callback_with_an_unknown_state_is_refused(client, owner, state):
 
 
 def test_callback_with_an_expired_state_is_refused_and_uses_it_up(
-    client, owner, expired_state
+    client, owner, start_oauth
 ):
-    client.force_login(owner)
+    oauth_state = start_oauth(client, owner)
+    XOAuthState.objects.filter(pk=oauth_state.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
 
     response = client.get(
-        "/auth/x/callback", {"code": "abc", "state": expired_state.state}
+        "/auth/x/callback", {"code": "abc", "state": oauth_state.state}
     )
 
     assert messages_of(response) == ["OAuth session expired. Please try again."]
+    assert not XOAuthState.objects.filter(pk=oauth_state.pk).exists()
 
 
-def test_callback_with_another_users_state_is_forbidden(client, owner, other_user):
-    oauth_state, _ = create_oauth_state(owner, redirect_to="/")
+def test_callback_with_another_users_state_is_forbidden(
+    client, owner, other_user, start_oauth
+):
+    oauth_state = start_oauth(Client(), owner)
     client.force_login(other_user)
 
     response = client.get(
@@ -112,9 +128,10 @@ def test_callback_with_another_users_state_is_forbidden(client, owner, other_use
     assert XOAuthState.objects.filter(pk=oauth_state.pk).exists()
 
 
-def test_denied_consent_shows_the_reason_and_uses_the_state_up(client, owner):
-    oauth_state, _ = create_oauth_state(owner, redirect_to="/welcome")
-    client.force_login(owner)
+def test_denied_consent_shows_the_reason_and_uses_the_state_up(
+    client, owner, start_oauth
+):
+    oauth_state = start_oauth(client, owner, redirect_to="/welcome")
 
     response = client.get(
         "/auth/x/callback", {"error": "access_denied", "state": oauth_state.state}
@@ -126,9 +143,25 @@ def test_denied_consent_shows_the_reason_and_uses_the_state_up(client, owner):
     assert not XOAuthState.objects.exists()
 
 
-def test_callback_without_code_or_error_is_invalid(client, owner):
-    oauth_state, _ = create_oauth_state(owner, redirect_to="/")
-    client.force_login(owner)
+@pytest.mark.parametrize(
+    "tampered", ["//evil.example/steal", "https://evil.example/", "/\\evil.example"]
+)
+def test_a_tampered_return_path_is_checked_again_when_used(
+    client, owner, start_oauth, tampered
+):
+    oauth_state = start_oauth(client, owner, redirect_to="/welcome")
+    XOAuthState.objects.filter(pk=oauth_state.pk).update(redirect_to=tampered)
+
+    response = client.get(
+        "/auth/x/callback", {"error": "access_denied", "state": oauth_state.state}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+def test_callback_without_code_or_error_is_invalid(client, owner, start_oauth):
+    oauth_state = start_oauth(client, owner)
 
     response = client.get("/auth/x/callback", {"state": oauth_state.state})
 
@@ -161,7 +194,7 @@ def test_disconnect_removes_the_connection_but_keeps_the_lock(
 
 
 def test_purge_oauth_states_deletes_only_expired_ones(owner, expired_state, capsys):
-    live, _ = create_oauth_state(owner, redirect_to="/")
+    live, _ = create_oauth_state(owner, redirect_to="/", session_secret="s" * 43)
 
     call_command("purge_oauth_states")
 

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from accounts.models import SecurityEvent
 from blockster.redis_client import get_redis
 from rewards.mirror import get_user_x_multiplier, user_multipliers_key
 from social import services
@@ -106,6 +107,27 @@ def test_a_failed_fetch_keeps_the_previous_score(sandbox, owner, connect_x):
         calculate_and_save_score(connection)
 
     assert XConnection.objects.get(pk=connection.pk).x_score == 42
+
+
+def test_a_token_that_no_longer_decrypts_ends_the_connection_not_the_task(
+    sandbox, owner, connect_x
+):
+    connection = connect_x(owner, "reader", score=None)
+    damaged = bytearray(connection.access_token_encrypted)
+    damaged[-1] ^= 1
+    XConnection.objects.filter(pk=connection.pk).update(
+        access_token_encrypted=bytes(damaged)
+    )
+
+    result = calculate_x_score_task.apply(args=(connection.pk,))
+
+    assert result.successful() and result.result is None  # no failure, no retry
+    assert not XConnection.objects.filter(pk=connection.pk).exists()
+    assert SecurityEvent.objects.get(user=owner).detail["reason"] == (
+        "access_token_undecryptable"
+    )
+    # The next run finds nothing to do instead of failing again.
+    assert calculate_x_score_task.apply(args=(connection.pk,)).successful()
 
 
 @pytest.mark.django_db(transaction=True)

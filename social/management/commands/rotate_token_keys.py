@@ -5,6 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.models import SecurityEvent
+from accounts.services import record_security_event
 from social.crypto import TokenDecryptError, keyring
 from social.models import XConnection
 from social.services import rotate_connection_tokens
@@ -47,9 +49,18 @@ class Command(BaseCommand):
                 done += 1
             last_pk = batch[-1].pk
             self.stdout.write(f"  {done}/{total} checked, {rotated} re-encrypted")
+        summary = {
+            "total": done,
+            "rotated": rotated,
+            "unchanged": done - rotated - errors,
+            "errors": errors,
+        }
+        record_security_event(
+            SecurityEvent.Kind.TOKEN_KEYS_ROTATED,
+            detail={"primary_key_id": primary, **summary},
+        )
         self.stdout.write(
-            f"rotate_token_keys: total={done} rotated={rotated} "
-            f"unchanged={done - rotated - errors} errors={errors}"
+            "rotate_token_keys: " + " ".join(f"{k}={v}" for k, v in summary.items())
         )
         if errors:
             raise CommandError(
