@@ -12,8 +12,8 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns import forms as campaign_forms
 from accounts.models import SecurityEvent
+from campaigns import forms as campaign_forms
 from campaigns.forms import ShareCampaignForm
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign
