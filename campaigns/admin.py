@@ -428,6 +428,7 @@ REWARD_FIELDS = (
     "mint_attempts",
     "mint_started_at",
     "needs_operator",
+    "waiting_for_wallet",
     "failure_reason",
     "created_at",
     "updated_at",
@@ -452,6 +453,7 @@ class ShareRewardAdmin(admin.ModelAdmin):
         "status",
         ("campaign", CampaignListFilter),
         "needs_operator",
+        "waiting_for_wallet",
         "liked",
     )
     search_fields = ("user__email", "=tx_hash")
@@ -508,6 +510,8 @@ class ShareRewardAdmin(admin.ModelAdmin):
         reason = Truncator(reward.failure_reason).chars(80)
         if reward.needs_operator:
             return format_html("<strong>Needs operator</strong>: {}", reason)
+        if reward.waiting_for_wallet:
+            return format_html("<strong>Waiting for the reader</strong>: {}", reason)
         return reason or "—"
 
     @admin.action(description="Retry minting", permissions=["mint"])

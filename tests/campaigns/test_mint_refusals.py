@@ -76,7 +76,15 @@ def test_an_invalid_amount_is_refused_once_and_the_reward_fails_with_its_reason(
 
 
 def test_a_refused_wallet_waits_for_the_reader_and_a_fixed_one_is_minted(
-    client, reader, campaign_factory, connect_x, sandbox, celery_worker, wait_for
+    client,
+    admin_client,
+    reader,
+    campaign_factory,
+    connect_x,
+    sandbox,
+    celery_worker,
+    page_text,
+    wait_for,
 ):
     campaign = campaign_factory()
     connect_x(reader)
@@ -97,6 +105,10 @@ def test_a_refused_wallet_waits_for_the_reader_and_a_fixed_one_is_minted(
     assert "could not use your wallet address (Invalid wallet address format)" in box
     assert "Fix your wallet address in Settings" in box
     assert f'href="/settings/?next={campaign.post.get_absolute_url()}' in box
+    waiting = page_text(
+        admin_client.get("/admin/campaigns/sharereward/?waiting_for_wallet__exact=1")
+    )
+    assert "Waiting for the reader : The minter refused the wallet address" in waiting
 
     saved = client.post("/settings/", {"wallet_address": NEW_WALLET.lower()})
     assert saved.status_code == 302
