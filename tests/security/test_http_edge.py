@@ -67,6 +67,13 @@ def test_only_the_proxy_can_say_a_request_came_over_https(web_stack, path):
     assert outsider.headers["Location"].endswith(path)
 
 
+def test_a_load_balancer_probes_healthz_over_plain_http(web_stack):
+    probe = web_stack.direct(new_address()).get("/healthz")
+
+    assert probe.status_code == 200
+    assert probe.json()["database"] == "ok"
+
+
 def test_the_access_log_never_shows_the_authorization_code(web_stack, wait_for):
     code, state = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     callback = f"/auth/x/callback?state={state}&code={code}"
