@@ -272,6 +272,9 @@ def _share(
         figures.count("errors", f"share POST: {type(error).__name__}")
         return False
     figures.request("share POST", response.status_code, time.monotonic() - started)
+    if redis_is_down.is_set():
+        status = response.status_code
+        figures.count("notes", f"share POSTs while Redis was down: HTTP {status}")
     if response.status_code >= 500:
         figures.count("errors", f"share POST: HTTP {response.status_code}")
         return False
@@ -381,6 +384,10 @@ SANDBOX_FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("like dropped", LIKE, {"drop": True}),
 ]
 SANDBOX_FAULT_EVERY = 2.0
+# The whole Redis (broker, cache and sessions, mirror) stays away this long while
+# readers keep sharing.
+REDIS_DOWN_SECONDS = 5.0
+REDIS_DOWN = f"Redis killed, down {REDIS_DOWN_SECONDS:g} s, restarted empty"
 # (label, first at, then every) in seconds from the start of the load; each label is
 # a FaultInjector method in INFRA_ACTIONS.
 INFRA_FAULTS = [
@@ -388,7 +395,10 @@ INFRA_FAULTS = [
     ("PostgreSQL connections terminated", 10.0, 20.0),
     ("Celery worker SIGKILLed and restarted", 15.0, 30.0),
     ("Redis killed and restarted empty", 25.0, 60.0),
+    (REDIS_DOWN, 45.0, 60.0),
 ]
+# Set while Redis is held down, so the answers readers get meanwhile are counted.
+redis_is_down = threading.Event()
 # Copies of one reward's mint task sent together, as a redelivery racing the
 # sweeper's re-queue would; for this many of the rewards verified last.
 MINT_COPIES = 4
@@ -426,6 +436,7 @@ class FaultInjector:
             "PostgreSQL connections terminated": self.terminate_database_sessions,
             "Celery worker SIGKILLed and restarted": self.kill_a_worker,
             "Redis killed and restarted empty": self.redis.restart_empty,
+            REDIS_DOWN: self.hold_redis_down,
         }
         self.kills = 0
 
@@ -458,6 +469,13 @@ class FaultInjector:
         worker.kill()
         time.sleep(1.0)
         worker.restart()
+
+    def hold_redis_down(self) -> None:
+        redis_is_down.set()
+        try:
+            self.redis.restart_empty(down_for=REDIS_DOWN_SECONDS)
+        finally:
+            redis_is_down.clear()
 
     def publish_mint_copies(self) -> None:
         """Copies of the mint task of the rewards verified last, all sent at once:
