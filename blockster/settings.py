@@ -7,6 +7,7 @@ secret stops start-up with one message naming every missing variable.
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 
 import csp.constants as csp
@@ -326,6 +327,13 @@ DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default="Blockster <no-reply@localhost>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Who gets crash reports and operator alerts: comma-separated, "Name <address>" or an
+# address alone.
+ADMINS = [
+    (name or address, address)
+    for name, address in map(parseaddr, env.list("ADMINS", default=[]))
+    if address
+]
 
 
 # --- Token encryption -----------------------------------------------------------------

@@ -193,3 +193,28 @@ def test_production_cookies_sessions_and_proxy_trust():
         3600,
         True,
     ]
+
+
+def test_admins_are_read_from_the_environment():
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        "print(json.dumps(s.ADMINS))"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "SANDBOX"}
+    env.update(PRODUCTION_ENV)
+    env.update(ADMINS="Ops Team <ops@example.com>,oncall@example.com")
+    env["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        ["Ops Team", "ops@example.com"],
+        ["oncall@example.com", "oncall@example.com"],
+    ]
