@@ -17,7 +17,10 @@ from tests.production import PRODUCTION_ENV
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_django(env_overrides: dict[str, str], drop: tuple[str, ...] = ()):
+def run_python(
+    script: str, env_overrides: dict[str, str], drop: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`python -c script` with the production environment and these changes."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -29,13 +32,30 @@ def start_django(env_overrides: dict[str, str], drop: tuple[str, ...] = ()):
         env.pop(name, None)
     env["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def start_django(env_overrides: dict[str, str], drop: tuple[str, ...] = ()):
+    return run_python(
+        "import django; django.setup(); print('started')", env_overrides, drop
+    )
+
+
+def production_settings(expression: str, **env_overrides: str) -> object:
+    """The JSON value of `expression` over settings `s`, under production settings."""
+    result = run_python(
+        "import django, json; django.setup(); from django.conf import settings as s; "
+        f"print(json.dumps({expression}))",
+        env_overrides,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def test_production_starts_with_every_secret_set():
@@ -153,30 +173,18 @@ def test_check_deploy_is_clean_under_production_settings():
 
 
 def test_production_cookies_sessions_and_proxy_trust():
-    script = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps([s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, "
+    values = production_settings(
+        "[s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, "
         "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_DOMAIN, "
         "s.CSRF_COOKIE_DOMAIN, s.SESSION_COOKIE_PATH, s.CSRF_COOKIE_PATH, "
         "s.SECURE_PROXY_SSL_HEADER, s.TRUSTED_PROXY_COUNT, "
         "s.ALLAUTH_TRUSTED_PROXY_COUNT, s.SESSION_COOKIE_AGE, "
-        "'csp.middleware.CSPMiddleware' in s.MIDDLEWARE]))"
-    )
-    env = {key: value for key, value in os.environ.items() if key != "SANDBOX"}
-    env.update(PRODUCTION_ENV)
-    env.update(TRUSTED_PROXY_COUNT="2", SESSION_IDLE_TIMEOUT="3600")
-    env["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        "'csp.middleware.CSPMiddleware' in s.MIDDLEWARE]",
+        TRUSTED_PROXY_COUNT="2",
+        SESSION_IDLE_TIMEOUT="3600",
     )
 
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [
+    assert values == [
         "__Host-sessionid",
         "__Host-csrftoken",
         True,
@@ -196,25 +204,11 @@ def test_production_cookies_sessions_and_proxy_trust():
 
 
 def test_admins_are_read_from_the_environment():
-    script = (
-        "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps(s.ADMINS))"
-    )
-    env = {key: value for key, value in os.environ.items() if key != "SANDBOX"}
-    env.update(PRODUCTION_ENV)
-    env.update(ADMINS="Ops Team <ops@example.com>,oncall@example.com")
-    env["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+    admins = production_settings(
+        "s.ADMINS", ADMINS="Ops Team <ops@example.com>,oncall@example.com"
     )
 
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == [
+    assert admins == [
         ["Ops Team", "ops@example.com"],
         ["oncall@example.com", "oncall@example.com"],
     ]
