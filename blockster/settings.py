@@ -283,13 +283,6 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "schedule": crontab(hour=3, minute=15),
     },
 }
-# Periodic jobs whose task module is not installed yet are left out, so beat never
-# sends a message that no worker can handle.
-CELERY_BEAT_SCHEDULE = {
-    name: entry
-    for name, entry in CELERY_BEAT_SCHEDULE.items()
-    if entry["task"].split(".", 1)[0] in INSTALLED_APPS
-}
 
 
 # --- Site accounts (django-allauth) ---------------------------------------------------

@@ -179,10 +179,6 @@ class ShareReward(models.Model):
         return f"{self.user} · {self.campaign_id} · {self.status}"
 
     @property
-    def is_successful(self) -> bool:
-        return self.status in (self.Status.VERIFIED, self.Status.REWARDED)
-
-    @property
     def is_minting(self) -> bool:
         """Verified and on its way to the minter: nobody needs to act."""
         return (

@@ -286,14 +286,6 @@ class PlaceLost(ShareRefused):
     )
 
 
-def get_successful_share_reward(
-    user: User, campaign: ShareCampaign
-) -> ShareReward | None:
-    return ShareReward.objects.filter(
-        user=user, campaign=campaign, status__in=(Status.VERIFIED, Status.REWARDED)
-    ).first()
-
-
 def get_share_reward(
     user: User | AnonymousUser, campaign: ShareCampaign
 ) -> ShareReward | None:

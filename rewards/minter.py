@@ -61,7 +61,6 @@ class MintOutcomeUnknown(Exception):
 @dataclass(frozen=True)
 class MintReceipt:
     transaction_hash: str
-    block_number: int | None
 
 
 class MinterClient:
@@ -151,8 +150,7 @@ def _receipt(response: httpx.Response) -> MintReceipt:
     tx_hash = body.get("transactionHash")
     if not isinstance(tx_hash, str) or not tx_hash.startswith("0x"):
         raise MintOutcomeUnknown("minter answered 200 without a transaction hash")
-    block = body.get("blockNumber")
-    return MintReceipt(tx_hash, block if isinstance(block, int) else None)
+    return MintReceipt(tx_hash)
 
 
 def _message(body: object) -> str:
