@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 PRODUCTION_ENV = {
     "DEBUG": "0",
@@ -29,3 +30,13 @@ def production_environ(**overrides: str) -> dict[str, str]:
         if key not in PRODUCTION_ENV and key != "SANDBOX"
     }
     return {**env, **PRODUCTION_ENV, **overrides}
+
+
+def this_runs_database_url() -> str:
+    """DATABASE_URL, pointed at the test database this process uses: for a process
+    the test starts (a worker, gunicorn). Keeps the URL's form, so an embedded
+    server's socket (`?host=/path`) is kept too."""
+    from django.db import connection
+
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))

@@ -8,15 +8,14 @@ import sys
 import uuid
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from campaigns.models import ShareCampaign
 from campaigns.services import create_share_campaign
 from posts.models import Post
+from tests.production import this_runs_database_url
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 _slugs = itertools.count(1)
@@ -59,12 +58,6 @@ def reader(user_factory):
 
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def this_runs_database_url() -> str:
-    """DATABASE_URL, pointed at the test database this process uses."""
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 class WorkerProcess:

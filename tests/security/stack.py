@@ -35,7 +35,6 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -46,7 +45,7 @@ from cryptography.x509.oid import NameOID
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from blockster.devstack import free_port, wait_until
-from tests.production import production_environ
+from tests.production import production_environ, this_runs_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -283,18 +282,6 @@ def _required_env(name: str) -> str:
     return value
 
 
-def _database_url() -> str:
-    from django.db import connection
-
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    host = db["HOST"] or "localhost"
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{credentials}@{host}{port}/{db['NAME']}"
-
-
 _addresses = itertools.count(2)
 
 
@@ -308,7 +295,7 @@ def new_address() -> str:
 def web_stack(django_db_setup: None) -> Iterator[WebStack]:
     """One gunicorn and proxy per test module (and xdist worker)."""
     with tempfile.TemporaryDirectory(prefix="web-stack-") as directory:
-        stack = WebStack(Path(directory), _database_url())
+        stack = WebStack(Path(directory), this_runs_database_url())
         try:
             stack.start()
             yield stack
