@@ -85,11 +85,6 @@ def strip_prefix(key: str) -> str:
     return key[len(settings.REDIS_KEY_PREFIX) :]
 
 
-def rate_limit_key(endpoint: str, x_user_id: str) -> str:
-    """X's last reported rate-limit window for one user and endpoint (a HASH)."""
-    return _key("x_rate_limit", endpoint, x_user_id)
-
-
 def user_multipliers_key(user_id: int) -> str:
     return _key("user_multipliers", user_id)
 

@@ -1,17 +1,15 @@
 """The X API v2 client: OAuth 2.0 token calls and the user-context endpoints we use.
 
-One private `_request` sets timeouts, retries only where it is safe, tracks X's
-rate-limit headers, and maps every failure to a typed `XApiError`; the `parse_*`
-functions turn bodies into dataclasses and tolerate X's spec drift. Tokens, auth
-headers and token-endpoint bodies are never logged, nor shown in a repr or an error.
+One private `_request` holds the retry loop: it retries only where it is safe and
+maps every failure to a typed `XApiError`; `_send` makes one attempt, with timeouts,
+and records X's rate-limit headers (`rate_limits`). Tokens, auth headers and
+token-endpoint bodies are never logged, nor shown in a repr or an error.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -19,349 +17,36 @@ from urllib.parse import urlencode
 import httpx
 from django.conf import settings
 
-from blockster.redis_client import get_redis
-from rewards.mirror import rate_limit_key
+from .errors import (
+    XApiError,
+    XBadRequest,
+    XRateLimited,
+    XResponseError,
+    XTransportError,
+    XUnauthorized,
+    XUnavailable,
+    is_already_retweeted,
+)
+from .parsing import (
+    ScoreData,
+    ShareResult,
+    TokenSet,
+    XTweet,
+    XUser,
+    parse_flag,
+    parse_token_set,
+    parse_tweets,
+    parse_user,
+    read_response,
+)
+from .rate_limits import rate_limit_exhausted, remember_rate_limit
 
 logger = logging.getLogger(__name__)
 
+# Which failures a call may repeat: "read" any, "connect" only those where the
+# request never left, "never" none (a single-use authorization code).
 Retry = Literal["read", "connect", "never"]
-DEFAULT_EXPIRES_IN = 7200
 USER_FIELDS = "public_metrics,created_at,profile_image_url,name,username"
-# When X answers 429 without a reset header, refuse locally for this long.
-FALLBACK_RATE_LIMIT_WAIT = 60
-
-
-# --- Errors ---------------------------------------------------------------------------
-
-
-class XApiError(Exception):
-    """A failed call to X. `permanent` errors are not worth retrying."""
-
-    permanent = True
-
-    def __init__(
-        self, detail: str, *, status: int | None = None, messages: tuple[str, ...] = ()
-    ):
-        super().__init__(detail)
-        self.detail = detail
-        self.status = status
-        self.messages = messages
-
-    @property
-    def user_message(self) -> str:
-        return f"X request failed ({self.status or 'no answer'}) - please try again"
-
-
-class XUnauthorized(XApiError):
-    """401: the access token is missing, expired or revoked."""
-
-    @property
-    def user_message(self) -> str:
-        return "X session expired. Please reconnect your account."
-
-
-class XForbidden(XApiError):
-    @property
-    def user_message(self) -> str:
-        return "; ".join(self.messages) or "Forbidden - may be rate limited"
-
-
-class XNotFound(XApiError):
-    @property
-    def user_message(self) -> str:
-        return "; ".join(self.messages) or "Not found on X"
-
-
-class XBadRequest(XApiError):
-    @property
-    def user_message(self) -> str:
-        return "X rejected the request: " + ("; ".join(self.messages) or self.detail)
-
-
-class XOAuthError(XBadRequest):
-    """The token endpoint refused a grant: bad, reused or expired code or token."""
-
-    def __init__(self, error: str, description: str, *, status: int):
-        super().__init__(
-            f"{error}: {description}" if description else error,
-            status=status,
-            messages=(description,) if description else (),
-        )
-        self.error = error
-
-    @property
-    def user_message(self) -> str:
-        return self.messages[0] if self.messages else self.error
-
-
-class XRateLimited(XApiError):
-    permanent = False
-
-    def __init__(self, detail: str, *, reset_at: datetime | None, local: bool = False):
-        super().__init__(detail, status=429)
-        self.reset_at = reset_at
-        self.local = local
-
-    @property
-    def user_message(self) -> str:
-        if self.reset_at is None:
-            return "Rate limited - please try again later"
-        return (
-            "Rate limited - please try again after "
-            f"{self.reset_at.astimezone(UTC):%H:%M} UTC"
-        )
-
-
-class XCreditsDepleted(XApiError):
-    """402: the X app has run out of pay-per-use credits (an operator problem)."""
-
-    @property
-    def user_message(self) -> str:
-        return "X is unavailable right now - please try again later"
-
-
-class XUnavailable(XApiError):
-    permanent = False
-
-    @property
-    def user_message(self) -> str:
-        return "X is unavailable right now - please try again later"
-
-
-class XTransportError(XApiError):
-    """No usable answer: `kind` is connect, timeout, closed or network."""
-
-    permanent = False
-    MESSAGES = {
-        "closed": "Connection lost - please try again",
-        "timeout": "Request timed out - please try again",
-    }
-
-    def __init__(self, kind: str, detail: str):
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-
-    @property
-    def user_message(self) -> str:
-        return self.MESSAGES.get(self.kind, "Network error - please try again")
-
-
-class XResponseError(XApiError):
-    """X answered 2xx with a body we cannot use."""
-
-
-# --- Parsed shapes --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    access_token: str = field(repr=False)
-    refresh_token: str | None = field(repr=False)
-    expires_in: int
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class PublicMetrics:
-    followers_count: int = 0
-    following_count: int = 0
-    tweet_count: int = 0
-    listed_count: int = 0
-
-
-@dataclass(frozen=True)
-class XUser:
-    id: str
-    username: str
-    name: str = ""
-    profile_image_url: str = ""
-    created_at: datetime | None = None
-    metrics: PublicMetrics | None = None
-
-
-@dataclass(frozen=True)
-class XTweet:
-    id: str
-    like_count: int = 0
-    retweet_count: int = 0
-    reply_count: int = 0
-    quote_count: int = 0
-    is_retweet: bool = False
-    created_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ScoreData:
-    user: XUser
-    tweets: list[XTweet]
-
-
-@dataclass(frozen=True)
-class ShareResult:
-    retweeted: bool
-    already_retweeted: bool = False
-    liked: bool = False
-    like_error: XApiError | None = None
-
-
-# --- Parsing --------------------------------------------------------------------------
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _as_int(value: Any) -> int:
-    return value if isinstance(value, int) and value >= 0 else 0
-
-
-def _data(body: Any) -> Any:
-    if not isinstance(body, dict) or "data" not in body:
-        if isinstance(body, dict) and body.get("errors"):
-            raise XNotFound("resource not found", status=200, messages=_messages(body))
-        raise XResponseError("response has no data")
-    return body["data"]
-
-
-def _messages(body: Any) -> tuple[str, ...]:
-    """X's human-readable messages from a problem object or an errors[] list."""
-    if not isinstance(body, dict):
-        return ()
-    found: list[str] = []
-    for error in body.get("errors") or []:
-        if isinstance(error, dict):
-            text = error.get("message") or error.get("detail") or error.get("title")
-            if isinstance(text, str) and text not in found:
-                found.append(text)
-    if not found and isinstance(body.get("detail"), str):
-        found.append(body["detail"])
-    return tuple(found)
-
-
-def parse_token_set(body: Any) -> TokenSet:
-    if not isinstance(body, dict):
-        raise XResponseError("token response is not a JSON object")
-    access = body.get("access_token")
-    if not isinstance(access, str) or not access:
-        raise XResponseError("token response has no access_token")
-    refresh = body.get("refresh_token")
-    expires_in = body.get("expires_in")
-    scope = body.get("scope")
-    return TokenSet(
-        access_token=access,
-        refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-        # A missing lifetime means X's default, never "does not expire".
-        expires_in=expires_in
-        if isinstance(expires_in, int) and expires_in > 0
-        else DEFAULT_EXPIRES_IN,
-        scopes=tuple(scope.split()) if isinstance(scope, str) else (),
-    )
-
-
-def parse_user(body: Any) -> XUser:
-    data = _data(body)
-    if not isinstance(data, dict):
-        raise XResponseError("user data is not an object")
-    user_id = data.get("id") or data.get("rest_id")
-    username = data.get("username")
-    if not isinstance(user_id, str) or not isinstance(username, str):
-        raise XResponseError("user data has no id or username")
-    name, image = data.get("name"), data.get("profile_image_url")
-    metrics = data.get("public_metrics")
-    return XUser(
-        id=user_id,
-        username=username,
-        name=name if isinstance(name, str) else "",
-        profile_image_url=image if isinstance(image, str) else "",
-        created_at=_parse_time(data.get("created_at")),
-        metrics=PublicMetrics(
-            followers_count=_as_int(metrics.get("followers_count")),
-            following_count=_as_int(metrics.get("following_count")),
-            # Renamed to post_count in X's newer spec.
-            tweet_count=_as_int(metrics.get("tweet_count", metrics.get("post_count"))),
-            listed_count=_as_int(metrics.get("listed_count")),
-        )
-        if isinstance(metrics, dict)
-        else None,
-    )
-
-
-def parse_tweets(body: Any) -> list[XTweet]:
-    if isinstance(body, dict) and "data" not in body and not body.get("errors"):
-        return []  # a user with no tweets: X omits `data`, meta.result_count is 0
-    data = _data(body)
-    if not isinstance(data, list):
-        raise XResponseError("tweets data is not a list")
-    tweets = []
-    for item in data:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            continue
-        metrics = item.get("public_metrics") or {}
-        references = item.get("referenced_tweets") or []
-        tweets.append(
-            XTweet(
-                id=item["id"],
-                like_count=_as_int(metrics.get("like_count")),
-                retweet_count=_as_int(metrics.get("retweet_count")),
-                reply_count=_as_int(metrics.get("reply_count")),
-                quote_count=_as_int(metrics.get("quote_count")),
-                is_retweet=any(
-                    isinstance(ref, dict) and ref.get("type") == "retweeted"
-                    for ref in references
-                ),
-                created_at=_parse_time(item.get("created_at")),
-            )
-        )
-    return tweets
-
-
-def _flag(body: Any, name: str) -> bool:
-    data = _data(body)
-    if not isinstance(data, dict) or not isinstance(data.get(name), bool):
-        raise XResponseError(f"response has no {name} flag")
-    return data[name]
-
-
-# --- Rate-limit tracking --------------------------------------------------------------
-
-
-def _rate_limit_exhausted(endpoint: str, x_user_id: str) -> datetime | None:
-    """The reset time if X told us this user's window is used up, else None."""
-    try:
-        state = get_redis().hgetall(rate_limit_key(endpoint, x_user_id))
-    except Exception as error:  # tracking only saves requests; never block on it
-        logger.warning("rate-limit tracking unavailable: %s", type(error).__name__)
-        return None
-    if not state or state.get("remaining") != "0":
-        return None
-    reset = int(state.get("reset", "0"))
-    return datetime.fromtimestamp(reset, UTC) if reset > time.time() else None
-
-
-def _remember_rate_limit(
-    endpoint: str, x_user_id: str, response: httpx.Response
-) -> None:
-    headers = response.headers
-    remaining = headers.get("x-rate-limit-remaining")
-    reset = headers.get("x-rate-limit-reset")
-    if response.status_code == 429:
-        remaining = "0"
-        reset = reset or str(int(time.time()) + FALLBACK_RATE_LIMIT_WAIT)
-    if remaining is None or reset is None or not reset.isdigit():
-        return
-    key = rate_limit_key(endpoint, x_user_id)
-    try:
-        with get_redis().pipeline() as pipe:
-            pipe.hset(key, mapping={"remaining": remaining, "reset": reset})
-            pipe.expireat(key, int(reset) + 1)
-            pipe.execute()
-    except Exception as error:
-        logger.warning("rate-limit tracking unavailable: %s", type(error).__name__)
 
 
 # --- The client -----------------------------------------------------------------------
@@ -403,15 +88,15 @@ class XApiClient:
     @classmethod
     def from_settings(cls) -> XApiClient:
         return _client_for(
-            settings.X_API_BASE,
-            settings.X_AUTHORIZE_URL,
-            settings.X_CLIENT_ID,
-            settings.X_CLIENT_SECRET,
-            settings.X_CALLBACK_URL,
-            tuple(settings.X_SCOPES),
-            settings.X_CONNECT_TIMEOUT,
-            settings.X_READ_TIMEOUT,
-            tuple(settings.X_RETRY_DELAYS),
+            api_base=settings.X_API_BASE,
+            authorize_endpoint=settings.X_AUTHORIZE_URL,
+            client_id=settings.X_CLIENT_ID,
+            client_secret=settings.X_CLIENT_SECRET,
+            callback_url=settings.X_CALLBACK_URL,
+            scopes=tuple(settings.X_SCOPES),
+            connect_timeout=settings.X_CONNECT_TIMEOUT,
+            read_timeout=settings.X_READ_TIMEOUT,
+            retry_delays=tuple(settings.X_RETRY_DELAYS),
         )
 
     # OAuth 2.0 ------------------------------------------------------------------------
@@ -531,7 +216,7 @@ class XApiClient:
             retry="connect",
             rate_limit=(f"users/:id/{action}", user_id),
         )
-        return _flag(body, {"retweets": "retweeted", "likes": "liked"}[action])
+        return parse_flag(body, {"retweets": "retweeted", "likes": "liked"}[action])
 
     def retweet_and_like(
         self, access_token: str, user_id: str, tweet_id: str, *, like: bool = True
@@ -547,16 +232,14 @@ class XApiClient:
         if not retweeted:
             raise XResponseError("X did not confirm the retweet")
         if not like:
-            return ShareResult(retweeted=True, already_retweeted=already)
+            return ShareResult(already_retweeted=already)
         try:
             liked = self.like_tweet(access_token, user_id, tweet_id)
         except XUnauthorized:
             raise
         except XApiError as error:
-            return ShareResult(
-                retweeted=True, already_retweeted=already, like_error=error
-            )
-        return ShareResult(retweeted=True, already_retweeted=already, liked=liked)
+            return ShareResult(already_retweeted=already, like_error=error)
+        return ShareResult(already_retweeted=already, liked=liked)
 
     # Transport ------------------------------------------------------------------------
 
@@ -586,135 +269,87 @@ class XApiClient:
         rate_limit: tuple[str, str] | None = None,
         token_call: bool = False,
     ) -> Any:
-        if rate_limit and (reset_at := _rate_limit_exhausted(*rate_limit)):
+        """The parsed body of X's answer; the attempts `retry` allows, then the last
+        failure raised as a typed XApiError."""
+        if rate_limit and (reset_at := rate_limit_exhausted(*rate_limit)):
             raise XRateLimited(
                 f"{rate_limit[0]} rate limit exhausted until {reset_at:%H:%M:%S} UTC",
                 reset_at=reset_at,
-                local=True,
             )
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # Built once: httpx.Request shows neither headers nor body in a repr, so an
+        # error report's frames never show the token.
+        request = self._http.build_request(
+            method,
+            self.api_base + path,
+            params=params,
+            json=json,
+            data=form,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
         attempts = len(self.retry_delays) + 1
         for attempt in range(attempts):
-            started = time.monotonic()
             try:
-                response = self._http.request(
-                    method,
-                    self.api_base + path,
-                    params=params,
-                    json=json,
-                    data=form,
-                    auth=auth,
-                    headers=headers,
-                )
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # The request never left: safe to repeat, even a write.
-                error: XApiError = XTransportError("connect", type(exc).__name__)
-                retryable = retry in ("read", "connect")
-            except httpx.TimeoutException as exc:
-                error = XTransportError("timeout", type(exc).__name__)
-                retryable = retry == "read"
-            except (
-                httpx.RemoteProtocolError,
-                httpx.ReadError,
-                httpx.WriteError,
-            ) as exc:
-                error = XTransportError("closed", type(exc).__name__)
-                retryable = retry == "read"
-            except httpx.HTTPError as exc:
-                error = XTransportError("network", type(exc).__name__)
-                retryable = retry == "read"
+                response = self._send(request, path, auth=auth, rate_limit=rate_limit)
+            except XTransportError as error:
+                failure: XApiError = error
             else:
-                logger.info(
-                    "X %s %s -> %s in %.0f ms",
-                    method,
-                    _path_for_log(path),
-                    response.status_code,
-                    (time.monotonic() - started) * 1000,
-                )
-                if rate_limit:
-                    _remember_rate_limit(*rate_limit, response)
                 if response.status_code < 500:
-                    return _read_response(response, token_call=token_call)
-                error = XUnavailable(
+                    return read_response(response, token_call=token_call)
+                failure = XUnavailable(
                     f"X answered {response.status_code}", status=response.status_code
                 )
-                retryable = retry == "read"
             logger.warning(
                 "X %s %s failed (attempt %d/%d): %s",
                 method,
-                _path_for_log(path),
+                path,
                 attempt + 1,
                 attempts,
-                error.detail,
+                failure.detail,
             )
-            if not retryable or attempt == attempts - 1:
-                raise error
+            if attempt == attempts - 1 or not _may_repeat(failure, retry):
+                raise failure
             time.sleep(self.retry_delays[attempt])
         raise AssertionError("unreachable")
 
-
-def _path_for_log(path: str) -> str:
-    return path.split("?", 1)[0]
-
-
-def _read_response(response: httpx.Response, *, token_call: bool) -> Any:
-    status = response.status_code
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if 200 <= status < 300:
-        if body is None and status != 204:
-            raise XResponseError(f"X answered {status} with a body that is not JSON")
-        return body
-    if token_call and isinstance(body, dict) and isinstance(body.get("error"), str):
-        description = body.get("error_description")
-        description = description if isinstance(description, str) else ""
-        if status == 401:
-            raise XUnauthorized(f"{body['error']}: {description}", status=status)
-        raise XOAuthError(body["error"], description, status=status)
-    messages = _messages(body)
-    detail = f"X answered {status}" + (f": {'; '.join(messages)}" if messages else "")
-    if status == 401:
-        raise XUnauthorized(detail, status=status, messages=messages)
-    if status == 402:
-        raise XCreditsDepleted(detail, status=status, messages=messages)
-    if status == 403:
-        raise XForbidden(detail, status=status, messages=messages)
-    if status == 404:
-        raise XNotFound(detail, status=status, messages=messages)
-    if status == 429:
-        reset = response.headers.get("x-rate-limit-reset", "")
-        reset_at = datetime.fromtimestamp(int(reset), UTC) if reset.isdigit() else None
-        raise XRateLimited(detail, reset_at=reset_at)
-    raise XBadRequest(detail, status=status, messages=messages)
+    def _send(
+        self,
+        request: httpx.Request,
+        path: str,
+        *,
+        auth: tuple[str, str] | None,
+        rate_limit: tuple[str, str] | None,
+    ) -> httpx.Response:
+        """One attempt: X's answer, 5xx included; XTransportError when none came."""
+        started = time.monotonic()
+        try:
+            response = self._http.send(request, auth=auth)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise XTransportError("connect", type(exc).__name__) from None
+        except httpx.TimeoutException as exc:
+            raise XTransportError("timeout", type(exc).__name__) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise XTransportError("closed", type(exc).__name__) from None
+        except httpx.HTTPError as exc:
+            raise XTransportError("network", type(exc).__name__) from None
+        logger.info(
+            "X %s %s -> %s in %.0f ms",
+            request.method,
+            path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        if rate_limit:
+            remember_rate_limit(*rate_limit, response)
+        return response
 
 
-def is_already_retweeted(error: XApiError) -> bool:
-    return any("already retweeted" in message.lower() for message in error.messages)
+def _may_repeat(failure: XApiError, retry: Retry) -> bool:
+    if retry == "read":
+        return True
+    # The request never left: safe to repeat, even a write.
+    connect_failed = isinstance(failure, XTransportError) and failure.kind == "connect"
+    return retry == "connect" and connect_failed
 
 
-@cache
-def _client_for(*args: Any) -> XApiClient:
-    (
-        api_base,
-        authorize,
-        client_id,
-        secret,
-        callback,
-        scopes,
-        connect,
-        read,
-        delays,
-    ) = args
-    return XApiClient(
-        api_base=api_base,
-        authorize_endpoint=authorize,
-        client_id=client_id,
-        client_secret=secret,
-        callback_url=callback,
-        scopes=scopes,
-        connect_timeout=connect,
-        read_timeout=read,
-        retry_delays=delays,
-    )
+# One client per configuration, reused: its connection pool outlives a request.
+_client_for = cache(XApiClient)

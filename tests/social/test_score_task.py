@@ -17,7 +17,7 @@ from social import services
 from social.models import XConnection
 from social.score import calculate_and_save_score, calculate_score
 from social.tasks import calculate_x_score_task
-from social.x_api import PublicMetrics, TokenSet, XTweet, XUser, _parse_time
+from social.x_api import PublicMetrics, TokenSet, XTweet, XUser, parse_time
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -55,7 +55,7 @@ def predicted_score(sandbox, key: str) -> int:
             )
             for t in originals
         ],
-        account_created_at=_parse_time(account["created_at"]),
+        account_created_at=parse_time(account["created_at"]),
         now=timezone.now(),
     ).total
 
