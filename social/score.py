@@ -1,7 +1,10 @@
-"""The X account quality score (1-100): the original formula, and saving it.
+"""The X account quality score (1-100): the original formula, when it is due, and
+saving it.
 
 `calculate_score` is pure: metrics and tweets in, a breakdown out. The score becomes the
-reader's `x_multiplier` for share rewards.
+reader's `x_multiplier` for share rewards: rewards mirrors it from the connection's
+post_save (see `calculate_and_save_score`). Queueing the calculation is the job of
+`social.tasks`, which calls down into this module, never the other way round.
 """
 
 from __future__ import annotations
@@ -12,18 +15,31 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from rewards.mirror import set_user_x_multiplier
-
 from .models import XConnection
+from .services import get_access_token, maybe_refresh_token
 from .x_api import PublicMetrics, ScoreData, XApiClient, XTweet
 
 logger = logging.getLogger(__name__)
 
 RECALCULATE_AFTER = timedelta(days=7)
 MAX_TWEETS = 10
+# What a calculation saves besides `x_score`, which it names only when it changed.
+SCORE_DETAIL_FIELDS = (
+    "followers_count",
+    "following_count",
+    "tweet_count",
+    "listed_count",
+    "avg_engagement_rate",
+    "original_tweets_analyzed",
+    "account_created_at",
+    "score_calculated_at",
+    "score_components",
+    "updated_at",
+)
 
 # Component maxima, in the order the breakdown is logged.
 MAXIMA = {
@@ -142,13 +158,24 @@ def next_calculation_at(connection: XConnection) -> datetime | None:
     return connection.score_calculated_at + RECALCULATE_AFTER
 
 
+def due_score_connections() -> QuerySet[XConnection]:
+    """Connections never scored or scored RECALCULATE_AFTER ago, the oldest first."""
+    cutoff = timezone.now() - RECALCULATE_AFTER
+    return XConnection.objects.filter(
+        models.Q(score_calculated_at__isnull=True)
+        | models.Q(score_calculated_at__lte=cutoff)
+    ).order_by(models.F("score_calculated_at").asc(nulls_first=True), "pk")
+
+
 def calculate_and_save_score(
     connection: XConnection, *, client: XApiClient | None = None
 ) -> ScoreBreakdown:
-    """Fetch the account's metrics from X, score them, save on the connection and in
-    Redis. Raises XApiError (or XReconnectRequired) without touching the old score."""
-    from .services import get_access_token, maybe_refresh_token
+    """Fetch the account's metrics from X, score them and save them on the connection.
+    Raises XApiError (or XReconnectRequired) without touching the old score.
 
+    The save is a `save(update_fields=...)` whose fields name `x_score` exactly when
+    the score changed: rewards' post_save receiver mirrors the multiplier on that.
+    """
     client = client or XApiClient.from_settings()
     connection = maybe_refresh_token(connection, client=client)
     data: ScoreData = client.fetch_score_data(
@@ -159,24 +186,11 @@ def calculate_and_save_score(
     breakdown = calculate_score(
         metrics, data.tweets, account_created_at=data.user.created_at, now=now
     )
-    with transaction.atomic():
-        XConnection.objects.filter(pk=connection.pk).update(
-            x_score=breakdown.total,
-            followers_count=metrics.followers_count,
-            following_count=metrics.following_count,
-            tweet_count=metrics.tweet_count,
-            listed_count=metrics.listed_count,
-            avg_engagement_rate=breakdown.engagement_rate,
-            original_tweets_analyzed=breakdown.tweets_analyzed,
-            account_created_at=data.user.created_at,
-            score_calculated_at=now,
-            score_components={
-                name: round(value, 2) for name, value in breakdown.components().items()
-            },
-            updated_at=now,
+    if not _save_score(connection, breakdown, data, now=now):
+        logger.info(
+            "X connection %s removed while X answered; score not saved", connection.pk
         )
-        user_id, score = connection.user_id, breakdown.total
-        transaction.on_commit(lambda: set_user_x_multiplier(user_id, score))
+        return breakdown
     logger.info(
         "[XScoreCalculator] Score breakdown for user %s: %s, total=%d",
         connection.user_id,
@@ -187,3 +201,37 @@ def calculate_and_save_score(
         breakdown.total,
     )
     return breakdown
+
+
+def _save_score(
+    connection: XConnection,
+    breakdown: ScoreBreakdown,
+    data: ScoreData,
+    *,
+    now: datetime,
+) -> bool:
+    metrics = data.user.metrics or PublicMetrics()
+    with transaction.atomic():
+        # Locked so a disconnect cannot remove the row between the read and the save.
+        current = (
+            XConnection.objects.select_for_update(no_key=True)
+            .filter(pk=connection.pk)
+            .first()
+        )
+        if current is None:
+            return False
+        fields = [] if current.x_score == breakdown.total else ["x_score"]
+        current.x_score = breakdown.total
+        current.followers_count = metrics.followers_count
+        current.following_count = metrics.following_count
+        current.tweet_count = metrics.tweet_count
+        current.listed_count = metrics.listed_count
+        current.avg_engagement_rate = breakdown.engagement_rate
+        current.original_tweets_analyzed = breakdown.tweets_analyzed
+        current.account_created_at = data.user.created_at
+        current.score_calculated_at = now
+        current.score_components = {
+            name: round(value, 2) for name, value in breakdown.components().items()
+        }
+        current.save(update_fields=[*fields, *SCORE_DETAIL_FIELDS])
+    return True

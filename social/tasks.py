@@ -1,3 +1,11 @@
+"""Celery tasks of social, and the two ways a score calculation is queued: after a
+connect (`schedule_score_calculation`, called by the OAuth callback view) and by the
+daily scan (`enqueue_due_score_calculations`).
+
+Imports point down: tasks -> score -> services. The queueing lives here, beside the
+task it queues, because `score` cannot import this module back.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -5,13 +13,47 @@ from datetime import timedelta
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import transaction
 
 from . import services
 from .models import XConnection
-from .score import calculate_and_save_score
+from .score import (
+    calculate_and_save_score,
+    due_score_connections,
+    needs_score_calculation,
+)
 from .x_api import XApiError, XRateLimited
 
 logger = logging.getLogger(__name__)
+
+
+def schedule_score_calculation(connection: XConnection) -> None:
+    """Queue a score calculation after commit, when one is due. A broker outage is
+    logged, never raised: the daily scan picks the connection up later."""
+    if not needs_score_calculation(connection):
+        return
+
+    def send() -> None:
+        try:
+            calculate_x_score_task.delay(connection.pk)
+        except Exception as error:  # kombu raises several types for a dead broker
+            logger.warning(
+                "score calculation for connection %s not queued: %s",
+                connection.pk,
+                type(error).__name__,
+            )
+
+    transaction.on_commit(send)
+
+
+def enqueue_due_score_calculations(*, limit: int, spacing: float) -> list[int]:
+    """Queue up to `limit` due connections, `spacing` seconds apart; their ids."""
+    ids = list(due_score_connections().values_list("pk", flat=True)[:limit])
+    for position, connection_id in enumerate(ids):
+        calculate_x_score_task.apply_async(
+            (connection_id,), countdown=position * spacing
+        )
+    return ids
 
 
 @shared_task(acks_late=True)
@@ -57,7 +99,7 @@ def enqueue_due_scores_task() -> int:
     """
     batch = settings.X_SCORE_BATCH_SIZE
     spacing = settings.X_SCORE_SPACING_SECONDS
-    queued = services.enqueue_due_score_calculations(limit=batch, spacing=spacing)
+    queued = enqueue_due_score_calculations(limit=batch, spacing=spacing)
     if len(queued) == batch:
         enqueue_due_scores_task.apply_async(countdown=batch * spacing)
     return len(queued)

@@ -18,6 +18,7 @@ from blockster.ratelimit import over_limit
 
 from . import services
 from .models import XOAuthState
+from .tasks import schedule_score_calculation
 from .x_api import XApiClient
 
 EXPIRED = "OAuth session expired. Please try again."
@@ -116,7 +117,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     ) as failure:
         messages.error(request, failure.user_message)
         return redirect(target)
-    services.schedule_score_calculation(connection)
+    schedule_score_calculation(connection)
     messages.success(
         request, f"X account @{connection.x_username} connected successfully!"
     )

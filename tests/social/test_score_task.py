@@ -8,6 +8,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from accounts.models import SecurityEvent
@@ -17,7 +18,7 @@ from social import services
 from social.models import XConnection
 from social.score import calculate_and_save_score, calculate_score
 from social.tasks import calculate_x_score_task
-from social.x_api import PublicMetrics, TokenSet, XTweet, XUser, parse_time
+from social.x_api import PublicMetrics, TokenSet, XApiClient, XTweet, XUser, parse_time
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -180,7 +181,7 @@ def test_a_429_is_retried_at_the_reset_time(
 
 
 def test_the_scan_queues_exactly_the_due_connections(owner, user_factory):
-    from social.services import enqueue_due_score_calculations
+    from social.tasks import enqueue_due_score_calculations
 
     now = timezone.now()
     ages = {
@@ -299,3 +300,68 @@ def test_a_broker_outage_never_fails_the_connect(
     assert delay.call_count == 1
     assert XConnection.objects.filter(user=owner).exists()
     assert "not queued: OperationalError" in caplog.text
+
+
+@pytest.fixture
+def connection_saves():
+    """What each XConnection save names: "x_score" or "other fields" for a save with
+    update_fields, "full save" without."""
+    saves = []
+
+    def record(sender, update_fields, **kwargs):
+        if update_fields is None:
+            saves.append("full save")
+        else:
+            saves.append("x_score" if "x_score" in update_fields else "other fields")
+
+    post_save.connect(record, sender=XConnection, weak=False, dispatch_uid="saves")
+    yield saves
+    post_save.disconnect(sender=XConnection, dispatch_uid="saves")
+
+
+def test_only_a_changed_score_is_saved_as_a_score(
+    sandbox, owner, connect_x, connection_saves
+):
+    """rewards mirrors x_multiplier from the saves that name x_score."""
+    connection = connect_x(owner, "reader", score=None)
+    calculate_and_save_score(connection)
+    calculate_and_save_score(connection)  # X answers the same: the score stays
+    XConnection.objects.filter(pk=connection.pk).update(
+        token_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    services.maybe_refresh_token(XConnection.objects.get(pk=connection.pk))
+    connect_x(owner, "reader", score=None)  # the reader connects the same account
+
+    assert connection_saves == [
+        "full save",  # the first connect
+        "x_score",
+        "other fields",
+        "other fields",  # the token refresh
+        "other fields",  # the reconnect
+    ]
+    assert XConnection.objects.get(pk=connection.pk).x_score == 25
+
+
+def test_a_score_that_arrives_after_a_disconnect_is_dropped(
+    sandbox, owner, connect_x, django_capture_on_commit_callbacks
+):
+    connection = connect_x(owner, "reader", score=None)
+    client = XApiClient.from_settings()
+    fetch = client.fetch_score_data
+
+    def fetch_while_the_reader_disconnects(*args):
+        data = fetch(*args)
+        services.disconnect_x_account(owner, revoke=False)
+        return data
+
+    with (
+        mock.patch.object(
+            client, "fetch_score_data", side_effect=fetch_while_the_reader_disconnects
+        ),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        calculate_and_save_score(connection, client=client)
+
+    assert not XConnection.objects.filter(user=owner).exists()
+    assert get_redis().hget(user_multipliers_key(owner.pk), "x_multiplier") is None
+    assert get_user_x_multiplier(owner.pk) == 1

@@ -6,8 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from social.models import XConnection
-from social.score import calculate_and_save_score
-from social.services import XReconnectRequired, due_score_connections
+from social.score import calculate_and_save_score, due_score_connections
+from social.services import XReconnectRequired
 from social.x_api import XApiError, XRateLimited
 
 
