@@ -27,19 +27,6 @@ logger = logging.getLogger(__name__)
 
 RECALCULATE_AFTER = timedelta(days=7)
 MAX_TWEETS = 10
-# What a calculation saves besides `x_score`, which it names only when it changed.
-SCORE_DETAIL_FIELDS = (
-    "followers_count",
-    "following_count",
-    "tweet_count",
-    "listed_count",
-    "avg_engagement_rate",
-    "original_tweets_analyzed",
-    "account_created_at",
-    "score_calculated_at",
-    "score_components",
-    "updated_at",
-)
 
 # Component maxima, in the order the breakdown is logged.
 MAXIMA = {
@@ -186,7 +173,10 @@ def calculate_and_save_score(
     breakdown = calculate_score(
         metrics, data.tweets, account_created_at=data.user.created_at, now=now
     )
-    if not _save_score(connection, breakdown, data, now=now):
+    saved = _save_score(
+        connection, breakdown, metrics, account_created_at=data.user.created_at, now=now
+    )
+    if not saved:
         logger.info(
             "X connection %s removed while X answered; score not saved", connection.pk
         )
@@ -206,11 +196,24 @@ def calculate_and_save_score(
 def _save_score(
     connection: XConnection,
     breakdown: ScoreBreakdown,
-    data: ScoreData,
+    metrics: PublicMetrics,
     *,
+    account_created_at: datetime | None,
     now: datetime,
 ) -> bool:
-    metrics = data.user.metrics or PublicMetrics()
+    details: dict[str, object] = {
+        "followers_count": metrics.followers_count,
+        "following_count": metrics.following_count,
+        "tweet_count": metrics.tweet_count,
+        "listed_count": metrics.listed_count,
+        "avg_engagement_rate": breakdown.engagement_rate,
+        "original_tweets_analyzed": breakdown.tweets_analyzed,
+        "account_created_at": account_created_at,
+        "score_calculated_at": now,
+        "score_components": {
+            name: round(value, 2) for name, value in breakdown.components().items()
+        },
+    }
     with transaction.atomic():
         # Locked so a disconnect cannot remove the row between the read and the save.
         current = (
@@ -220,18 +223,12 @@ def _save_score(
         )
         if current is None:
             return False
-        fields = [] if current.x_score == breakdown.total else ["x_score"]
+        # x_score is named only when it changes: rewards mirrors it on that.
+        fields = [*details, "updated_at"]
+        if current.x_score != breakdown.total:
+            fields.append("x_score")
         current.x_score = breakdown.total
-        current.followers_count = metrics.followers_count
-        current.following_count = metrics.following_count
-        current.tweet_count = metrics.tweet_count
-        current.listed_count = metrics.listed_count
-        current.avg_engagement_rate = breakdown.engagement_rate
-        current.original_tweets_analyzed = breakdown.tweets_analyzed
-        current.account_created_at = data.user.created_at
-        current.score_calculated_at = now
-        current.score_components = {
-            name: round(value, 2) for name, value in breakdown.components().items()
-        }
-        current.save(update_fields=[*fields, *SCORE_DETAIL_FIELDS])
+        for name, value in details.items():
+            setattr(current, name, value)
+        current.save(update_fields=fields)
     return True

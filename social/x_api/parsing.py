@@ -59,7 +59,6 @@ class XTweet:
     reply_count: int = 0
     quote_count: int = 0
     is_retweet: bool = False
-    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +183,6 @@ def parse_tweets(body: Any) -> list[XTweet]:
                     isinstance(ref, dict) and ref.get("type") == "retweeted"
                     for ref in references
                 ),
-                created_at=parse_time(item.get("created_at")),
             )
         )
     return tweets
