@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from rewards.mirror import UserActivity
 from rewards.selectors import DatabaseActivity
+from rewards.services import queue_rewards_waiting_for_wallet
 from social.services import safe_redirect_path
 
 from . import services
@@ -28,10 +29,13 @@ def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     next_path = request.POST.get("next") or request.GET.get("next") or ""
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
-        minting = services.update_profile(
+        wallet_added = services.update_profile(
             request.user,
             display_name=form.cleaned_data["display_name"],
             wallet_address=form.cleaned_data["wallet_address"],
+        )
+        minting = (
+            queue_rewards_waiting_for_wallet(request.user.pk) if wallet_added else 0
         )
         messages.success(request, "Your settings were saved.")
         if minting:

@@ -265,8 +265,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "social.tasks.purge_oauth_states_task",
         "schedule": crontab(minute=0),
     },
-    # Every minute: re-queue verified rewards with no mint in flight (broker outage,
-    # a web process that died between commit and enqueue) and free stale claims.
+    # Every minute: free the places held by share attempts whose request died before
+    # X answered (claims unrenewed for 2 minutes), so the reader can try again.
+    "purge-stale-claims": {
+        "task": "campaigns.tasks.purge_stale_claims_task",
+        "schedule": crontab(),
+    },
+    # Every minute: put mints that got no answer in the operator queue, and re-queue
+    # verified rewards with no mint in flight (broker outage, a web process that died
+    # between commit and enqueue).
     "sweep-rewards": {
         "task": "rewards.tasks.sweep_rewards_task",
         "schedule": crontab(),

@@ -34,15 +34,12 @@ from accounts.services import DetailValue, record_security_event
 from blockster.proxy import client_ip
 from posts.admin import PostAdmin
 from posts.models import Post
-from rewards.services import retry_minting
+from rewards.services import mark_failed, mark_rewarded, retry_minting
 
 from .forms import MarkFailedForm, RecordMintForm, ShareCampaignForm
-from .models import ShareCampaign, ShareReward
-from .services import (
-    PLACE_HOLDING,
+from .models import PLACE_HOLDING, ShareCampaign, ShareReward
+from .services.campaigns import (
     get_campaign_stats,
-    mark_failed,
-    mark_rewarded,
     set_campaign_active,
     violates_one_active_campaign_per_tweet,
 )

@@ -8,7 +8,11 @@ from django.core.exceptions import ValidationError
 from rewards.reasons import MAX_FAILURE_REASON
 
 from .models import ShareCampaign
-from .services import active_campaign_for_tweet, parse_tweet_url, tweet_in_use_error
+from .services.campaigns import (
+    active_campaign_for_tweet,
+    parse_tweet_url,
+    tweet_in_use_error,
+)
 
 
 class ShareCampaignForm(forms.ModelForm):

@@ -186,3 +186,13 @@ class ShareReward(models.Model):
             and not self.needs_operator
             and not self.waiting_for_wallet
         )
+
+
+# Reward statuses that hold a place in their campaign: claims in flight as well as
+# successful shares, so a burst of readers can never verify more shares than the
+# campaign has places.
+PLACE_HOLDING = (
+    ShareReward.Status.PENDING,
+    ShareReward.Status.VERIFIED,
+    ShareReward.Status.REWARDED,
+)

@@ -14,13 +14,8 @@ from social.models import XConnection
 from social.services import get_x_connection_for_user
 
 from .models import ShareCampaign, ShareReward
-from .services import (
-    ShareOutcome,
-    get_share_reward,
-    is_campaign_full,
-    is_score_pending,
-    reward_amount,
-)
+from .services.campaigns import is_campaign_full
+from .services.share import ShareOutcome, is_score_pending, reward_amount
 
 
 @dataclass(frozen=True)
@@ -89,6 +84,14 @@ class CampaignBox:
             and self.reward.is_minting
             and not self.awaiting_wallet
         )
+
+
+def get_share_reward(
+    user: User | AnonymousUser, campaign: ShareCampaign
+) -> ShareReward | None:
+    if not user.is_authenticated:
+        return None
+    return ShareReward.objects.filter(user=user, campaign=campaign).first()
 
 
 def share_intent_url(post: Post) -> str:

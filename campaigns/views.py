@@ -10,7 +10,7 @@ from posts.selectors import is_visible
 
 from .models import ShareCampaign
 from .selectors import campaign_box
-from .services import ShareOutcome, share_to_x
+from .services.share import ShareOutcome, share_to_x
 
 # Share attempts a reader may make per minute; each one costs X API requests.
 SHARES_PER_MINUTE = 6

@@ -4,21 +4,23 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from . import services
-from .services import MintResult
+from .mirror_check import check_mirror
+from .services.mint_queue import MINT_BUX_TASK
+from .services.minting import MintResult, mint_share_reward
+from .services.sweeper import SweepResult, sweep_rewards
 
 
-@shared_task(bind=True, acks_late=True, max_retries=None)
+@shared_task(name=MINT_BUX_TASK, bind=True, acks_late=True, max_retries=None)
 def mint_bux_task(self: Task[[int], str], reward_id: int) -> str:
     """Mint one reward. Retries, with exponential backoff up to BUX_MINT_MAX_ATTEMPTS
     (counted in the database, so a lost message loses nothing), what the service says
     may be retried: failures that minted nothing, and unknown outcomes only with an
-    idempotent minter (rewards.services)."""
+    idempotent minter (rewards.services.minting)."""
     try:
-        attempt = services.mint_share_reward(reward_id)
+        attempt = mint_share_reward(reward_id)
     except (OperationalError, InterfaceError) as error:
         # The database went away mid-task: try again on a fresh connection. A mint
-        # already sent is protected by its claim (see rewards.services).
+        # already sent is protected by its claim (see rewards.services.minting).
         close_old_connections()
         raise self.retry(countdown=5) from error
     if attempt.result == MintResult.RETRY:
@@ -33,12 +35,10 @@ def mint_bux_task(self: Task[[int], str], reward_id: int) -> str:
 
 
 @shared_task(acks_late=True)
-def sweep_rewards_task() -> dict[str, int]:
-    return services.sweep_rewards()
+def sweep_rewards_task() -> SweepResult:
+    return sweep_rewards()
 
 
 @shared_task(acks_late=True)
 def repair_mirror_task() -> dict[str, int]:
-    from .mirror_check import check_mirror
-
     return check_mirror(repair=True).summary()

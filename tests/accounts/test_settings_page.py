@@ -88,7 +88,7 @@ def test_adding_a_wallet_from_a_post_returns_there_and_says_what_is_minting(
         queued.append(user_id)
         return 2
 
-    monkeypatch.setattr("rewards.services.queue_rewards_waiting_for_wallet", queue_two)
+    monkeypatch.setattr("accounts.views.queue_rewards_waiting_for_wallet", queue_two)
 
     page = owner_client.get("/settings/?next=/?page=1")
     response = owner_client.post(

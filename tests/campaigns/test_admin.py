@@ -19,6 +19,9 @@ from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign
 from posts.models import Post
 
+# Where an operator's retry queues the mint.
+OPERATOR_RETRY_QUEUES = "rewards.services.operator_queue.request_mint"
+
 Status = ShareReward.Status
 TWEET = "https://x.com/BlocksterCom/status/1790000000000000001"
 CAMPAIGNS_URL = "/admin/campaigns/sharecampaign/"
@@ -872,7 +875,7 @@ def test_retry_minting_queues_eligible_rewards_and_explains_the_rest(
     ]
 
     with (
-        mock.patch("rewards.services.request_mint", autospec=True) as queued,
+        mock.patch(OPERATOR_RETRY_QUEUES, autospec=True) as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = _run_action(admin_client, "retry_mint", selected, index=0)
@@ -898,7 +901,7 @@ def test_retry_minting_a_flagged_reward_asks_for_confirmation_first(
     flagged = rewards["flagged"]
 
     with (
-        mock.patch("rewards.services.request_mint", autospec=True) as queued,
+        mock.patch(OPERATOR_RETRY_QUEUES, autospec=True) as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
         page = _run_action(admin_client, "retry_mint", [flagged], index=0)
@@ -910,7 +913,7 @@ def test_retry_minting_a_flagged_reward_asks_for_confirmation_first(
     assert ShareReward.objects.get(pk=flagged.pk).needs_operator is True
 
     with (
-        mock.patch("rewards.services.request_mint", autospec=True) as queued,
+        mock.patch(OPERATOR_RETRY_QUEUES, autospec=True) as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = _run_action(admin_client, "retry_mint", [flagged], confirm="yes")
@@ -1098,7 +1101,7 @@ def test_operator_actions_on_rewards_go_to_the_audit_trail(
 ):
     eligible, flagged = rewards["eligible"], rewards["flagged"]
     with (
-        mock.patch("rewards.services.request_mint", autospec=True),
+        mock.patch(OPERATOR_RETRY_QUEUES, autospec=True),
         django_capture_on_commit_callbacks(execute=True),
     ):
         _run_action(admin_client, "retry_mint", [eligible, rewards["rewarded"]])

@@ -13,7 +13,8 @@ from django.db import connection, transaction
 
 from campaigns.models import ShareReward
 from campaigns.services import share_to_x
-from rewards.services import MintResult, mint_share_reward
+from rewards.services import mint_share_reward
+from rewards.services.minting import MintResult
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -87,7 +88,7 @@ def test_copies_of_one_mint_released_at_once_send_one_mint_request(
         request.getfixturevalue("idempotent_minter")
     campaign = campaign_factory()
     connect_x(reader)
-    with mock.patch("rewards.services.request_mint", autospec=True):
+    with mock.patch("campaigns.services.claim.request_mint", autospec=True):
         assert share_to_x(reader, campaign).ok
     reward = ShareReward.objects.get(user=reader)
 

@@ -10,7 +10,8 @@ import pytest
 
 from campaigns.models import ShareReward
 from campaigns.services import share_to_x
-from rewards.services import CHECK_MINTER, retry_minting, sweep_rewards
+from rewards.services import retry_minting, sweep_rewards
+from rewards.services.operator_queue import CHECK_MINTER
 from sandbox.testing import Sandbox, SandboxProcess
 
 pytestmark = [

@@ -172,7 +172,7 @@ def test_a_worker_killed_mid_mint_never_mints_twice(
     sandbox.ignore_idempotency_keys(not idempotent)
     campaign = campaign_factory()
     connect_x(reader)
-    with mock.patch("rewards.services.request_mint", autospec=True):
+    with mock.patch("campaigns.services.claim.request_mint", autospec=True):
         share_to_x(reader, campaign)
     reward = reward_of(reader)
     assert reward.bux_rewarded is not None

@@ -13,8 +13,8 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from campaigns import services
 from campaigns.models import ACTIVE_TWEET_CONSTRAINT, ShareCampaign, ShareReward
+from campaigns.services import campaigns as services
 from campaigns.services import (
     create_share_campaign,
     set_campaign_active,

@@ -1,6 +1,6 @@
 """A slow X never loses a share: the request keeps its claim for as long as X takes,
-the sweeper frees only claims nobody renews, and a retweet X accepted ends in a reward
-or a clear message, never an error page."""
+the stale-claim purge frees only claims nobody renews, and a retweet X accepted ends
+in a reward or a clear message, never an error page."""
 
 from __future__ import annotations
 
@@ -14,16 +14,17 @@ from typing import Any
 from unittest import mock
 
 import pytest
+from celery.schedules import crontab
 from django.db import connections
 from django.db.models import F
 from django.db.models.functions import Now
 from django.test import Client
 from django.utils import timezone
 
-from campaigns import claims
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import create_pending_reward, delete_share_reward, share_to_x
-from rewards.services import sweep_rewards
+from campaigns.services import lease as claims
+from campaigns.tasks import purge_stale_claims_task
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -80,20 +81,20 @@ def slow_retweet(sandbox, wait_for) -> Callable[[Any, ShareCampaign, float], Sha
     return start
 
 
-def test_a_sweeper_whose_clock_runs_ahead_never_frees_a_claim_in_flight(
+def test_a_purge_whose_clock_runs_ahead_never_frees_a_claim_in_flight(
     reader, campaign_factory, connect_x, slow_retweet, sandbox
 ):
     campaign = campaign_factory()
     connect_x(reader, score=10)
     share = slow_retweet(reader, campaign, 4)
 
-    # The sweeper's server believes it is ten minutes later than it is.
+    # The purging server believes it is ten minutes later than it is.
     ahead = timezone.now() + timedelta(minutes=10)
     with mock.patch("django.utils.timezone.now", autospec=True, return_value=ahead):
-        swept = sweep_rewards()
+        swept = claims.purge_stale_pending_rewards()
     share.wait()
 
-    assert swept["stale_pending_removed"] == 0
+    assert swept == 0
     assert share.error is None and share.status == 200
     assert "You earned 20 BUX!" in share.answer
     assert ShareReward.objects.get(user=reader).status == "verified"
@@ -103,8 +104,8 @@ def test_a_sweeper_whose_clock_runs_ahead_never_frees_a_claim_in_flight(
 def test_x_slower_than_the_claim_age_keeps_the_claim_renewed(
     reader, campaign_factory, connect_x, slow_retweet, monkeypatch
 ):
-    """X takes longer than STALE_CLAIM_AGE while the sweeper runs again and again:
-    the request renews its claim, so no sweep frees it."""
+    """X takes longer than STALE_CLAIM_AGE while the purge runs again and again:
+    the request renews its claim, so no purge frees it."""
     monkeypatch.setattr(claims, "STALE_CLAIM_AGE", timedelta(seconds=2))
     campaign = campaign_factory()
     connect_x(reader, score=10)
@@ -112,7 +113,7 @@ def test_x_slower_than_the_claim_age_keeps_the_claim_renewed(
 
     freed = 0
     while share.running():
-        freed += sweep_rewards()["stale_pending_removed"]
+        freed += claims.purge_stale_pending_rewards()
         time.sleep(0.2)
     share.wait()
 
@@ -186,15 +187,13 @@ def test_a_claim_nobody_renews_is_freed_and_the_reader_can_share_again(
         waiting, campaign, waiting_connection, amount=Decimal(20)
     )
 
-    assert sweep_rewards()["stale_pending_removed"] == 1
+    assert claims.purge_stale_pending_rewards() == 1
 
     assert list(ShareReward.objects.values_list("pk", flat=True)) == [live.pk]
     assert share_to_x(reader, campaign).ok
 
 
-def test_renewing_a_claim_keeps_it_from_the_sweeper(
-    reader, campaign_factory, connect_x
-):
+def test_renewing_a_claim_keeps_it_from_the_purge(reader, campaign_factory, connect_x):
     campaign = campaign_factory()
     claim = create_pending_reward(
         reader, campaign, connect_x(reader), amount=Decimal(20)
@@ -204,5 +203,25 @@ def test_renewing_a_claim_keeps_it_from_the_sweeper(
     )
 
     assert claims.renew_claim(claim.pk)
-    assert sweep_rewards()["stale_pending_removed"] == 0
+    assert claims.purge_stale_pending_rewards() == 0
     assert ShareReward.objects.filter(pk=claim.pk, status="pending").exists()
+
+
+def test_beat_frees_unrenewed_claims_every_minute(
+    settings, reader, campaign_factory, connect_x
+):
+    [entry] = [
+        entry
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == purge_stale_claims_task.name
+    ]
+    assert entry["schedule"] == crontab()
+    dead = create_pending_reward(
+        reader, campaign_factory(), connect_x(reader), amount=Decimal(20)
+    )
+    ShareReward.objects.filter(pk=dead.pk).update(
+        claim_renewed_at=Now() - claims.STALE_CLAIM_AGE - timedelta(seconds=1)
+    )
+
+    assert purge_stale_claims_task.apply().get() == 1
+    assert not ShareReward.objects.filter(pk=dead.pk).exists()

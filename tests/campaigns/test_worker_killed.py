@@ -25,7 +25,7 @@ def test_killing_the_worker_mid_mint_never_mints_twice(
 ):
     campaign = campaign_factory()
     connect_x(reader)
-    with mock.patch("rewards.services.request_mint", autospec=True):
+    with mock.patch("campaigns.services.claim.request_mint", autospec=True):
         assert share_to_x(reader, campaign).ok
     reward = ShareReward.objects.get(user=reader)
     sandbox.ignore_idempotency_keys(not idempotent)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import ShareReward
-from campaigns.services import mark_failed
 from rewards import mirror
 from rewards.reasons import MAX_FAILURE_REASON, failure_reason
-from rewards.services import CHECK_MINTER, mint_share_reward
+from rewards.services import mark_failed, mint_share_reward
+from rewards.services.operator_queue import CHECK_MINTER
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 HOSTILE = (

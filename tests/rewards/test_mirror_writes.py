@@ -9,6 +9,7 @@ from campaigns import services
 from campaigns.models import ShareReward
 from rewards import mirror
 from rewards.mirror_check import check_mirror
+from rewards.services import mark_failed, mark_rewarded
 from social.services import disconnect_x_account
 from tests.rewards.mirror_helpers import prefixed_keys, unix
 
@@ -81,7 +82,7 @@ def test_each_service_transition_mirrors_the_row_after_commit(
     assert feed(redis, user.pk) == []
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.mark_rewarded(reward, tx_hash=TX)
+        assert mark_rewarded(reward, tx_hash=TX)
     reward.refresh_from_db()
     stored = redis.hgetall(key)
     assert stored["status"] == "rewarded"
@@ -102,7 +103,7 @@ def test_mark_failed_mirrors_the_reason_and_status(
 ):
     reward = reward_factory(owner, status="verified")
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.mark_failed(reward, "Wallet blocked")
+        assert mark_failed(reward, "Wallet blocked")
 
     stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
     assert stored["status"] == "failed"

@@ -21,36 +21,29 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
-from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
 from blockster.db import retry_if_connection_dropped
 from campaigns.models import ShareReward
-from campaigns.services import mark_rewarded
 
-from .minter import MinterClient, MintError, MintOutcomeUnknown, MintRefused
-from .mirror import sync_share_reward_after_commit
-from .reasons import MINTER_REFUSED, WALLET_REFUSED, failure_reason
+from ..minter import MinterClient, MintError, MintOutcomeUnknown, MintRefused
+from ..mirror import sync_share_reward_after_commit
+from ..reasons import MINTER_REFUSED, WALLET_REFUSED, failure_reason
+from .mint_queue import unclaimed
+from .operator_queue import CHECK_MINTER, NOTHING_MINTED, RETRY_IS_SAFE, flag_stranded
 
 logger = logging.getLogger(__name__)
 
 Status = ShareReward.Status
 WAITING_FOR_WALLET = "Waiting for a wallet address"
-CHECK_MINTER = "Check the minter's records before retrying: it may have minted."
-RETRY_IS_SAFE = (
-    "Retrying is safe: the minter answers a repeated key with its first result."
-)
-NOTHING_MINTED = "Nothing was minted: retry once the cause is fixed."
-# A reward left alone this long with no mint queued is re-queued by the sweeper.
-SWEEP_QUIET = timedelta(seconds=60)
 
 
 class MintResult(StrEnum):
@@ -73,39 +66,14 @@ class MintAttempt:
 class _Claim:
     """This attempt's hold on a reward: later writes apply only while it holds."""
 
-    reward_id: int
+    reward: ShareReward
     started_at: datetime
     attempts: int
     wallet_address: str
 
 
-def request_mint(reward_id: int) -> bool:
-    """Queue the mint; a broker outage is logged and left to the sweeper."""
-    from .tasks import mint_bux_task
-
-    try:
-        mint_bux_task.delay(reward_id)
-    except Exception as error:  # kombu raises several types for a dead broker
-        logger.warning(
-            "mint of reward %s not queued (%s); the sweeper will queue it",
-            reward_id,
-            type(error).__name__,
-        )
-        return False
-    return True
-
-
-def _lease_expired_before() -> datetime:
-    return timezone.now() - timedelta(seconds=settings.BUX_MINT_LEASE_SECONDS)
-
-
-def _claimable() -> Q:
-    unclaimed = Q(mint_started_at__isnull=True)
-    if settings.BUX_MINTER_IDEMPOTENT:
-        # A lost attempt can be repeated with the same key: the minter answers it
-        # with the first result instead of minting again.
-        unclaimed |= Q(mint_started_at__lt=_lease_expired_before())
-    return unclaimed
+def _sync_after_commit(reward: ShareReward) -> None:
+    sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
 
 
 def _locked_wallet(user_id: int) -> str:
@@ -126,7 +94,7 @@ def _claim(reward: ShareReward) -> _Claim | None:
     # relation becomes a subquery that PostgreSQL does not re-check after waiting on
     # the row lock, and racing copies of the task would all win.
     claimable = ShareReward.objects.filter(
-        _claimable(),
+        unclaimed(),
         pk=reward.pk,
         status=Status.VERIFIED,
         needs_operator=False,
@@ -140,7 +108,7 @@ def _claim(reward: ShareReward) -> _Claim | None:
                 failure_reason=WAITING_FOR_WALLET,
                 updated_at=now,
             ):
-                _sync(reward.pk)
+                _sync_after_commit(reward)
             return None
         claimed = claimable.update(
             mint_started_at=now,
@@ -155,7 +123,7 @@ def _claim(reward: ShareReward) -> _Claim | None:
             .values_list("mint_attempts", flat=True)
             .get()
         )
-    return _Claim(reward.pk, now, attempts, wallet)
+    return _Claim(reward, now, attempts, wallet)
 
 
 def mint_share_reward(
@@ -180,7 +148,7 @@ def mint_share_reward(
             idempotency_key=f"share-reward-{reward.pk}",
         )
     except MintRefused as refusal:
-        return _refused(reward, claim, refusal)
+        return _refused(claim, refusal)
     except MintError as error:
         return _failed_for_now(claim, error.detail)
     except MintOutcomeUnknown as error:
@@ -208,8 +176,31 @@ def mint_share_reward(
     return MintAttempt(MintResult.MINTED, claim.attempts)
 
 
-def _refused(reward: ShareReward, claim: _Claim, refusal: MintRefused) -> MintAttempt:
-    logger.warning("mint of reward %s refused: %s", claim.reward_id, refusal.detail)
+def mark_rewarded(reward: ShareReward, *, tx_hash: str) -> bool:
+    """verified → rewarded with the mint's transaction; False if it already moved on.
+
+    The mint task records its receipt here, and so does an operator who found the
+    mint in the minter's records."""
+    now = timezone.now()
+    with transaction.atomic():
+        updated = ShareReward.objects.filter(
+            pk=reward.pk, status=Status.VERIFIED
+        ).update(
+            status=Status.REWARDED,
+            tx_hash=tx_hash,
+            rewarded_at=now,
+            mint_started_at=None,
+            needs_operator=False,
+            failure_reason="",
+            updated_at=now,
+        )
+        if updated:
+            _sync_after_commit(reward)
+    return updated == 1
+
+
+def _refused(claim: _Claim, refusal: MintRefused) -> MintAttempt:
+    logger.warning("mint of reward %s refused: %s", claim.reward.pk, refusal.detail)
     if not refusal.reader_can_fix:
         _settle(
             claim,
@@ -221,7 +212,7 @@ def _refused(reward: ShareReward, claim: _Claim, refusal: MintRefused) -> MintAt
     with transaction.atomic():
         # Under the user's row lock, as the claim: a wallet saved while this request
         # was in flight is tried now instead of waiting for a fix already made.
-        if _locked_wallet(reward.user_id) != claim.wallet_address:
+        if _locked_wallet(claim.reward.user_id) != claim.wallet_address:
             _settle(claim, mint_started_at=None)
             return MintAttempt(MintResult.RETRY, claim.attempts)
         _settle(
@@ -235,22 +226,13 @@ def _refused(reward: ShareReward, claim: _Claim, refusal: MintRefused) -> MintAt
 
 def _failed_for_now(claim: _Claim, detail: str) -> MintAttempt:
     """The minter did not mint (unreachable, or it refused our secret)."""
-    logger.warning("mint of reward %s failed: %s", claim.reward_id, detail)
-    if claim.attempts >= settings.BUX_MINT_MAX_ATTEMPTS:
-        reason = f"Mint failed {claim.attempts} times, last: {detail}."
-        _settle(
-            claim,
-            mint_started_at=None,
-            needs_operator=True,
-            failure_reason=failure_reason(reason, advice=NOTHING_MINTED),
-        )
-        return MintAttempt(MintResult.NEEDS_OPERATOR, claim.attempts)
-    _settle(
+    logger.warning("mint of reward %s failed: %s", claim.reward.pk, detail)
+    return _retry_or_hand_over(
         claim,
-        mint_started_at=None,
-        failure_reason=failure_reason(f"Mint failed: {detail}"),
+        retry_reason=f"Mint failed: {detail}",
+        final_reason=f"Mint failed {claim.attempts} times, last: {detail}.",
+        advice=NOTHING_MINTED,
     )
-    return MintAttempt(MintResult.RETRY, claim.attempts)
 
 
 def _outcome_unknown(claim: _Claim, detail: str) -> MintAttempt:
@@ -259,7 +241,7 @@ def _outcome_unknown(claim: _Claim, detail: str) -> MintAttempt:
         logger.error(
             "mint of reward %s: %s; the minter has no idempotency, so an operator must "
             "check whether it minted",
-            claim.reward_id,
+            claim.reward.pk,
             detail,
         )
         # The stamp stays: it tells the operator when the request was sent.
@@ -272,22 +254,30 @@ def _outcome_unknown(claim: _Claim, detail: str) -> MintAttempt:
         )
         return MintAttempt(MintResult.NEEDS_OPERATOR, claim.attempts)
     logger.warning(
-        "mint of reward %s: %s; retrying with the same key", claim.reward_id, detail
+        "mint of reward %s: %s; retrying with the same key", claim.reward.pk, detail
     )
+    return _retry_or_hand_over(
+        claim,
+        retry_reason=f"Mint outcome unknown: {detail}",
+        final_reason=f"Mint outcome unknown after {claim.attempts} attempts: {detail}.",
+        advice=RETRY_IS_SAFE,
+    )
+
+
+def _retry_or_hand_over(
+    claim: _Claim, *, retry_reason: str, final_reason: str, advice: str
+) -> MintAttempt:
+    """Release the claim for a retry, or, with no attempts left, hand the reward to
+    an operator with `advice`."""
     if claim.attempts >= settings.BUX_MINT_MAX_ATTEMPTS:
-        reason = f"Mint outcome unknown after {claim.attempts} attempts: {detail}."
         _settle(
             claim,
             mint_started_at=None,
             needs_operator=True,
-            failure_reason=failure_reason(reason, advice=RETRY_IS_SAFE),
+            failure_reason=failure_reason(final_reason, advice=advice),
         )
         return MintAttempt(MintResult.NEEDS_OPERATOR, claim.attempts)
-    _settle(
-        claim,
-        mint_started_at=None,
-        failure_reason=failure_reason(f"Mint outcome unknown: {detail}"),
-    )
+    _settle(claim, mint_started_at=None, failure_reason=failure_reason(retry_reason))
     return MintAttempt(MintResult.RETRY, claim.attempts)
 
 
@@ -299,7 +289,7 @@ def _why_not_claimed(reward_id: int) -> MintAttempt:
         return MintAttempt(MintResult.NEEDS_OPERATOR, reward.mint_attempts)
     if reward.waiting_for_wallet:
         return MintAttempt(MintResult.NO_WALLET, reward.mint_attempts)
-    if _flag_stranded(reward):
+    if flag_stranded(reward):
         return MintAttempt(MintResult.NEEDS_OPERATOR, reward.mint_attempts)
     return MintAttempt(MintResult.IN_FLIGHT, reward.mint_attempts)
 
@@ -311,164 +301,14 @@ def _settle(claim: _Claim, **changes: Any) -> None:
     def write() -> None:
         with transaction.atomic():
             updated = ShareReward.objects.filter(
-                pk=claim.reward_id,
+                pk=claim.reward.pk,
                 status=Status.VERIFIED,
                 mint_started_at=claim.started_at,
             ).update(**changes, updated_at=timezone.now())
             if updated:
-                _sync(claim.reward_id)
+                _sync_after_commit(claim.reward)
 
     if transaction.get_connection().in_atomic_block:
         write()
     else:
         retry_if_connection_dropped(write)
-
-
-def _sync(reward_id: int) -> None:
-    ids = ShareReward.objects.filter(pk=reward_id).values_list("user_id", "campaign_id")
-    for user_id, campaign_id in ids:
-        sync_share_reward_after_commit(user_id, campaign_id)
-
-
-# --- The operator queue and the sweeper -----------------------------------------------
-
-
-def _stranded_reason(reward: ShareReward) -> tuple[str, str] | None:
-    """Why nobody will mint this reward without an operator, and what the operator
-    should do; None if something still will (a mint in flight within its lease, or
-    a retry to come)."""
-    attempts = reward.mint_attempts
-    out_of_attempts = attempts >= settings.BUX_MINT_MAX_ATTEMPTS
-    if reward.mint_started_at is None:
-        if out_of_attempts and not reward.waiting_for_wallet:
-            previous = reward.failure_reason or "no answer recorded"
-            return f"Minting stopped after {attempts} attempts ({previous}).", (
-                CHECK_MINTER
-            )
-        return None
-    if reward.mint_started_at >= _lease_expired_before():
-        return None
-    lost = (
-        f"A mint request got no answer within {settings.BUX_MINT_LEASE_SECONDS} s "
-        "(its worker stopped or lost its connection)."
-    )
-    if not settings.BUX_MINTER_IDEMPOTENT:
-        return lost, CHECK_MINTER
-    if out_of_attempts:
-        return f"{lost} No attempts left after {attempts}.", RETRY_IS_SAFE
-    return None
-
-
-def _flag_stranded(reward: ShareReward) -> bool:
-    """Put a reward nobody will mint in the operator queue; False if it is not
-    stranded, or changed meanwhile."""
-    stranded = _stranded_reason(reward)
-    if stranded is None:
-        return False
-    reason = failure_reason(stranded[0], advice=stranded[1])
-    with transaction.atomic():
-        updated = ShareReward.objects.filter(
-            pk=reward.pk,
-            status=Status.VERIFIED,
-            needs_operator=False,
-            mint_started_at=reward.mint_started_at,
-            mint_attempts=reward.mint_attempts,
-        ).update(needs_operator=True, failure_reason=reason, updated_at=timezone.now())
-        if updated:
-            _sync(reward.pk)
-    if updated:
-        logger.error("reward %s needs an operator: %s", reward.pk, reason)
-    return updated == 1
-
-
-def retry_minting(reward: ShareReward) -> bool:
-    """An operator's retry: clear the attempt count and any operator flag, then queue.
-
-    Only for a verified reward with no mint in flight; an operator who clears a
-    `needs_operator` flag has checked that the earlier request did not mint.
-    """
-    with transaction.atomic():
-        updated = (
-            ShareReward.objects.filter(pk=reward.pk, status=Status.VERIFIED)
-            .filter(Q(mint_started_at__isnull=True) | Q(needs_operator=True))
-            .update(
-                mint_attempts=0,
-                needs_operator=False,
-                waiting_for_wallet=False,
-                mint_started_at=None,
-                failure_reason="",
-                updated_at=timezone.now(),
-            )
-        )
-        if updated:
-            _sync(reward.pk)
-            transaction.on_commit(partial(request_mint, reward.pk))
-    return updated == 1
-
-
-def rewards_to_sweep() -> QuerySet[ShareReward]:
-    """Verified rewards that should be minting and have no mint queued or running."""
-    quiet_since = timezone.now() - SWEEP_QUIET
-    stale = Q(mint_started_at__isnull=True)
-    if settings.BUX_MINTER_IDEMPOTENT:
-        stale |= Q(mint_started_at__lt=_lease_expired_before())
-    return ShareReward.objects.filter(
-        stale,
-        status=Status.VERIFIED,
-        needs_operator=False,
-        waiting_for_wallet=False,
-        mint_attempts__lt=settings.BUX_MINT_MAX_ATTEMPTS,
-        updated_at__lt=quiet_since,
-    ).order_by("pk")
-
-
-def stranded_rewards() -> QuerySet[ShareReward]:
-    """Candidates for the operator queue: a lease that ran out with no answer, or no
-    attempts left (`_stranded_reason` decides each)."""
-    return ShareReward.objects.filter(
-        Q(mint_started_at__lt=_lease_expired_before())
-        | Q(
-            mint_started_at__isnull=True,
-            mint_attempts__gte=settings.BUX_MINT_MAX_ATTEMPTS,
-            waiting_for_wallet=False,
-        ),
-        status=Status.VERIFIED,
-        needs_operator=False,
-    ).order_by("pk")
-
-
-def sweep_rewards() -> dict[str, int]:
-    """Put stranded mints in the operator queue, re-queue verified rewards with no
-    mint in flight, and free places held by share attempts that died before X
-    answered."""
-    flagged = sum(_flag_stranded(reward) for reward in stranded_rewards()[:1000])
-    queued = 0
-    for reward_id in rewards_to_sweep().values_list("pk", flat=True)[:1000]:
-        queued += request_mint(reward_id)
-    from campaigns.services import purge_stale_pending_rewards
-
-    return {
-        "flagged": flagged,
-        "queued": queued,
-        "stale_pending_removed": purge_stale_pending_rewards(),
-    }
-
-
-def queue_rewards_waiting_for_wallet(user_id: int) -> int:
-    """After the user saves a wallet: mint what was waiting for one (none, or one
-    the minter refused)."""
-    waiting = ShareReward.objects.filter(
-        user_id=user_id,
-        status=Status.VERIFIED,
-        mint_started_at__isnull=True,
-        needs_operator=False,
-    )
-    with transaction.atomic():
-        ids = list(waiting.values_list("pk", flat=True))
-        waiting.filter(pk__in=ids, waiting_for_wallet=True).update(
-            waiting_for_wallet=False, failure_reason="", updated_at=timezone.now()
-        )
-        for reward_id in ids:
-            _sync(reward_id)
-            transaction.on_commit(partial(request_mint, reward_id))
-    return len(ids)

@@ -23,7 +23,7 @@ from django.db.models.functions import Now
 
 from rewards.mirror import sync_share_reward_after_commit
 
-from .models import ShareReward
+from ..models import ShareReward
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,171 @@
+"""The Retweet & Like flow: claim a place, ask X, verify the share."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import User
+from blockster.db import retry_if_connection_dropped
+from social.models import XConnection
+from social.services import (
+    XReconnectRequired,
+    get_access_token,
+    get_x_connection_for_user,
+    maybe_refresh_token,
+    require_reconnect,
+)
+from social.x_api import (
+    ShareResult,
+    XApiClient,
+    XApiError,
+    XBadRequest,
+    XForbidden,
+    XUnauthorized,
+)
+
+from ..models import ShareCampaign, ShareReward
+from .claim import (
+    AlreadyShared,
+    ShareRefused,
+    create_pending_reward,
+    delete_share_reward,
+    verify_share_reward,
+)
+from .lease import hold_claim
+
+logger = logging.getLogger(__name__)
+
+
+def reward_amount(campaign: ShareCampaign, multiplier: int) -> Decimal:
+    """round(x_multiplier × base reward), halves rounded up."""
+    return (Decimal(multiplier) * campaign.bux_reward).quantize(
+        Decimal("1"), rounding=ROUND_HALF_UP
+    )
+
+
+# How long a new connection's score may take before sharing pays the base reward.
+SCORE_WAIT = timedelta(minutes=10)
+SCORE_PENDING_MESSAGE = (
+    "Your X score is still being calculated. Your reward depends on it: try again "
+    "in a moment."
+)
+
+
+def is_score_pending(connection: XConnection) -> bool:
+    """The score is being computed for a fresh connection (and worth waiting for)."""
+    return (
+        connection.x_score is None
+        and connection.connected_at > timezone.now() - SCORE_WAIT
+    )
+
+
+@dataclass(frozen=True)
+class ShareOutcome:
+    ok: bool
+    message: str
+    reward: ShareReward | None = None
+    reconnect: bool = False
+    rate_limited: bool = False
+
+
+def share_to_x(
+    user: User, campaign: ShareCampaign, *, client: XApiClient | None = None
+) -> ShareOutcome:
+    """Retweet (and like) the campaign's tweet for the user, and grant the reward."""
+    connection = get_x_connection_for_user(user)
+    if connection is None:
+        return ShareOutcome(
+            False, "Please connect your X account first", reconnect=True
+        )
+    if is_score_pending(connection):
+        # The reward is the score times the base: sharing now would pay the default.
+        return ShareOutcome(False, SCORE_PENDING_MESSAGE)
+    # The connection row is loaded already: its score is the multiplier.
+    amount = reward_amount(campaign, connection.x_score or 1)
+    try:
+        reward = create_pending_reward(user, campaign, connection, amount=amount)
+    except AlreadyShared as refused:
+        return ShareOutcome(False, refused.user_message, reward=refused.reward)
+    except ShareRefused as refused:
+        return ShareOutcome(False, refused.user_message)
+
+    # X is called outside any transaction: the pending row already holds the place,
+    # renewed for as long as X takes. The writes after it survive a database
+    # connection that died during the call.
+    try:
+        with hold_claim(reward):
+            result = _retweet_and_like(connection, campaign, client)
+    except XReconnectRequired as error:
+        retry_if_connection_dropped(delete_share_reward, reward)
+        return ShareOutcome(False, error.user_message, reconnect=True)
+    except XUnauthorized:
+        retry_if_connection_dropped(delete_share_reward, reward)
+        require_reconnect(user, reason="access_token_refused")
+        return ShareOutcome(False, XReconnectRequired.user_message, reconnect=True)
+    except XApiError as error:
+        retry_if_connection_dropped(delete_share_reward, reward)
+        logger.info(
+            "share of campaign %s by user %s failed: %s",
+            campaign.pk,
+            user.pk,
+            error.detail,
+        )
+        return ShareOutcome(
+            False, share_error_message(error), rate_limited=error.status == 429
+        )
+    except BaseException:
+        retry_if_connection_dropped(delete_share_reward, reward)
+        raise
+
+    try:
+        reward = retry_if_connection_dropped(
+            verify_share_reward,
+            reward,
+            retweet_id=campaign.tweet_id,
+            liked=result.liked,
+        )
+    except AlreadyShared as refused:
+        return ShareOutcome(False, refused.user_message, reward=refused.reward)
+    except ShareRefused as refused:
+        return ShareOutcome(False, refused.user_message)
+    earned = f"{reward.bux_rewarded:,.0f}"
+    if result.liked:
+        return ShareOutcome(
+            True, f"Retweeted & Liked! You earned {earned} BUX!", reward
+        )
+    return ShareOutcome(True, f"Retweeted! You earned {earned} BUX!", reward)
+
+
+def _retweet_and_like(
+    connection: XConnection, campaign: ShareCampaign, client: XApiClient | None
+) -> ShareResult:
+    client = client or XApiClient.from_settings()
+    connection = maybe_refresh_token(connection, client=client)
+    like = campaign.request_like and settings.X_LIKES_ENABLED
+    result = client.retweet_and_like(
+        get_access_token(connection), connection.x_user_id, campaign.tweet_id, like=like
+    )
+    if result.like_error is not None:
+        logger.info(
+            "like of campaign %s refused by X (retweet kept): %s",
+            campaign.pk,
+            result.like_error.detail,
+        )
+    return result
+
+
+def share_error_message(error: XApiError) -> str:
+    """What the reader sees when X refuses or fails the retweet."""
+    if isinstance(error, XBadRequest) and error.status == 400:
+        return "X rejected the retweet: " + ("; ".join(error.messages) or error.detail)
+    if isinstance(error, XForbidden):
+        return "; ".join(error.messages) or (
+            "Forbidden - you may have already retweeted this post"
+        )
+    return error.user_message
