@@ -5,8 +5,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1
 
 WORKDIR /app
+# Optional extras beside the production dependencies: docker-compose's demo image
+# adds "sandbox" (the emulated X and minter's server); production builds add none.
+ARG EXTRAS=""
 COPY pyproject.toml ./
-RUN pip install --upgrade pip && pip install .
+RUN pip install --upgrade pip && pip install ".${EXTRAS:+[$EXTRAS]}"
 COPY . .
 RUN pip install --no-deps -e . \
     && DEBUG=1 STATIC_MANIFEST=1 python manage.py collectstatic --noinput \

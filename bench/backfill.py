@@ -27,17 +27,15 @@ import statistics
 import subprocess
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from bench.common import (
     ROOT,
-    child_environment,
-    cleanup,
     cores,
     create_rewards,
     delete_prefixed_keys,
-    report,
-    setup_django,
+    run_benchmark,
 )
 from bench.results import Figure, count, higher, lower
 
@@ -75,7 +73,7 @@ def run_backfill(rows: int) -> dict[str, Any]:
     delete_prefixed_keys()  # an empty mirror each round
     command = [sys.executable, "-m", "bench.backfill", "--child"]
     done = subprocess.run(  # noqa: S603 - this module, fixed arguments
-        command, cwd=ROOT, env=child_environment(), capture_output=True, text=True
+        command, cwd=ROOT, capture_output=True, text=True
     )
     if done.returncode:
         raise SystemExit(f"the backfill failed:\n{done.stderr[-3000:]}")
@@ -296,13 +294,7 @@ def main() -> int:
         tool = shutil.which("redis-benchmark") or "python"
         if tool == "python" and args.ceiling == "redis-benchmark":
             parser.error("redis-benchmark is not on PATH")
-    setup_django("backfill")
-    try:
-        result = measure(rows, rounds, tool)
-    finally:
-        cleanup()
-    report(result)
-    return 0 if result["ok"] else 1
+    return run_benchmark("backfill", partial(measure, rows, rounds, tool))
 
 
 if __name__ == "__main__":

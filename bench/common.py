@@ -10,18 +10,23 @@ the prefix's keys.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from devprocs import Process
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARK = "BENCH-RESULT "
@@ -107,14 +112,64 @@ def setup_django(name: str) -> str:
     return bench_url
 
 
-def child_environment() -> dict[str, str]:
-    """The environment for a server or command started by the benchmark: the
-    project root on PYTHONPATH, so `bench.*` and the apps import from any cwd."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(ROOT), env.get("PYTHONPATH")])
-    )
-    return env
+def run_benchmark(name: str, measure: Callable[[], dict[str, Any]]) -> int:
+    """`measure()` on the benchmark's own database (dropped afterwards), then the
+    result line; the exit code says whether the goal was met."""
+    setup_django(name)
+    try:
+        result = measure()
+    finally:
+        cleanup()
+    report(result)
+    return 0 if result["ok"] else 1
+
+
+def get_load(
+    url: str,
+    headers: dict[str, str],
+    cookies: dict[str, str],
+    tasks: int,
+    seconds: float,
+    budget: int,
+) -> tuple[list[float], int, float]:
+    """`tasks` concurrent GETs of `url` on keep-alive connections until `seconds`
+    pass or `budget` requests are made: the latencies of the 200s, the failures and
+    the elapsed time. Module-level, so a multiprocessing pool can run it."""
+    return asyncio.run(_get_load(url, headers, cookies, tasks, seconds, budget))
+
+
+async def _get_load(
+    url: str,
+    headers: dict[str, str],
+    cookies: dict[str, str],
+    tasks: int,
+    seconds: float,
+    budget: int,
+) -> tuple[list[float], int, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
+
+    async def worker(client: httpx.AsyncClient, deadline: float) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline and len(latencies) + errors < budget:
+            started = time.perf_counter()
+            try:
+                ok = (await client.get(url)).status_code == 200
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    async with httpx.AsyncClient(
+        limits=limits, headers=headers, cookies=cookies, timeout=30
+    ) as client:
+        started = time.perf_counter()
+        deadline = started + seconds
+        await asyncio.gather(*(worker(client, deadline) for _ in range(tasks)))
+        return latencies, errors, time.perf_counter() - started
 
 
 def delete_prefixed_keys(pattern: str = "*") -> int:
@@ -156,53 +211,43 @@ def cleanup() -> None:
     _admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def wait_for_http(url: str, *, timeout: float = 30.0) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def start_gunicorn(
     port: int, *, workers: int = 2, threads: int = 1, log: Path | None = None
-) -> subprocess.Popen[bytes]:
-    """gunicorn on loopback with the bench settings (which add the baseline views)."""
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "blockster.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(workers),
-        "--threads",
-        str(threads),
-        "--worker-class",
-        "gthread" if threads > 1 else "sync",
-        "--timeout",
-        "60",
-        "--log-level",
-        "warning",
-    ]
-    output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    return subprocess.Popen(  # noqa: S603 - a fixed command line
-        command, cwd=ROOT, env=child_environment(), stdout=output, stderr=output
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
+) -> Process:
+    """gunicorn on loopback with the bench settings (which add the baseline views),
+    once it answers."""
+    server = Process(
+        "gunicorn",
+        gunicorn_command(port, workers=workers, threads=threads)
+        + ["--log-level", "warning"],
+        log_path=log,
+        cwd=ROOT,
+    ).start()
+    health = f"http://127.0.0.1:{port}/healthz"
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        server.wait_ready(partial(_answers, health), timeout=30)
+    except Exception:
+        server.stop()
+        raise
+    return server
+
+
+def gunicorn_command(port: int, *, workers: int, threads: int) -> list[str]:
+    """The app under gunicorn on a loopback port; gthread workers when threaded."""
+    return [
+        sys.executable, "-m", "gunicorn", "blockster.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers),
+        "--threads", str(threads),
+        "--worker-class", "gthread" if threads > 1 else "sync",
+        "--timeout", "60",
+    ]  # fmt: skip
+
+
+def _answers(url: str) -> bool:
+    # Any answer will do: each benchmark checks the pages it measures.
+    httpx.get(url, timeout=1)
+    return True
 
 
 def create_rewards(

@@ -18,15 +18,14 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bench.common import (
-    cleanup,
     cores,
     create_rewards,
     format_ms,
-    report,
-    setup_django,
+    run_benchmark,
     summary_ms,
 )
 from bench.results import count, higher, lower, timing
@@ -128,13 +127,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="time bound")
     args = parser.parse_args()
     reads = 1000 if args.quick else args.reads
-    setup_django("feed")
-    try:
-        result = measure(reads, args.seconds)
-    finally:
-        cleanup()
-    report(result)
-    return 0 if result["ok"] else 1
+    return run_benchmark("feed", partial(measure, reads, args.seconds))
 
 
 if __name__ == "__main__":

@@ -17,63 +17,26 @@ baseline's requests/s.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import sys
-import time
+from functools import partial
 from typing import Any
 
 import httpx
 
 from bench.common import (
-    cleanup,
     cores,
     create_rewards,
     format_ms,
-    report,
-    setup_django,
+    get_load,
+    run_benchmark,
     start_gunicorn,
-    stop,
     summary_ms,
-    wait_for_http,
 )
 from bench.results import Figure, higher, lower, timing
-from blockster.devstack import free_port
+from devprocs import free_port
 
 GOAL = 0.5
-
-
-def _client(
-    url: str, cookies: dict[str, str], tasks: int, seconds: float, budget: int
-) -> tuple[list[float], int, float]:
-    return asyncio.run(_run_tasks(url, cookies, tasks, seconds, budget))
-
-
-async def _run_tasks(
-    url: str, cookies: dict[str, str], tasks: int, seconds: float, budget: int
-) -> tuple[list[float], int, float]:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
-
-    async def worker(client: httpx.AsyncClient, deadline: float) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline and len(latencies) + errors < budget:
-            started = time.perf_counter()
-            try:
-                ok = (await client.get(url)).status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors += 1
-
-    async with httpx.AsyncClient(limits=limits, cookies=cookies, timeout=30) as client:
-        started = time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(worker(client, deadline) for _ in range(tasks)))
-        return latencies, errors, time.perf_counter() - started
 
 
 def _fixture() -> tuple[str, dict[str, str]]:
@@ -132,7 +95,6 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
     base = f"http://127.0.0.1:{port}"
     urls = {"post page": f"{base}/{slug}", "baseline": f"{base}/_bench/baseline/{slug}"}
     try:
-        wait_for_http(f"{base}/healthz")
         page = httpx.get(urls["post page"], cookies=cookies)
         if page.status_code != 200 or "Retweet" not in page.text:
             raise SystemExit(f"the post page did not show the campaign box: {page}")
@@ -141,13 +103,15 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
             for name in urls
         }
         with multiprocessing.Pool(processes) as pool:
-            pool.starmap(_client, [(urls["post page"], cookies, tasks, 0.5, 10**6)])
+            pool.starmap(
+                get_load, [(urls["post page"], {}, cookies, tasks, 0.5, 10**6)]
+            )
             for n in range(rounds):
                 order = list(urls) if n % 2 == 0 else list(urls)[::-1]
                 for name in order:
                     runs = pool.starmap(
-                        _client,
-                        [(urls[name], cookies, tasks, seconds, 10**6)] * processes,
+                        get_load,
+                        [(urls[name], {}, cookies, tasks, seconds, 10**6)] * processes,
                     )
                     side = results[name]
                     for latencies, errors, _ in runs:
@@ -155,7 +119,7 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
                         side["errors"] += errors
                     side["seconds"] += max(elapsed for _, _, elapsed in runs)
     finally:
-        stop(server)
+        server.stop()
 
     rates = {
         name: len(side["latencies"]) / side["seconds"] for name, side in results.items()
@@ -210,13 +174,9 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=4, help="per client process")
     args = parser.parse_args()
     rounds, seconds = (3, 1.0) if args.quick else (args.rounds, args.seconds)
-    setup_django("post_page")
-    try:
-        result = measure(rounds, seconds, args.processes, args.tasks)
-    finally:
-        cleanup()
-    report(result)
-    return 0 if result["ok"] else 1
+    return run_benchmark(
+        "post_page", partial(measure, rounds, seconds, args.processes, args.tasks)
+    )
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import RESULT_MARK, ROOT, child_environment, cores
+from bench.common import RESULT_MARK, ROOT, cores
 from bench.results import RESULTS_DIR, load_average, run_info, write_run
 
 SCRIPTS = ("feed", "backfill", "post_page", "share", "sandbox")
@@ -59,7 +59,7 @@ def run(name: str, args: list[str]) -> dict[str, Any]:
     started = time.monotonic()
     load_start = load_average()
     done = subprocess.run(  # noqa: S603 - our own modules
-        command, cwd=ROOT, capture_output=True, text=True, env=child_environment()
+        command, cwd=ROOT, capture_output=True, text=True
     )
     print(done.stdout, end="")
     result = parse_result(name, done.stdout, done.returncode)

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.sandbox            # 10 s, starts its own sandbox
     .venv/bin/python -m bench.sandbox --quick    # 3 s
-    .venv/bin/python -m bench.sandbox --url http://127.0.0.1:8010   # a running one
+    .venv/bin/python -m bench.sandbox --url http://127.0.0.1:8010   # make run's
 
 Client processes (one per core by default), each running concurrent asyncio tasks
 with httpx keep-alive connections, call `GET /2/users/me` with a real user token
@@ -14,7 +14,6 @@ percentiles and the core count. The goal is at least 1,000 requests/s.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import multiprocessing
 import os
 import statistics
@@ -22,47 +21,11 @@ import sys
 import time
 from typing import Any
 
-import httpx
-
-from bench.common import report
+from bench.common import get_load, report
 from bench.results import count, higher, lower
 from sandbox.testing import Sandbox, SandboxProcess
 
 GOAL = 1000
-
-
-def _client(
-    url: str, token: str, tasks: int, seconds: float, budget: int
-) -> tuple[list[float], int]:
-    return asyncio.run(_run_tasks(url, token, tasks, seconds, budget))
-
-
-async def _run_tasks(
-    url: str, token: str, tasks: int, seconds: float, budget: int
-) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    errors = 0
-    deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
-    headers = {"Authorization": f"Bearer {token}"}
-
-    async def worker(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        while time.perf_counter() < deadline and len(latencies) + errors < budget:
-            started = time.perf_counter()
-            try:
-                response = await client.get("/2/users/me", headers=headers)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
-                ok = False
-            if ok:
-                latencies.append(time.perf_counter() - started)
-            else:
-                errors += 1
-
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
-        await asyncio.gather(*(worker(client) for _ in range(tasks)))
-    return latencies, errors
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -70,9 +33,9 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def measure(
-    url: str, *, processes: int, tasks: int, seconds: float, budget: int
+    handle: Sandbox, *, processes: int, tasks: int, seconds: float, budget: int
 ) -> dict[str, Any]:
-    handle = Sandbox(url)
+    url = handle.url
     # Whatever callback the running sandbox has registered.
     handle.callback_url = handle.configure()["callback_urls"][0]
     # Lift the per-user window (sandbox.ratelimit) so that every call is a 200.
@@ -82,13 +45,14 @@ def measure(
 
     per_process = max(budget // processes, 1)
     started = time.perf_counter()
+    me, auth = f"{url}/2/users/me", {"Authorization": f"Bearer {token}"}
     with multiprocessing.Pool(processes) as pool:
         results = pool.starmap(
-            _client, [(url, token, tasks, seconds, per_process)] * processes
+            get_load, [(me, auth, {}, tasks, seconds, per_process)] * processes
         )
     elapsed = time.perf_counter() - started
-    latencies = sorted(lat for lats, _ in results for lat in lats)
-    errors = sum(e for _, e in results)
+    latencies = sorted(lat for lats, _, _ in results for lat in lats)
+    errors = sum(e for _, e, _ in results)
     rate = len(latencies) / elapsed
     print(f"cores: {os.cpu_count()}  clients: {processes} processes x {tasks} tasks")
     print(f"requests: {len(latencies)} ok, {errors} failed, in {elapsed:.2f}s")
@@ -131,9 +95,31 @@ def measure(
     }
 
 
+def _registration(args: argparse.Namespace) -> dict[str, str]:
+    """The app registered with a running sandbox: the flags' or, as `make run`
+    registers it, the site's development registration."""
+    if args.client_id:
+        return {"client_id": args.client_id, "client_secret": args.client_secret or ""}
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blockster.settings")
+    os.environ.setdefault("DEBUG", "1")
+    os.environ.setdefault("SANDBOX", "1")
+    from django.conf import settings
+
+    return {
+        "client_id": settings.X_CLIENT_ID,
+        "client_secret": settings.X_CLIENT_SECRET,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running sandbox (default: start one)")
+    parser.add_argument(
+        "--client-id",
+        help="with --url: the app registered there (default: the site's development "
+        "registration, as `make run` registers it)",
+    )
+    parser.add_argument("--client-secret", help="with --client-id")
     parser.add_argument("--quick", action="store_true", help="3 seconds")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--max-requests", type=int, default=200_000)
@@ -153,12 +139,11 @@ def main() -> int:
     if args.url:
         if not args.url.startswith(("http://127.0.0.1", "http://localhost")):
             parser.error("the benchmark only talks to loopback")
-        result = measure(args.url, **options)
+        result = measure(Sandbox(args.url, **_registration(args)), **options)
     else:
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "blockster.settings")
         server_args = ["--quiet"] if args.quiet_server else []
         with SandboxProcess(args=server_args) as process:
-            result = measure(process.url, **options)
+            result = measure(Sandbox(process.url), **options)
     report(result)
     return 0 if result["ok"] else 1
 

@@ -40,12 +40,10 @@ from bench.common import (
     report,
     setup_django,
     start_gunicorn,
-    stop,
     summary_ms,
-    wait_for_http,
 )
 from bench.results import count, lower, timing
-from blockster.devstack import free_port
+from devprocs import free_port
 from sandbox.testing import Sandbox, SandboxProcess
 
 if TYPE_CHECKING:
@@ -56,16 +54,8 @@ READERS = 20
 
 
 def _start_sandbox() -> SandboxProcess:
-    # The sandbox runs the product's development settings, not the bench's.
-    env = os.environ.get("DJANGO_SETTINGS_MODULE")
-    os.environ["DJANGO_SETTINGS_MODULE"] = "blockster.settings"
-    try:
-        process = SandboxProcess(args=["--quiet"]).start()
-    finally:
-        if env is None:
-            os.environ.pop("DJANGO_SETTINGS_MODULE")
-        else:
-            os.environ["DJANGO_SETTINGS_MODULE"] = env
+    process = SandboxProcess(args=["--quiet"]).start()
+    # Its registration and minter secret are in the bench settings already.
     os.environ.update(
         X_AUTHORIZE_URL=f"{process.url}/i/oauth2/authorize",
         X_API_BASE=f"{process.url}/2",
@@ -241,7 +231,6 @@ def measure(process: SandboxProcess, rounds: int) -> dict[str, Any]:
     campaigns: list[int] = []
     tweets: list[str] = []
     try:
-        wait_for_http(f"{base}/healthz")
         # One reader at a time first: the overhead of a share with no queueing.
         campaign_id, tweet_id = _campaign(handle, author, rounds + 1)
         campaigns.append(campaign_id)
@@ -289,7 +278,7 @@ def measure(process: SandboxProcess, rounds: int) -> dict[str, Any]:
             outcomes = Counter(message for _, _, message in clicks)
             print(f"double clicks ({READERS} readers x 2): {dict(outcomes)}")
     finally:
-        stop(server)
+        server.stop()
         for account in direct_accounts:
             account["client"].close()
     errors = [line for line in log.read_text().splitlines() if '"ERROR"' in line]

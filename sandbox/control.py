@@ -165,9 +165,7 @@ async def read_part(ctx: Ctx) -> Response:
         "retweets": lambda: engagement_views(state, "retweets"),
         "likes": lambda: engagement_views(state, "likes"),
         "mints": lambda: mint_views(state),
-        "balances": lambda: balances_view(state),
         "accounts": lambda: [account_view(a) for a in state.accounts.values()],
-        "config": lambda: asdict(state.runtime),
         "faults": lambda: [f.as_json() for f in ctx.sandbox.faults.pending()],
         "requests": lambda: request_views(state, _int_query(ctx, "limit")),
         "routes": lambda: route_list(ctx),
@@ -356,16 +354,7 @@ async def create_account(ctx: Ctx) -> Response:
     return JSONResponse(account_view(account), status_code=201)
 
 
-async def update_account(ctx: Ctx) -> Response:
-    account = ctx.state.account(ctx.param("ref"))
-    if account is None:
-        return JSONResponse({"error": "no such account"}, status_code=404)
-    for name, value in _account_changes(await _object(ctx)).items():
-        setattr(account, name, value)
-    return JSONResponse(account_view(account))
-
-
-async def _change_tokens(ctx: Ctx, action: str) -> Response:
+async def revoke_tokens(ctx: Ctx) -> Response:
     body = await _object(ctx)
     kind = body.get("kind", "access")
     if kind not in ("access", "refresh", "all"):
@@ -374,31 +363,15 @@ async def _change_tokens(ctx: Ctx, action: str) -> Response:
     account = ctx.state.account(str(ref)) if ref else None
     if ref and account is None:
         return _bad(f"no account {ref}")
-    now, count = ctx.now(), 0
+    count = 0
     for token in ctx.state.tokens.values():
         if account is not None and token.user_id != account.id:
             continue
         if kind != "all" and token.kind != kind:
             continue
-        if action == "expire":
-            token.expires_at = now - 1
-        else:
-            token.revoked = True
+        token.revoked = True
         count += 1
-    return JSONResponse({action + "d": count})
-
-
-async def expire_tokens(ctx: Ctx) -> Response:
-    return await _change_tokens(ctx, "expire")
-
-
-async def revoke_tokens(ctx: Ctx) -> Response:
-    return await _change_tokens(ctx, "revoke")
-
-
-async def reset_rate_limits(ctx: Ctx) -> Response:
-    ctx.sandbox.limiter.reset()
-    return JSONResponse({"reset": True})
+    return JSONResponse({"revoked": count})
 
 
 async def advance_clock(ctx: Ctx) -> Response:
@@ -442,10 +415,7 @@ ROUTES = [
     _c("GET", "/tweets", list_tweets),
     _c("POST", "/tweets", create_tweet),
     _c("POST", "/accounts", create_account),
-    _c("PATCH", "/accounts/:ref", update_account),
-    _c("POST", "/tokens/expire", expire_tokens),
     _c("POST", "/tokens/revoke", revoke_tokens),
-    _c("POST", "/rate-limits/reset", reset_rate_limits, persists=False),
     _c("POST", "/clock", advance_clock),
     _c("GET", "/:part", read_part),
 ]

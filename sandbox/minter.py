@@ -1,4 +1,4 @@
-"""The BUX minter service: mint to a wallet, read a balance, health.
+"""The BUX minter service: mint to a wallet, read a balance.
 
 Errors and statuses are the real service's (ORIGINAL-NOTES.md). Unlike the real one it
 honours `Idempotency-Key` by default: a key that already minted gets the first answer
@@ -135,12 +135,7 @@ async def balance(ctx: Ctx) -> Response:
     )
 
 
-async def health(ctx: Ctx) -> Response:
-    return JSONResponse({"status": "ok"})
-
-
 ROUTES = [
     RouteSpec("POST", "/minter/mint", mint, "minter"),
     RouteSpec("GET", "/minter/balance/:address", balance, "minter"),
-    RouteSpec("GET", "/minter/health", health, "minter"),
 ]

@@ -250,16 +250,7 @@ def _issue_tokens(
     ctx: Ctx, user_id: str, scopes: list[str], *, grant_id: str
 ) -> JSONResponse:
     now, ttl = ctx.now(), ctx.runtime.access_token_ttl
-    access = secrets.token_urlsafe(64)
-    ctx.state.tokens[digest(access)] = Token(
-        "access",
-        grant_id,
-        user_id,
-        ctx.sandbox.config.client_id,
-        scopes,
-        now,
-        now + ttl,
-    )
+    access = _new_token(ctx, "access", grant_id, user_id, scopes, now, now + ttl)
     body = {
         "token_type": "bearer",
         "expires_in": ttl,
@@ -268,18 +259,27 @@ def _issue_tokens(
     }
     # Like X: no refresh token without the offline.access scope.
     if "offline.access" in scopes:
-        refresh = secrets.token_urlsafe(64)
-        ctx.state.tokens[digest(refresh)] = Token(
-            "refresh",
-            grant_id,
-            user_id,
-            ctx.sandbox.config.client_id,
-            scopes,
-            now,
-            None,
-        )
+        refresh = _new_token(ctx, "refresh", grant_id, user_id, scopes, now, None)
         body["refresh_token"] = refresh
     return JSONResponse(body, headers={"cache-control": "no-store"})
+
+
+def _new_token(
+    ctx: Ctx,
+    kind: str,
+    grant_id: str,
+    user_id: str,
+    scopes: list[str],
+    now: float,
+    expires_at: float | None,
+) -> str:
+    """A new token, kept only as its digest."""
+    token = secrets.token_urlsafe(64)
+    client_id = ctx.sandbox.config.client_id
+    ctx.state.tokens[digest(token)] = Token(
+        kind, grant_id, user_id, client_id, scopes, now, expires_at
+    )
+    return token
 
 
 async def revoke(ctx: Ctx) -> Response:

@@ -32,8 +32,6 @@ _CURRENT: dict[str, Limit] = {
     "retweet": Limit(50),
     "unretweet": Limit(50),
     "like": Limit(50),
-    "retweeted_by": Limit(75),
-    "liking_users": Limit(75),
 }
 
 PROFILES: dict[str, dict[str, Limit]] = {
@@ -48,8 +46,6 @@ PROFILES: dict[str, dict[str, Limit]] = {
         "retweet": Limit(5),
         "unretweet": Limit(5),
         "like": Limit(200, DAY),
-        "retweeted_by": Limit(5),
-        "liking_users": Limit(5),
     },
     "free": {
         "users_me": Limit(25, DAY),
@@ -59,8 +55,6 @@ PROFILES: dict[str, dict[str, Limit]] = {
         "retweet": Limit(1),
         "unretweet": Limit(1),
         "like": Limit(1),
-        "retweeted_by": Limit(1),
-        "liking_users": Limit(1),
     },
 }
 

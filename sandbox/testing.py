@@ -1,14 +1,13 @@
-"""Run the sandbox as a real process for tests, and drive it over HTTP.
+"""Run the sandbox as a real process, and drive it over HTTP: for tests, benchmarks
+and the soak.
 
-    from sandbox.testing import sandbox, sandbox_server  # noqa: F401  (in conftest.py)
-
-    def test_something(sandbox):
-        sandbox.fault("POST /minter/mint", hang=2, when="after")
+    with SandboxProcess() as process:
+        handle = Sandbox(process.url)
+        handle.fault("POST /minter/mint", hang=2, when="after")
         ...
-        assert len(sandbox.mints()) == 1
+        assert len(handle.mints()) == 1
 
-`sandbox_server` is one process per test session (so one per xdist worker); `sandbox`
-resets its state before each test and points Django's X and minter settings at it.
+The tests' fixtures (`sandbox`, `sandbox_server`) are in tests/sandbox_fixtures.py.
 """
 
 from __future__ import annotations
@@ -17,33 +16,32 @@ import base64
 import hashlib
 import os
 import secrets
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
-import pytest
 
-from blockster.devstack import free_port
+from devprocs import Process, free_port
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-CLIENT_ID = "sandbox-client-id"
-CLIENT_SECRET = "sandbox-client-secret"
-MINTER_SECRET = "sandbox-minter-secret"
+# The app registration and minter secret of every sandbox started here; whoever
+# starts one points the app at these (the `sandbox` fixture, the soak, the
+# benchmarks' settings). `make run`'s sandbox has the site's own (docs/sandbox.md).
+CLIENT_ID = "test-client-id"
+CLIENT_SECRET = "test-client-secret"
+MINTER_SECRET = "test-minter-secret"
 # Django's test client serves the site as http://testserver.
 CALLBACK_URL = "http://testserver/auth/x/callback"
 SCOPES = ("tweet.read", "tweet.write", "users.read", "like.write", "offline.access")
 
 
 class SandboxProcess:
-    """`manage.py run_sandbox` on a free loopback port, with its own state file."""
+    """`python -m sandbox` on a free loopback port, with its own state file."""
 
     def __init__(
         self,
@@ -64,67 +62,50 @@ class SandboxProcess:
         self.port = port or free_port()
         self.args = list(args)
         self.url = f"http://127.0.0.1:{self.port}"
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Process | None = None
 
     def command(self) -> list[str]:
         return [
-            sys.executable, str(BASE_DIR / "manage.py"), "run_sandbox",
+            sys.executable, "-m", "sandbox",
             "--host", "127.0.0.1",
             "--port", str(self.port),
             "--state-file", str(self.state_file),
             "--client-id", CLIENT_ID,
-            "--client-secret", CLIENT_SECRET,
-            "--minter-secret", MINTER_SECRET,
             "--callback-url", CALLBACK_URL,
             *self.args,
         ]  # fmt: skip
 
     def start(self, timeout: float = 30.0) -> SandboxProcess:
-        # The sandbox app is installed only with DEBUG on.
-        env = {**os.environ, "DEBUG": "1"}
-        with open(self.log_file, "ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603
-                self.command(), cwd=BASE_DIR, env=env, stdout=log, stderr=log
-            )
-        self._wait_until_ready(timeout)
+        # Secrets in the environment: a command line is readable by every user.
+        env = {
+            **os.environ,
+            "SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
+            "SANDBOX_MINTER_SECRET": MINTER_SECRET,
+        }
+        self._process = Process(
+            "the sandbox", self.command(), log_path=self.log_file, env=env, cwd=BASE_DIR
+        ).start()
+        try:
+            self._process.wait_ready(self._answers, timeout=timeout)
+        except Exception:
+            self.stop()
+            raise
         return self
 
-    def _wait_until_ready(self, timeout: float) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"the sandbox exited with {self._process.returncode}:\n"
-                    + self.log_file.read_text()[-3000:]
-                )
-            try:
-                if httpx.get(f"{self.url}/_control/ping", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise RuntimeError(f"the sandbox did not start within {timeout:.0f}s")
+    def _answers(self) -> bool:
+        return httpx.get(f"{self.url}/_control/ping", timeout=1).status_code == 200
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (the sandbox saves its state), then wait; kill if it lingers."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            process.stop(timeout)
 
     def kill(self) -> None:
         """SIGKILL: no chance to save, as after a crash."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
+        if process is not None:
             process.kill()
-            process.wait()
 
     def cleanup(self) -> None:
         self.stop()
@@ -148,17 +129,24 @@ def pkce_pair() -> tuple[str, str]:
 class Sandbox:
     """A handle on a running sandbox: its URLs, credentials and control helpers."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        client_id: str = CLIENT_ID,
+        client_secret: str = CLIENT_SECRET,
+        callback_url: str = CALLBACK_URL,
+        minter_secret: str = MINTER_SECRET,
+    ) -> None:
+        """The registration defaults to that of the processes started here."""
         self.url = url.rstrip("/")
         self.authorize_url = f"{self.url}/i/oauth2/authorize"
         self.api_base = f"{self.url}/2"
         self.token_url = f"{self.api_base}/oauth2/token"
         self.revoke_url = f"{self.api_base}/oauth2/revoke"
         self.minter_url = f"{self.url}/minter"
-        self.client_id = CLIENT_ID
-        self.client_secret = CLIENT_SECRET
-        self.callback_url = CALLBACK_URL
-        self.minter_secret = MINTER_SECRET
+        self.client_id, self.client_secret = client_id, client_secret
+        self.callback_url, self.minter_secret = callback_url, minter_secret
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     # --- control API ------------------------------------------------------------------
@@ -212,9 +200,6 @@ class Sandbox:
             rate_limits={k: {"limit": v} for k, v in (limits or {}).items()},
         )
 
-    def reset_rate_limits(self) -> None:
-        self._control("POST", "/rate-limits/reset")
-
     def fault(
         self,
         route: str,
@@ -249,6 +234,10 @@ class Sandbox:
     def clear_faults(self) -> None:
         self._control("DELETE", "/faults")
 
+    def pending_faults(self) -> list[dict[str, Any]]:
+        """Faults injected that have not struck yet."""
+        return self._control("GET", "/faults")
+
     def create_tweet(
         self, text: str = "", *, author: str = "blockster", **fields: Any
     ) -> dict[str, Any]:
@@ -260,13 +249,6 @@ class Sandbox:
 
     def create_account(self, key: str, **fields: Any) -> dict[str, Any]:
         return self._control("POST", "/accounts", {"key": key, **fields})
-
-    def update_account(self, ref: str, **fields: Any) -> dict[str, Any]:
-        return self._control("PATCH", f"/accounts/{ref}", fields)
-
-    def expire_tokens(self, account: str | None = None, *, kind: str = "access") -> int:
-        body = {"kind": kind, **({"account": account} if account else {})}
-        return self._control("POST", "/tokens/expire", body)["expired"]
 
     def revoke_tokens(self, account: str | None = None, *, kind: str = "all") -> int:
         body = {"kind": kind, **({"account": account} if account else {})}
@@ -290,9 +272,6 @@ class Sandbox:
 
     def mints(self) -> list[dict[str, Any]]:
         return self._control("GET", "/mints")
-
-    def balances(self) -> dict[str, dict[str, str]]:
-        return self._control("GET", "/balances")
 
     def requests(self, limit: int | None = None) -> dict[str, Any]:
         """`{total_requests, total_cost_usd, by_route, log}`."""
@@ -349,60 +328,3 @@ class Sandbox:
 
     def close(self) -> None:
         self.http.close()
-
-
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxProcess]:
-    """One sandbox process for the session (each xdist worker gets its own)."""
-    # Production's minter: every accepted request mints (see the `sandbox` fixture).
-    process = SandboxProcess(args=["--quiet", "--minter-ignores-idempotency-key"])
-    process.start()
-    try:
-        yield process
-    finally:
-        process.cleanup()
-
-
-@pytest.fixture
-def sandbox(sandbox_server: SandboxProcess, settings: Any) -> Iterator[Sandbox]:
-    """The running sandbox, freshly reset, with Django's settings pointing at it.
-
-    Its minter ignores Idempotency-Key, as production's does, and the app is told so
-    (`BUX_MINTER_IDEMPOTENT` off): a second mint request for one reward shows as a
-    second mint. `idempotent_minter` switches both for a test.
-    """
-    handle = Sandbox(sandbox_server.url)
-    handle.reset()
-    settings.X_AUTHORIZE_URL = handle.authorize_url
-    settings.X_API_BASE = handle.api_base
-    settings.X_CLIENT_ID = handle.client_id
-    settings.X_CLIENT_SECRET = handle.client_secret
-    settings.X_CALLBACK_URL = handle.callback_url
-    settings.BUX_MINTER_URL = handle.minter_url
-    settings.BUX_MINTER_SECRET = handle.minter_secret
-    settings.BUX_MINTER_IDEMPOTENT = False
-    # Profile pictures come from the sandbox, as from X's image host in production.
-    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
-    settings.CONTENT_SECURITY_POLICY = {
-        **settings.CONTENT_SECURITY_POLICY,
-        "DIRECTIVES": {
-            **directives,
-            "img-src": [
-                handle.url if source == settings.X_PROFILE_IMAGE_ORIGIN else source
-                for source in directives["img-src"]
-            ],
-        },
-    }
-    settings.X_PROFILE_IMAGE_ORIGIN = handle.url
-    try:
-        yield handle
-    finally:
-        handle.close()
-
-
-@pytest.fixture
-def idempotent_minter(sandbox: Sandbox, settings: Any) -> Sandbox:
-    """The sandbox minter honouring Idempotency-Key, and the app relying on it."""
-    sandbox.ignore_idempotency_keys(False)
-    settings.BUX_MINTER_IDEMPOTENT = True
-    return sandbox

@@ -14,12 +14,12 @@ from django.utils import timezone
 from accounts.models import User
 from blockster.celery import app as celery_app
 from blockster.redis_client import get_redis
-from rewards import mirror
-from sandbox.testing import idempotent_minter, sandbox, sandbox_server  # noqa: F401
+from rewards.mirror.schema import mirror_built_key
 from social import services as social_services
 from social.models import XConnection
 from social.x_api import TokenSet, XUser
 from tests.outages import owned_persistent_redis, owned_redis  # noqa: F401
+from tests.sandbox_fixtures import idempotent_minter, sandbox, sandbox_server  # noqa: F401
 
 # One broker queue per test process: tasks sent by this xdist worker are consumed only
 # by the Celery worker it starts, which uses this process's test database.
@@ -51,7 +51,7 @@ def _mirror_built(_isolated_redis):
     """The shared Redis's mirror counts as built, as in a running system. Tests of a
     mirror that Redis lost use a Redis of their own (`owned_redis`), which starts
     empty."""
-    get_redis().set(mirror.mirror_built_key(), "tests")
+    get_redis().set(mirror_built_key(), "tests")
 
 
 @pytest.fixture

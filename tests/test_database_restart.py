@@ -17,8 +17,8 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.backends.postgresql.base import DatabaseWrapper
 
 from accounts.models import User
-from blockster.devstack import free_port, wait_until
 from blockster.unavailable import RETRY_AFTER_SECONDS, is_outage, server_error
+from devprocs import Process, free_port
 from tests.outages import PostgresProcess
 from tests.test_production_settings import PRODUCTION_ENV
 
@@ -65,23 +65,18 @@ def _serve(database: PostgresProcess, tmp_path: Path) -> Iterator[Site]:
             check=True,
             capture_output=True,
         )
-    with open(tmp_path / "gunicorn.log", "wb") as log:
-        web = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable, "-m", "gunicorn", "blockster.wsgi:application",
-                "--bind", f"127.0.0.1:{port}", "--threads", "2",
-            ],
-            cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True,
-        )  # fmt: skip
+    command = [
+        sys.executable, "-m", "gunicorn", "blockster.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--threads", "2",
+    ]  # fmt: skip
+    log = tmp_path / "gunicorn.log"
+    web = Process("gunicorn", command, log_path=log, env=env, cwd=ROOT)
     site = Site(f"http://127.0.0.1:{port}", database)
     try:
-        wait_until(
-            lambda: site.get("/").status_code == 200, timeout=60, what="gunicorn"
-        )
+        web.start().wait_ready(lambda: site.get("/").status_code == 200, timeout=60)
         yield site
     finally:
-        web.terminate()
-        web.wait(timeout=20)
+        web.stop(timeout=20)
 
 
 def test_while_postgresql_restarts_pages_answer_503_and_then_come_back(site):

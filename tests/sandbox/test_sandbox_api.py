@@ -79,7 +79,6 @@ def test_unknown_user_and_tweet_answer_200_with_only_errors(reader):
         ("/users/1234", "user"),
         ("/tweets/1234", "tweet"),
         ("/users/1234/tweets", "user"),
-        ("/tweets/1234/retweeted_by", "tweet"),
     ):
         answer = reader.api.get(path)
         assert answer.status_code == 200, path
@@ -251,24 +250,6 @@ def test_unretweet_undoes_the_retweet(sandbox, reader, campaign_tweet):
     assert again.status_code == 200
 
 
-def test_retweeted_by_lists_who_retweeted(sandbox, reader, creator, campaign_tweet):
-    for user in (reader, creator):
-        user.api.post(
-            f"/users/{user.id}/retweets", json={"tweet_id": campaign_tweet["id"]}
-        )
-    body = reader.api.get(f"/tweets/{campaign_tweet['id']}/retweeted_by").json()
-    assert {u["id"] for u in body["data"]} == {reader.id, creator.id}
-    assert body["meta"]["result_count"] == 2
-    page = reader.api.get(
-        f"/tweets/{campaign_tweet['id']}/retweeted_by", params={"max_results": 1}
-    ).json()
-    assert len(page["data"]) == 1 and "next_token" in page["meta"]
-    bad = reader.api.get(
-        f"/tweets/{campaign_tweet['id']}/retweeted_by", params={"max_results": 101}
-    )
-    assert bad.status_code == 400
-
-
 def test_like_is_refused_on_the_self_serve_plan(sandbox, reader, campaign_tweet):
     sandbox.set_plan("self-serve")
     answer = reader.api.post(
@@ -297,23 +278,6 @@ def test_like_is_allowed_on_enterprise_and_a_second_like_is_no_error(
         f"/tweets/{campaign_tweet['id']}", params={"tweet.fields": "public_metrics"}
     ).json()["data"]
     assert tweet["public_metrics"]["like_count"] == 1
-
-
-def test_liking_users_needs_like_read(sandbox, reader, campaign_tweet):
-    reader.api.post(
-        f"/users/{reader.id}/likes", json={"tweet_id": campaign_tweet["id"]}
-    )
-    assert reader.api.get(
-        f"/tweets/{campaign_tweet['id']}/liking_users"
-    ).status_code == (403)
-    tokens = sandbox.connect(
-        "creator", scopes=["tweet.read", "users.read", "like.read"]
-    )
-    answer = sandbox.http.get(
-        f"{sandbox.api_base}/tweets/{campaign_tweet['id']}/liking_users",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-    )
-    assert [u["id"] for u in answer.json()["data"]] == [reader.id]
 
 
 def test_request_log_prices_each_call(sandbox, reader, campaign_tweet):

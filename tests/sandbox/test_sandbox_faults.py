@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 WALLET = "0x" + "b2" * 20
+BALANCE = "GET /minter/balance/:address"
 
 
 def mint(sandbox, *, timeout: float = 5.0, key: str | None = None) -> httpx.Response:
@@ -186,18 +187,23 @@ def test_drop_before_the_action(sandbox):
     assert sandbox.mints() == []
 
 
+def balance(sandbox) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {sandbox.minter_secret}"}
+    return httpx.get(f"{sandbox.minter_url}/balance/{WALLET}", headers=headers)
+
+
 def test_fault_lasting_until_cleared(sandbox):
-    sandbox.fault("GET /minter/health", status=503, times=None)
+    sandbox.fault(BALANCE, status=503, times=None)
     for _ in range(3):
-        assert httpx.get(f"{sandbox.minter_url}/health").status_code == 503
+        assert balance(sandbox).status_code == 503
     sandbox.clear_faults()
-    assert httpx.get(f"{sandbox.minter_url}/health").status_code == 200
+    assert balance(sandbox).status_code == 200
 
 
 def test_faults_queue_in_order(sandbox):
-    sandbox.fault("GET /minter/health", status=500)
-    sandbox.fault("GET /minter/health", status=503)
-    statuses = [httpx.get(f"{sandbox.minter_url}/health").status_code for _ in range(3)]
+    sandbox.fault(BALANCE, status=500)
+    sandbox.fault(BALANCE, status=503)
+    statuses = [balance(sandbox).status_code for _ in range(3)]
     assert statuses == [500, 503, 200]
 
 

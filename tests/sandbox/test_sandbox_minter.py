@@ -64,11 +64,6 @@ def test_balances_are_kept_per_address(minter):
     }
 
 
-def test_health_needs_no_secret(sandbox):
-    answer = httpx.get(f"{sandbox.minter_url}/health")
-    assert answer.json() == {"status": "ok"}
-
-
 @pytest.mark.parametrize(
     ("headers", "status", "error"),
     [

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from sandbox.testing import SCOPES, Sandbox, pkce_pair
+from sandbox.testing import CLIENT_ID, CLIENT_SECRET, SCOPES, Sandbox, pkce_pair
 
 INVALID_CODE = {
     "error": "invalid_request",
@@ -43,7 +44,19 @@ def get_code(sandbox: Sandbox, **changes: str) -> tuple[str, str]:
     return parse_qs(urlsplit(location).query)["code"][0], verifier
 
 
-def exchange(sandbox: Sandbox, code: str, verifier: str, **changes: str):
+REGISTERED = ("registered", "credentials")
+
+
+def exchange(
+    sandbox: Sandbox,
+    code: str,
+    verifier: str,
+    *,
+    auth: Any = REGISTERED,
+    **changes: str,
+):
+    """The code exchange, with the sandbox's registered credentials unless `auth`
+    says otherwise (None: no Authorization header)."""
     data = {
         "code": code,
         "grant_type": "authorization_code",
@@ -51,7 +64,8 @@ def exchange(sandbox: Sandbox, code: str, verifier: str, **changes: str):
         "code_verifier": verifier,
         **changes,
     }
-    auth = (sandbox.client_id, sandbox.client_secret)
+    if auth is REGISTERED:
+        auth = (sandbox.client_id, sandbox.client_secret)
     return sandbox.http.post(sandbox.token_url, data=data, auth=auth)
 
 
@@ -216,20 +230,11 @@ def test_redirect_uri_must_match_the_authorize_request(sandbox):
 
 @pytest.mark.parametrize(
     "auth",
-    [None, ("sandbox-client-id", "wrong-secret"), ("someone", "sandbox-client-secret")],
+    [None, (CLIENT_ID, "wrong-secret"), ("someone", CLIENT_SECRET)],
 )
 def test_token_endpoint_requires_basic_auth(sandbox, auth):
     code, verifier = get_code(sandbox)
-    answer = sandbox.http.post(
-        sandbox.token_url,
-        data={
-            "code": code,
-            "grant_type": "authorization_code",
-            "redirect_uri": sandbox.callback_url,
-            "code_verifier": verifier,
-        },
-        auth=auth,
-    )
+    answer = exchange(sandbox, code, verifier, auth=auth)
     assert answer.status_code == 401
     assert answer.json() == MISSING_AUTH
     # The code was not spent by an unauthenticated call.
@@ -296,7 +301,7 @@ def test_no_refresh_token_without_offline_access(sandbox):
 
 def test_expired_access_token_is_refused(sandbox):
     tokens = sandbox.connect("reader")
-    assert sandbox.expire_tokens("reader") == 1
+    sandbox.advance_clock(7201)  # past the access token's two hours
     answer = me(sandbox, tokens["access_token"])
     assert answer.status_code == 401
     assert answer.json() == {

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import time
 
-import httpx
-
 from sandbox.testing import Sandbox, SandboxProcess
 
 
@@ -78,7 +76,10 @@ def test_a_damaged_state_file_is_set_aside(tmp_path):
     state_file = tmp_path / "state.json"
     state_file.write_text("{not json")
     with SandboxProcess(state_file=state_file, log_file=tmp_path / "log") as process:
-        assert httpx.get(f"{process.url}/minter/health").status_code == 200
+        handle = Sandbox(process.url)
+        # Started afresh, with the seeded accounts.
+        assert handle.account("reader")["username"] == "dana_reads_crypto"
+        handle.close()
     assert (tmp_path / "state.json.damaged").read_text() == "{not json"
 
 

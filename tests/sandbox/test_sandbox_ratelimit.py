@@ -70,14 +70,6 @@ def test_basic_profile_counts_users_me_per_day(sandbox, reader):
     assert 86000 < reset_in <= 86401
 
 
-def test_resetting_the_counters(sandbox, reader):
-    sandbox.set_rate_profile("pay-per-use", limits={"users_me": 1})
-    reader.api.get("/users/me")
-    assert reader.api.get("/users/me").status_code == 429
-    sandbox.reset_rate_limits()
-    assert reader.api.get("/users/me").status_code == 200
-
-
 def test_unknown_profile_is_refused(sandbox):
     answer = sandbox.http.post("/_control/config", json={"rate_profile": "gold"})
     assert answer.status_code == 400

@@ -44,7 +44,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
-from blockster.devstack import free_port, wait_until
+from devprocs import Process, free_port
 from tests.production import production_environ, this_runs_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -204,7 +204,13 @@ class WebStack:
             X_CALLBACK_URL=f"{self.url}/auth/x/callback",
             GUNICORN_CMD_ARGS=f"--bind {HOST}:{self.port} --workers 2",
         )
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process = Process(
+            "gunicorn behind the proxy",
+            [sys.executable, "-m", *dockerfile_command()],
+            log_path=self.log_file,
+            env=self.env,
+            cwd=BASE_DIR,
+        )
         self._clients: list[httpx.Client] = []
         self._probe = self.client(HOST)
 
@@ -216,32 +222,18 @@ class WebStack:
             env={**self.env, "DEBUG": "1", "STATIC_MANIFEST": "1"},
             check=True,
         )
-        command = [sys.executable, "-m", *dockerfile_command()]
-        with open(self.log_file, "ab") as log:
-            self._process = subprocess.Popen(
-                command, cwd=BASE_DIR, env=self.env, stdout=log, stderr=log
-            )
         self.proxy.start()
-        wait_until(self._ready, timeout=60, what="gunicorn behind the proxy")
+        self._process.start().wait_ready(self._ready, timeout=60)
 
     def _ready(self) -> bool:
-        assert self._process is not None
-        if self._process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited:\n{self.log()[-3000:]}")
         return self._probe.get("/healthz").status_code == 200
 
     def stop(self) -> None:
         for client in self._clients:
             client.close()
         self.proxy.stop()
-        if self._process is not None and self._process.poll() is None:
-            # gunicorn's quick shutdown: nothing is in flight once the tests are done.
-            self._process.send_signal(signal.SIGINT)
-            try:
-                self._process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        # gunicorn's quick shutdown: nothing is in flight once the tests are done.
+        self._process.stop(timeout=20, sig=signal.SIGINT)
 
     def client(self, source: str) -> httpx.Client:
         """A browser-like client reaching the site through the proxy from `source`."""

@@ -1,0 +1,141 @@
+"""What a soak run counts while it runs, and the report it prints at the end."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def shape(message: str) -> str:
+    # Amounts and reset times vary; the message shape is what is counted.
+    return re.sub(r"\d[\d,:.]*", "N", message)
+
+
+@dataclass
+class Figures:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    requests: Counter[tuple[str, int]] = field(default_factory=Counter)
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    share_seconds: list[float] = field(default_factory=list)
+    notes: Counter[str] = field(default_factory=Counter)
+    # Seconds each phase took: setup, load, converge.
+    timings: dict[str, float] = field(default_factory=dict)
+    # Set while Redis is held down, so the answers readers get meanwhile are counted.
+    redis_down: threading.Event = field(default_factory=threading.Event)
+
+    def request(self, kind: str, status: int, seconds: float = 0.0) -> None:
+        with self.lock:
+            self.requests[(kind, status)] += 1
+            if kind == "share POST":
+                self.share_seconds.append(seconds)
+            if kind == "share POST" and self.redis_down.is_set():
+                self.notes[f"share POSTs while Redis was down: HTTP {status}"] += 1
+
+    def count(self, counter: str, label: str, amount: int = 1) -> None:
+        with self.lock:
+            getattr(self, counter)[label] += amount
+
+    def print_load(self, *, title: str, readers: int, places: int) -> None:
+        from campaigns.models import ShareCampaign
+
+        print(f"\n== soak figures ({title})")
+        print(
+            f"load {self.timings['load']:.0f} s, setup {self.timings['setup']:.1f} s, "
+            f"convergence {self.timings['converge']:.1f} s; {readers} readers, "
+            f"{ShareCampaign.objects.count()} campaigns of {places} places"
+        )
+        print("requests:")
+        for kind in ("page GET", "share POST", "box GET"):
+            statuses = {s: n for (k, s), n in self.requests.items() if k == kind}
+            described = ", ".join(f"{s}: {n:,}" for s, n in sorted(statuses.items()))
+            print(f"  {kind:<11}{sum(statuses.values()):>7,}   ({described})")
+        if seconds := self.share_seconds:
+            quantiles = statistics.quantiles(seconds, n=20)
+            print(
+                f"  share POST latency p50 {statistics.median(seconds):.2f} s,"
+                f" p95 {quantiles[18]:.2f} s, max {max(seconds):.2f} s"
+            )
+        print_counter("share outcomes (message shown)", self.outcomes)
+        print_counter("errors", self.errors)
+        print_counter("faults injected", self.faults)
+        print_counter("other", Counter({k: v for k, v in self.notes.items() if k}))
+
+
+def print_rewards(
+    mints: list[dict[str, Any]], retweets: list[dict[str, Any]], mirror: str
+) -> None:
+    """Where the rewards ended, against the minter's and X's records."""
+    from django.db.models import Count, Sum
+
+    from campaigns.models import ShareReward
+
+    by_status = dict(ShareReward.objects.values_list("status").annotate(n=Count("pk")))
+    minted = ShareReward.objects.filter(status="rewarded").aggregate(
+        bux=Sum("bux_rewarded")
+    )["bux"]
+    print(
+        "rewards: "
+        + ", ".join(f"{s} {by_status.get(s, 0):,}" for s in ShareReward.Status)
+        + f"; mints at the minter {len(mints):,}; BUX minted {minted or 0:,.0f}"
+    )
+    _print_operator_queue(mints)
+    _print_pending(retweets)
+    print(f"mirror: {mirror}")
+
+
+def _print_operator_queue(mints: list[dict[str, Any]]) -> None:
+    """Rewards left to an operator, and what the minter's records would show them:
+    a mint to record, or none (retry)."""
+    from campaigns.models import ShareReward
+
+    keys = Counter(str(mint.get("idempotencyKey")) for mint in mints)
+    queue = ShareReward.objects.filter(status="verified", needs_operator=True)
+    reasons: Counter[str] = Counter()
+    minted = 0
+    for reward in queue:
+        minted += keys[f"share-reward-{reward.pk}"] > 0
+        reasons[shape(re.split(r"[:.(]", reward.failure_reason)[0].strip())] += 1
+    total = sum(reasons.values())
+    print(
+        f"operator queue: {total:,} ({minted:,} minted at the minter: record; "
+        f"{total - minted:,} not: retry)"
+    )
+    for reason, count in reasons.most_common():
+        print(f"  {count:>7,}  {reason}")
+
+
+def _print_pending(retweets: list[dict[str, Any]]) -> None:
+    """Claims left pending by a request that failed after claiming (the sweeper
+    frees them after `STALE_CLAIM_AGE`); whether X has the retweet says if a share
+    was done at X but not yet counted."""
+    from campaigns.models import ShareReward
+    from campaigns.services import STALE_CLAIM_AGE
+
+    pending = ShareReward.objects.filter(status="pending").select_related(
+        "campaign", "x_connection"
+    )
+    if not pending:
+        return
+    done = {(str(rt["user_id"]), str(rt["tweet_id"])) for rt in retweets}
+    at_x = sum(
+        (r.x_connection.x_user_id, r.campaign.tweet_id) in done
+        for r in pending
+        if r.x_connection is not None
+    )
+    print(
+        f"pending claims left by failed requests: {len(pending)} "
+        f"({at_x} of them retweeted at X), freed by the sweeper after "
+        f"{STALE_CLAIM_AGE.total_seconds() / 60:g} minutes"
+    )
+
+
+def print_counter(title: str, counter: Counter[str]) -> None:
+    print(f"{title}:" + ("" if counter else " none"))
+    for label, count in counter.most_common():
+        print(f"  {count:>7,}  {label}")

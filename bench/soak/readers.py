@@ -1,0 +1,265 @@
+"""The soak's readers: site users who connect X over OAuth and press Retweet & Like
+as the htmx box does, on campaigns with far fewer places than readers."""
+
+from __future__ import annotations
+
+import html
+import random
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import httpx
+
+from bench.soak.figures import Figures, shape
+from sandbox.testing import Sandbox
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+DOUBLE_CLICK = 0.15
+BOX_POLLS = 3
+CSRF_HEADER = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
+# A refusal is told by an error message; a success by the reward's own state line.
+MESSAGE = re.compile(r'<p class="(message \w+|box-state done)"[^>]*>(.*?)</p>', re.S)
+TAG = re.compile(r"<[^>]+>")
+
+
+@dataclass
+class Campaign:
+    id: int
+    slug: str
+    tweet_id: str
+    places: int
+
+
+class CampaignPool:
+    """The campaigns readers choose from; a full one is replaced by a new one while
+    the load runs, so long runs keep sharing rather than only being refused."""
+
+    def __init__(self, sandbox: Sandbox, places: int, open_target: int) -> None:
+        self.sandbox, self.places, self.open_target = sandbox, places, open_target
+        self.lock = threading.Lock()
+        self.all: list[Campaign] = []
+        self.full: set[int] = set()
+        self.author: User | None = None
+
+    def create(self) -> Campaign:
+        from django.utils import timezone
+
+        from accounts.models import User
+        from campaigns.services import create_share_campaign
+        from posts.models import Post
+
+        if self.author is None:
+            self.author = User.objects.create_user("editor@soak.test", is_staff=True)
+        number = len(self.all) + 1
+        tweet = self.sandbox.create_tweet(f"Soak campaign {number}: read and earn BUX.")
+        post = Post.objects.create(
+            title=f"Soak post {number}",
+            slug=f"soak-post-{number}",
+            body="A post whose campaign the soak readers share.",
+            author=self.author,
+            is_published=True,
+            published_at=timezone.now(),
+        )
+        campaign = create_share_campaign(
+            post,
+            tweet_url=tweet["url"],
+            bux_reward=Decimal("10"),
+            max_participants=self.places,
+        )
+        made = Campaign(campaign.pk, post.slug, campaign.tweet_id, self.places)
+        with self.lock:
+            self.all.append(made)
+        return made
+
+    def replenish(self) -> int:
+        """Mark full campaigns and open new ones up to the target; returns how many
+        were opened."""
+        from campaigns.models import ShareCampaign
+        from campaigns.services import is_campaign_full
+
+        with self.lock:
+            candidates = [c for c in self.all if c.id not in self.full]
+        for campaign in candidates:
+            if is_campaign_full(ShareCampaign.objects.get(pk=campaign.id)):
+                with self.lock:
+                    self.full.add(campaign.id)
+        opened = 0
+        while len(self.all) - len(self.full) < self.open_target:
+            self.create()
+            opened += 1
+        return opened
+
+    def pick(self, done: set[int], rng: random.Random) -> Campaign:
+        with self.lock:
+            fresh = [c for c in self.all if c.id not in done and c.id not in self.full]
+            return rng.choice(fresh or self.all)
+
+
+@dataclass
+class Reader:
+    number: int
+    account_key: str
+    client: httpx.Client
+    user_id: int = 0
+    csrf: str = ""
+    done: set[int] = field(default_factory=set)
+
+
+def create_readers(
+    count: int, sandbox: Sandbox, app_url: str, rng: random.Random
+) -> list[Reader]:
+    """Site users with wallets, logged in through Django's session machinery (the
+    password login is left out: a million PBKDF2 rounds per reader cost more CPU
+    than the whole load), each with a fresh sandbox X account to connect."""
+    from django.conf import settings
+    from django.test import Client
+
+    from accounts.models import User
+    from accounts.validators import normalize_wallet_address
+
+    readers = []
+    for number in range(1, count + 1):
+        wallet = normalize_wallet_address("0x" + rng.randbytes(20).hex())
+        user = User.objects.create_user(
+            f"reader{number}@soak.test", wallet_address=wallet
+        )
+        key = f"soak{number}"
+        sandbox.create_account(
+            key,
+            username=f"soak_reader_{number}",
+            followers_count=rng.randint(0, 20000),
+            following_count=rng.randint(1, 2000),
+            tweet_count=rng.randint(0, 5000),
+            listed_count=rng.randint(0, 40),
+        )
+        login = Client()
+        login.force_login(user)
+        client = httpx.Client(base_url=app_url, timeout=30)
+        session = login.cookies[settings.SESSION_COOKIE_NAME].value
+        client.cookies.set(settings.SESSION_COOKIE_NAME, session)
+        readers.append(Reader(number, key, client, user_id=user.pk))
+    return readers
+
+
+def connect_x(reader: Reader, sandbox_url: str) -> None:
+    """The real connect flow over HTTP: the app's authorize redirect, the sandbox's
+    consent page, the app's callback (code exchange, profile, score queued)."""
+    consent = Sandbox(sandbox_url)
+    try:
+        start = reader.client.get("/auth/x/authorize", params={"redirect_to": "/"})
+        if start.status_code != 302:
+            raise RuntimeError(f"authorize answered {start.status_code}")
+        location = consent.authorize(
+            start.headers["location"], account=reader.account_key
+        )
+        callback = reader.client.get(location)
+        if callback.status_code != 302:
+            raise RuntimeError(f"callback answered {callback.status_code}")
+    finally:
+        consent.close()
+
+
+def _outcome(response: httpx.Response) -> tuple[bool, str]:
+    match = MESSAGE.search(response.text)
+    if match is None:
+        return False, f"HTTP {response.status_code} without a message"
+    message = html.unescape(" ".join(TAG.sub("", match[2]).split()))
+    return "error" not in match[1], shape(message)
+
+
+def _get(reader: Reader, kind: str, path: str, figures: Figures) -> httpx.Response:
+    started = time.monotonic()
+    response = reader.client.get(path)
+    figures.request(kind, response.status_code, time.monotonic() - started)
+    return response
+
+
+def _share(
+    reader: Reader, campaign: Campaign, figures: Figures, done: set[str]
+) -> bool:
+    started = time.monotonic()
+    try:
+        response = reader.client.post(
+            f"/campaigns/{campaign.id}/share",
+            headers={"X-CSRFToken": reader.csrf, "HX-Request": "true"},
+        )
+    except httpx.HTTPError as error:
+        figures.count("errors", f"share POST: {type(error).__name__}")
+        return False
+    figures.request("share POST", response.status_code, time.monotonic() - started)
+    if response.status_code >= 500:
+        figures.count("errors", f"share POST: HTTP {response.status_code}")
+        return False
+    ok, label = _outcome(response)
+    figures.count("outcomes", label)
+    if ok or label in done:
+        reader.done.add(campaign.id)
+    return ok
+
+
+def reader_loop(
+    reader: Reader,
+    pool: CampaignPool,
+    figures: Figures,
+    stop: threading.Event,
+    rng: random.Random,
+    *,
+    pause: tuple[float, float],
+    done: set[str],
+) -> None:
+    # Readers arrive over the first seconds rather than all at once.
+    stop.wait(rng.uniform(0, 3))
+    while not stop.is_set():
+        campaign = pool.pick(reader.done, rng)
+        try:
+            page = _get(reader, "page GET", f"/{campaign.slug}", figures)
+        except httpx.HTTPError as error:
+            figures.count("errors", f"page GET: {type(error).__name__}")
+            stop.wait(1)
+            continue
+        if page.status_code >= 500:
+            figures.count("errors", f"page GET: HTTP {page.status_code}")
+        if match := CSRF_HEADER.search(page.text):
+            reader.csrf = match[1]
+        if rng.random() < DOUBLE_CLICK:
+            # Two posts at once, as an impatient double click sends them.
+            with ThreadPoolExecutor(2) as clicks:
+                both = [
+                    clicks.submit(_share, reader, campaign, figures, done) for _ in "12"
+                ]
+                results = [click.result() for click in both]
+            figures.count("notes", "double clicks")
+        else:
+            results = [_share(reader, campaign, figures, done)]
+        if any(results):
+            _watch_box(reader, campaign, figures, stop)
+        stop.wait(rng.uniform(*pause))
+
+
+def _watch_box(
+    reader: Reader, campaign: Campaign, figures: Figures, stop: threading.Event
+) -> None:
+    """Poll the box while it says it is minting, as htmx does every 3 s."""
+    for _ in range(BOX_POLLS):
+        if stop.wait(1.5):
+            return
+        try:
+            box = _get(reader, "box GET", f"/campaigns/{campaign.id}/box", figures)
+        except httpx.HTTPError as error:
+            figures.count("errors", f"box GET: {type(error).__name__}")
+            return
+        if box.status_code >= 500:
+            figures.count("errors", f"box GET: HTTP {box.status_code}")
+        if 'data-state="minting"' not in box.text:
+            if 'data-state="rewarded"' in box.text:
+                figures.count("notes", "boxes seen turning to earned")
+            elif 'data-state="operator"' in box.text:
+                figures.count("notes", "boxes seen telling of a delay")
+            return
