@@ -1,18 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
-from redis.exceptions import RedisError
 
-from rewards.mirror import UserActivity
-from rewards.selectors import DatabaseActivity
+from rewards.selectors import member_activity
 from rewards.services import queue_rewards_waiting_for_wallet
 from social.services import safe_redirect_path
 
@@ -52,31 +47,14 @@ def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "accounts/settings.html", context)
 
 
-ACTIVITY_PER_PAGE = 20
-
-
-def _activity_page(
-    activity: UserActivity | DatabaseActivity, page: str | None
-) -> Page[dict[str, Any]]:
-    paginator: Paginator[dict[str, Any]] = Paginator(
-        activity,  # type: ignore[arg-type]  # stub wants len(); Django takes count()
-        ACTIVITY_PER_PAGE,
-    )
-    return paginator.get_page(page)
-
-
 def member_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=user_id, is_active=True)
-    context: dict[str, Any] = {
+    activity = member_activity(member.pk, page=request.GET.get("page"))
+    context = {
         "member": member,
         "is_owner": request.user.pk == member.pk,
+        "activity": activity.page,
+        # The page says quietly that it lists X shares only for now.
+        "activity_from_database": activity.from_database,
     }
-    # The feed is read from the Redis mirror; if Redis is down, PostgreSQL answers
-    # (X shares only) and the page says so quietly.
-    page = request.GET.get("page")
-    try:
-        context["activity"] = _activity_page(UserActivity(member.pk), page)
-    except RedisError:
-        context["activity"] = _activity_page(DatabaseActivity(member.pk), page)
-        context["activity_from_database"] = True
     return render(request, "accounts/member_detail.html", context)

@@ -100,9 +100,9 @@ def _redis_benchmark_args() -> list[str]:
 
 
 def _commands(prefix: str) -> dict[str, list[str]]:
-    from rewards.mirror import HASH_FIELDS
+    from rewards.mirror.schema import COLUMNS
 
-    fields = [part for n in range(len(HASH_FIELDS)) for part in (f"f{n}", "1764375600")]
+    fields = [part for n in range(len(COLUMNS)) for part in (f"f{n}", "1764375600")]
     return {
         "hset": ["HSET", f"{prefix}rb:h:__rand_int__", *fields],
         "zadd": ["ZADD", f"{prefix}rb:z:__rand_int__", "1764375600", "__rand_int__"],

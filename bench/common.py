@@ -135,20 +135,8 @@ def get_load(
     """`tasks` concurrent GETs of `url` on keep-alive connections until `seconds`
     pass or `budget` requests are made: the latencies of the 200s, the failures and
     the elapsed time. Module-level, so a multiprocessing pool can run it."""
-    return asyncio.run(_get_load(url, headers, cookies, tasks, seconds, budget))
-
-
-async def _get_load(
-    url: str,
-    headers: dict[str, str],
-    cookies: dict[str, str],
-    tasks: int,
-    seconds: float,
-    budget: int,
-) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
 
     async def worker(client: httpx.AsyncClient, deadline: float) -> None:
         nonlocal errors
@@ -163,20 +151,25 @@ async def _get_load(
             else:
                 errors += 1
 
-    async with httpx.AsyncClient(
-        limits=limits, headers=headers, cookies=cookies, timeout=30
-    ) as client:
-        started = time.perf_counter()
-        deadline = started + seconds
-        await asyncio.gather(*(worker(client, deadline) for _ in range(tasks)))
-        return latencies, errors, time.perf_counter() - started
+    async def load() -> float:
+        limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
+        async with httpx.AsyncClient(
+            limits=limits, headers=headers, cookies=cookies, timeout=30
+        ) as client:
+            started = time.perf_counter()
+            deadline = started + seconds
+            await asyncio.gather(*(worker(client, deadline) for _ in range(tasks)))
+            return time.perf_counter() - started
+
+    elapsed = asyncio.run(load())
+    return latencies, errors, elapsed
 
 
 def delete_prefixed_keys(pattern: str = "*") -> int:
     """Delete the keys under this run's REDIS_KEY_PREFIX (the mirror and the cache)
     that match `pattern` after the prefix."""
     from blockster.redis_client import get_redis
-    from rewards.mirror import key_pattern
+    from rewards.mirror.schema import key_pattern
 
     client = get_redis()
     pattern = key_pattern() + pattern

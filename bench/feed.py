@@ -31,7 +31,7 @@ from bench.common import (
 from bench.results import count, higher, lower, timing
 
 if TYPE_CHECKING:
-    from rewards.mirror import UserActivity
+    from rewards.mirror.read import UserActivity
     from rewards.selectors import DatabaseActivity
 
 GOAL = 3.0
@@ -41,7 +41,7 @@ USERS, CAMPAIGNS = 100, 1000  # 100,000 rewards; the first user has 1,000
 def _read_page(activity: UserActivity | DatabaseActivity) -> Callable[[], int]:
     from django.core.paginator import Paginator
 
-    from accounts.views import ACTIVITY_PER_PAGE
+    from rewards.selectors import ACTIVITY_PER_PAGE
 
     def read() -> int:
         # A new Paginator each read: it caches count(), which every page load pays.
@@ -57,9 +57,9 @@ def _read_page(activity: UserActivity | DatabaseActivity) -> Callable[[], int]:
 def measure(reads: int, seconds: float) -> dict[str, Any]:
     from django.db import connection
 
-    from accounts.views import ACTIVITY_PER_PAGE
-    from rewards.mirror import UserActivity, sync_all_share_rewards
-    from rewards.selectors import DatabaseActivity
+    from rewards.mirror import sync_all_share_rewards
+    from rewards.mirror.read import UserActivity
+    from rewards.selectors import ACTIVITY_PER_PAGE, DatabaseActivity
 
     started = time.perf_counter()
     user_id = create_rewards(USERS, CAMPAIGNS, first_user_rewarded=True)

@@ -13,7 +13,6 @@ from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, TypedDict
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
@@ -34,6 +33,7 @@ from accounts.services import DetailValue, record_security_event
 from blockster.proxy import client_ip
 from posts.admin import PostAdmin
 from posts.models import Post
+from rewards.explorer import short_tx, tx_url
 from rewards.services import mark_failed, mark_rewarded, retry_minting
 
 from .forms import MarkFailedForm, RecordMintForm, ShareCampaignForm
@@ -492,12 +492,12 @@ class ShareRewardAdmin(admin.ModelAdmin):
     def transaction(self, reward: ShareReward) -> str:
         if not reward.tx_hash:
             return "—"
-        short = f"{reward.tx_hash[:10]}…{reward.tx_hash[-6:]}"
-        if not settings.EXPLORER_TX_URL:
+        short, link = short_tx(reward.tx_hash), tx_url(reward.tx_hash)
+        if not link:
             return format_html('<span title="{}">{}</span>', reward.tx_hash, short)
         return format_html(
             '<a href="{}" title="{}" target="_blank" rel="noopener noreferrer">{}</a>',
-            settings.EXPLORER_TX_URL.format(tx_hash=reward.tx_hash),
+            link,
             reward.tx_hash,
             short,
         )

@@ -33,7 +33,6 @@ class CampaignBox:
     asks_like: bool
     share_intent_url: str
     viewer_wallet: str
-    tx_url: str
     outcome: ShareOutcome | None = None
 
     @property
@@ -128,9 +127,6 @@ def campaign_box(
             amount = reward_amount(campaign, connection.x_score or 1)
         else:
             amount = reward_amount(campaign, 1)
-    tx_url = ""
-    if reward is not None and reward.tx_hash and settings.EXPLORER_TX_URL:
-        tx_url = settings.EXPLORER_TX_URL.format(tx_hash=reward.tx_hash)
     return CampaignBox(
         post=post,
         campaign=campaign,
@@ -146,6 +142,5 @@ def campaign_box(
         share_intent_url=share_intent_url(post),
         # The reward is the viewer's own: their wallet is on the loaded user.
         viewer_wallet=getattr(user, "wallet_address", ""),
-        tx_url=tx_url,
         outcome=outcome,
     )

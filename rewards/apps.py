@@ -8,7 +8,7 @@ class RewardsConfig(AppConfig):
     def ready(self) -> None:
         from django.core import checks
 
-        from . import mirror  # noqa: F401  (connects the mirror's save hooks)
+        from . import receivers  # noqa: F401  (connects the X connection receivers)
         from .checks import check_mint_lease
 
         checks.register(check_mint_lease)

@@ -1,15 +1,24 @@
+"""Rewards' reads: the member page's activity, from the Redis mirror or, while Redis
+is down or the mirror not rebuilt, from PostgreSQL."""
+
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+from redis.exceptions import RedisError
 
 from campaigns.models import ShareReward
 
-from .mirror import _with_tx_link
+from .mirror.read import UserActivity
+from .mirror.schema import FeedEntry, share_feed_entry
+
+ACTIVITY_PER_PAGE = 20
 
 
 class DatabaseActivity:
     """The member's rewarded X shares from PostgreSQL, newest first: what the page
-    shows while the Redis mirror is unreachable. Same entry shape as the mirror's."""
+    shows while the Redis mirror is unreachable. Same entries as the mirror's."""
 
     def __init__(self, user_id: int) -> None:
         self.rewards = ShareReward.objects.filter(
@@ -19,21 +28,34 @@ class DatabaseActivity:
     def count(self) -> int:
         return self.rewards.count()
 
-    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
-        rows = self.rewards.values(
-            "retweet_id", "bux_rewarded", "tx_hash", "rewarded_at"
+    def __getitem__(self, window: slice) -> list[FeedEntry]:
+        rows = self.rewards.only(
+            "campaign_id", "bux_rewarded", "retweet_id", "tx_hash", "rewarded_at"
         )[window]
-        return [
-            _with_tx_link(
-                {
-                    "type": "x_share",
-                    "label": "X Share",
-                    "amount": row["bux_rewarded"],
-                    "retweet_id": row["retweet_id"],
-                    "tx_hash": row["tx_hash"],
-                    "timestamp": row["rewarded_at"],
-                    "url": f"https://x.com/i/status/{row['retweet_id']}",
-                }
-            )
-            for row in rows
-        ]
+        return [share_feed_entry(row) for row in rows]
+
+
+@dataclass(frozen=True)
+class MemberActivity:
+    page: Page[FeedEntry]
+    # Redis was unavailable (or had lost the mirror): X shares from PostgreSQL.
+    from_database: bool
+
+
+def _page(activity: UserActivity | DatabaseActivity, number: str | None) -> Page:
+    paginator: Paginator[FeedEntry] = Paginator(
+        activity,  # type: ignore[arg-type]  # stub wants len(); Django takes count()
+        ACTIVITY_PER_PAGE,
+    )
+    return paginator.get_page(number)
+
+
+def member_activity(user_id: int, *, page: str | None) -> MemberActivity:
+    """One page of the member's activity feed, read from Redis, or from PostgreSQL
+    (X shares only) when Redis fails or the mirror is not built."""
+    try:
+        return MemberActivity(_page(UserActivity(user_id), page), from_database=False)
+    except RedisError:
+        return MemberActivity(
+            _page(DatabaseActivity(user_id), page), from_database=True
+        )

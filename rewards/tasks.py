@@ -4,7 +4,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
-from .mirror_check import check_mirror
+from .mirror.built import REPAIR_MIRROR_TASK
+from .mirror.check import check_mirror
 from .services.mint_queue import MINT_BUX_TASK
 from .services.minting import MintResult, mint_share_reward
 from .services.sweeper import SweepResult, sweep_rewards
@@ -39,6 +40,6 @@ def sweep_rewards_task() -> SweepResult:
     return sweep_rewards()
 
 
-@shared_task(acks_late=True)
+@shared_task(name=REPAIR_MIRROR_TASK, acks_late=True)
 def repair_mirror_task() -> dict[str, int]:
     return check_mirror(repair=True).summary()

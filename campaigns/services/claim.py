@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from accounts.models import User
-from rewards.mirror import sync_share_reward_after_commit
+from rewards.mirror.write import sync_after_commit
 from rewards.services import request_mint
 from social.models import XConnection
 
@@ -75,10 +75,6 @@ class PlaceLost(ShareRefused):
     )
 
 
-def _sync_after_commit(reward: ShareReward) -> None:
-    sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
-
-
 def create_pending_reward(
     user: User, campaign: ShareCampaign, x_connection: XConnection, *, amount: Decimal
 ) -> ShareReward:
@@ -132,14 +128,15 @@ def _claim(
             )
             if earlier is not None:
                 raise TweetAlreadyShared(earlier)
-            # Mirrored after commit by the ShareReward save hook (rewards.mirror).
-            return ShareReward.objects.create(
+            reward = ShareReward.objects.create(
                 user_id=user_id,
                 campaign=locked,
                 x_connection_id=x_connection_id,
                 status=Status.PENDING,
                 bux_rewarded=amount,
             )
+            sync_after_commit(reward)
+            return reward
     except IntegrityError:
         existing = ShareReward.objects.filter(
             user_id=user_id, campaign_id=campaign_id
@@ -217,7 +214,7 @@ def _mark_verified(reward: ShareReward, *, retweet_id: str, liked: bool) -> bool
         if updated != 1:
             transaction.set_rollback(True)  # the count above
             return False
-        _sync_after_commit(reward)
+        sync_after_commit(reward)
         transaction.on_commit(partial(request_mint, reward_id))
     reward.status, reward.retweet_id, reward.liked = Status.VERIFIED, retweet_id, liked
     reward.verified_at = reward.updated_at = now
@@ -231,5 +228,5 @@ def delete_share_reward(reward: ShareReward) -> bool:
             pk=reward.pk, status=Status.PENDING
         ).delete()
         if deleted:
-            _sync_after_commit(reward)
+            sync_after_commit(reward)
     return deleted == 1

@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.db.models.functions import Now
 
-from rewards.mirror import sync_share_reward_after_commit
+from rewards.mirror.write import sync_after_commit
 
 from ..models import ShareReward
 
@@ -99,6 +99,6 @@ def purge_stale_pending_rewards() -> int:
             # landed since the read above keeps the claim.
             deleted, _ = ShareReward.objects.filter(lapsed, pk=reward.pk).delete()
             if deleted:
-                sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
+                sync_after_commit(reward)
                 freed += 1
     return freed

@@ -35,7 +35,7 @@ from blockster.db import retry_if_connection_dropped
 from campaigns.models import ShareReward
 
 from ..minter import MinterClient, MintError, MintOutcomeUnknown, MintRefused
-from ..mirror import sync_share_reward_after_commit
+from ..mirror.write import sync_after_commit
 from ..reasons import MINTER_REFUSED, WALLET_REFUSED, failure_reason
 from .mint_queue import unclaimed
 from .operator_queue import CHECK_MINTER, NOTHING_MINTED, RETRY_IS_SAFE, flag_stranded
@@ -72,10 +72,6 @@ class _Claim:
     wallet_address: str
 
 
-def _sync_after_commit(reward: ShareReward) -> None:
-    sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
-
-
 def _locked_wallet(user_id: int) -> str:
     """The user's wallet, with their row locked until the transaction ends, so a
     wallet saved meanwhile waits for this decision and then sees its outcome."""
@@ -108,7 +104,7 @@ def _claim(reward: ShareReward) -> _Claim | None:
                 failure_reason=WAITING_FOR_WALLET,
                 updated_at=now,
             ):
-                _sync_after_commit(reward)
+                sync_after_commit(reward)
             return None
         claimed = claimable.update(
             mint_started_at=now,
@@ -195,7 +191,7 @@ def mark_rewarded(reward: ShareReward, *, tx_hash: str) -> bool:
             updated_at=now,
         )
         if updated:
-            _sync_after_commit(reward)
+            sync_after_commit(reward)
     return updated == 1
 
 
@@ -306,7 +302,7 @@ def _settle(claim: _Claim, **changes: Any) -> None:
                 mint_started_at=claim.started_at,
             ).update(**changes, updated_at=timezone.now())
             if updated:
-                _sync_after_commit(claim.reward)
+                sync_after_commit(claim.reward)
 
     if transaction.get_connection().in_atomic_block:
         write()

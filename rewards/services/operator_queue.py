@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns.models import ShareReward
 
-from ..mirror import sync_share_reward_after_commit
+from ..mirror.write import sync_after_commit
 from ..reasons import failure_reason
 from .mint_queue import lease_expired_before, request_mint
 
@@ -70,7 +70,7 @@ def flag_stranded(reward: ShareReward) -> bool:
             mint_attempts=reward.mint_attempts,
         ).update(needs_operator=True, failure_reason=reason, updated_at=timezone.now())
         if updated:
-            sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
+            sync_after_commit(reward)
     if updated:
         logger.error("reward %s needs an operator: %s", reward.pk, reason)
     return updated == 1
@@ -116,7 +116,7 @@ def retry_minting(reward: ShareReward) -> bool:
             updated_at=timezone.now(),
         )
         if updated:
-            sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
+            sync_after_commit(reward)
             transaction.on_commit(partial(request_mint, reward.pk))
     return updated == 1
 
@@ -131,5 +131,5 @@ def mark_failed(reward: ShareReward, reason: str) -> bool:
             updated_at=timezone.now(),
         )
         if updated:
-            sync_share_reward_after_commit(reward.user_id, reward.campaign_id)
+            sync_after_commit(reward)
     return updated == 1

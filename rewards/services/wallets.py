@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from campaigns.models import ShareReward
 
-from ..mirror import sync_share_reward_after_commit
+from ..mirror.write import sync_after_commit
 from .mint_queue import request_mint
 
 
@@ -23,12 +23,11 @@ def queue_rewards_waiting_for_wallet(user_id: int) -> int:
         needs_operator=False,
     )
     with transaction.atomic():
-        rewards = list(waiting.values_list("pk", "campaign_id"))
-        ids = [reward_id for reward_id, _ in rewards]
-        waiting.filter(pk__in=ids, waiting_for_wallet=True).update(
-            waiting_for_wallet=False, failure_reason="", updated_at=timezone.now()
-        )
-        for reward_id, campaign_id in rewards:
-            sync_share_reward_after_commit(user_id, campaign_id)
-            transaction.on_commit(partial(request_mint, reward_id))
+        rewards = list(waiting.only("pk", "user_id", "campaign_id"))
+        waiting.filter(
+            pk__in=[reward.pk for reward in rewards], waiting_for_wallet=True
+        ).update(waiting_for_wallet=False, failure_reason="", updated_at=timezone.now())
+        for reward in rewards:
+            sync_after_commit(reward)
+            transaction.on_commit(partial(request_mint, reward.pk))
     return len(rewards)

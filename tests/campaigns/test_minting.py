@@ -45,7 +45,7 @@ def test_a_share_is_minted_once_to_the_readers_wallet(
     page_text,
     wait_for,
 ):
-    settings.EXPLORER_TX_URL = "https://explorer.example/tx/{tx_hash}"
+    settings.BUX_EXPLORER_TX_URL = "https://explorer.example/tx/{tx}"
     campaign = campaign_factory(bux_reward=Decimal("4"))
     connect_x(reader, score=25)
 

@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from blockster.redis_client import get_redis
 from campaigns.models import ShareReward
-from rewards import mirror
+from rewards.mirror import schema
 from rewards.services import sweep_rewards
 from rewards.tasks import repair_mirror_task
 
@@ -50,7 +51,7 @@ def test_a_share_made_while_redis_is_down_is_minted_and_mirrored_when_it_returns
     assert wait_for(lambda: ShareReward.objects.get(pk=reward.pk).status == "rewarded")
     repair_mirror_task()
 
-    stored = mirror.get_redis().hgetall(mirror.share_reward_key(reader.pk, campaign.pk))
+    stored = get_redis().hgetall(schema.share_reward_key(reader.pk, campaign.pk))
     assert stored["status"] == "rewarded"
     page = page_text(client.get(f"/members/{reader.pk}"))
     assert "X Share" in page and "+20" in page

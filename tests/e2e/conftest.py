@@ -109,7 +109,7 @@ def site(
     sandbox.configure(callback_urls=[callback_url, sandbox.callback_url])
     settings.X_CALLBACK_URL = callback_url
     settings.SITE_URL = live_server.url
-    settings.EXPLORER_TX_URL = "https://explorer.example/tx/{tx_hash}"
+    settings.BUX_EXPLORER_TX_URL = "https://explorer.example/tx/{tx}"
     return live_server.url
 
 

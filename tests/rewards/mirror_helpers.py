@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from rewards import mirror
+from rewards.mirror import schema
 
 
 def unix(value: datetime | None) -> str:
@@ -19,8 +19,8 @@ def at(seconds_ago: int) -> datetime:
 def prefixed_keys(redis) -> set[str]:
     """Every key this test wrote (the root conftest gives each test its prefix, and
     marks its mirror built)."""
-    keys = set(redis.scan_iter(match=mirror.key_pattern("*"), count=1000))
-    return keys - {mirror.mirror_built_key()}
+    keys = set(redis.scan_iter(match=schema.key_pattern("*"), count=1000))
+    return keys - {schema.mirror_built_key()}
 
 
 def dump(redis) -> dict[str, object]:

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from decimal import Decimal
 
 from campaigns.models import ShareReward
-from rewards import mirror
+from rewards.mirror import backfill, read, schema, write
 from tests.rewards.mirror_helpers import at
 
 
@@ -20,16 +19,16 @@ def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
         )
         for n in range(count)
     ]
-    mirror.sync_share_rewards([(r.user_id, r.campaign_id) for r in rows])
+    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in rows])
     return rows
 
 
 def test_list_user_share_rewards_has_the_specified_shape(owner, reward_factory):
     [newest, older] = rewarded_shares(owner, reward_factory, 2)
     reward_factory(owner, status="verified")
-    mirror.sync_all_share_rewards()
+    backfill.sync_all_share_rewards()
 
-    shares = mirror.list_user_share_rewards(owner.pk)
+    shares = read.list_user_share_rewards(owner.pk)
 
     assert shares == [
         {
@@ -53,11 +52,11 @@ def test_list_user_share_rewards_has_the_specified_shape(owner, reward_factory):
 
 def test_list_user_share_rewards_pages_past_other_kinds(owner, reward_factory, redis):
     rows = rewarded_shares(owner, reward_factory, 5)
-    feed = mirror.activity_feed_key(owner.pk)
+    feed = schema.activity_feed_key(owner.pk)
     for n in range(60):
         redis.zadd(feed, {f'{{"id":"post_read:{n}","type":"post_read"}}': 9e9})
 
-    page = mirror.list_user_share_rewards(owner.pk, offset=2, limit=2)
+    page = read.list_user_share_rewards(owner.pk, offset=2, limit=2)
 
     assert [share["tx_hash"] for share in page] == [rows[2].tx_hash, rows[3].tx_hash]
 
@@ -66,7 +65,7 @@ def test_list_user_share_rewards_reads_redis_alone(owner, reward_factory, redis)
     [reward] = rewarded_shares(owner, reward_factory, 1)
     ShareReward.objects.all().delete()
 
-    assert mirror.list_user_share_rewards(owner.pk)[0]["tx_hash"] == reward.tx_hash
+    assert read.list_user_share_rewards(owner.pk)[0]["tx_hash"] == reward.tx_hash
 
 
 def entries(body: str) -> list[str]:
@@ -76,7 +75,7 @@ def entries(body: str) -> list[str]:
 def test_the_member_page_lists_shares_newest_first_with_links(
     client, owner, reward_factory, settings
 ):
-    settings.EXPLORER_TX_URL = "https://explorer.example/tx/{tx_hash}"
+    settings.BUX_EXPLORER_TX_URL = "https://explorer.example/tx/{tx}"
     [newest, older] = rewarded_shares(owner, reward_factory, 2)
 
     body = client.get(f"/members/{owner.pk}").content.decode()
@@ -93,7 +92,7 @@ def test_the_member_page_lists_shares_newest_first_with_links(
 def test_without_an_explorer_the_hash_is_shortened(
     client, owner, reward_factory, settings
 ):
-    settings.EXPLORER_TX_URL = ""
+    settings.BUX_EXPLORER_TX_URL = ""
     [reward] = rewarded_shares(owner, reward_factory, 1)
 
     body = client.get(f"/members/{owner.pk}").content.decode()
@@ -119,35 +118,9 @@ def test_the_feed_pages_twenty_at_a_time(client, owner, reward_factory):
     assert rows[22].tx_hash in beyond
 
 
-def test_the_feed_merges_read_rewards_by_time(client, owner, reward_factory, redis):
-    [newest, older] = rewarded_shares(owner, reward_factory, 2)
-    # A read reward in the DESIGN's keys, between the two shares.
-    assert newest.rewarded_at is not None
-    between = newest.rewarded_at - timedelta(seconds=30)
-    redis.hset(
-        mirror.post_read_reward_key(owner.pk, 41),
-        mapping={
-            "post_slug": "the-read-post",
-            "post_title": "A read post",
-            "bux_rewarded": "7.5",
-            "tx_hash": "0x" + "ef" * 32,
-        },
-    )
-    redis.zadd(
-        mirror.post_read_rewards_by_user_key(owner.pk),
-        {f"{owner.pk}:41": between.timestamp()},
-    )
-
-    body = client.get(f"/members/{owner.pk}").content.decode()
-
-    assert entries(body) == ["x_share", "post_read", "x_share"]
-    assert '<a href="/the-read-post">Article Read</a>' in body
-    assert "A read post" in body and "+7.50 BUX" in body
-
-
 def test_the_feed_follows_the_redis_copy(client, owner, reward_factory, redis):
     [reward] = rewarded_shares(owner, reward_factory, 1)
-    feed = mirror.activity_feed_key(owner.pk)
+    feed = schema.activity_feed_key(owner.pk)
     [entry] = redis.zrange(feed, 0, -1)
     redis.zrem(feed, entry)
     redis.zadd(feed, {entry.replace(reward.tx_hash, "0x" + "12" * 32): 1})

@@ -4,10 +4,13 @@ import json
 
 import pytest
 from django.core.management import call_command
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
 
 from campaigns.models import ShareReward
-from rewards import mirror
-from tests.rewards.mirror_helpers import dump, unix
+from rewards.mirror import backfill, schema, write
+from tests.rewards.mirror_helpers import dump, prefixed_keys, unix
 
 
 def expected_hash(reward: ShareReward) -> dict[str, str]:
@@ -32,52 +35,52 @@ def expected_hash(reward: ShareReward) -> dict[str, str]:
 
 def test_backfill_from_empty_redis_matches_postgresql_key_by_key(many_rewards, redis):
     many_rewards(40, 50)
-    result = mirror.sync_all_share_rewards(batch_size=300)
+    result = backfill.sync_all_share_rewards(batch_size=300)
 
     assert result == {"total": 2000, "success": 2000, "errors": 0, "multipliers": 0}
     rows = list(ShareReward.objects.all())
     for reward in rows:
-        key = mirror.share_reward_key(reward.user_id, reward.campaign_id)
+        key = schema.share_reward_key(reward.user_id, reward.campaign_id)
         assert redis.hgetall(key) == expected_hash(reward)
     for status in ("pending", "verified", "rewarded", "failed"):
-        assert redis.smembers(mirror.by_status_key(status)) == {
+        assert redis.smembers(schema.by_status_key(status)) == {
             f"{r.user_id}:{r.campaign_id}" for r in rows if r.status == status
         }
     rewarded = [r for r in rows if r.status == "rewarded"]
-    assert redis.zcard(mirror.by_rewarded_at_key()) == len(rewarded)
+    assert redis.zcard(schema.by_rewarded_at_key()) == len(rewarded)
     for reward in rewarded[:50]:
         [entry] = [
             json.loads(raw)
-            for raw in redis.zrange(mirror.activity_feed_key(reward.user_id), 0, -1)
+            for raw in redis.zrange(schema.activity_feed_key(reward.user_id), 0, -1)
             if json.loads(raw)["tx_hash"] == reward.tx_hash
         ]
         assert entry["retweet_id"] == reward.retweet_id
-    assert redis.zcard(mirror.by_user_key(rows[0].user_id)) == 50
-    assert redis.zcard(mirror.by_campaign_key(rows[0].campaign_id)) == 40
+    assert redis.zcard(schema.by_user_key(rows[0].user_id)) == 50
+    assert redis.zcard(schema.by_campaign_key(rows[0].campaign_id)) == 40
 
 
 def test_re_running_the_backfill_changes_nothing(many_rewards, redis):
     many_rewards(10, 12)
-    first = mirror.sync_all_share_rewards(batch_size=25)
+    first = backfill.sync_all_share_rewards(batch_size=25)
     before = dump(redis)
 
-    assert mirror.sync_all_share_rewards(batch_size=7) == first
+    assert backfill.sync_all_share_rewards(batch_size=7) == first
     assert dump(redis) == before
 
 
 def test_the_backfill_replaces_stale_entries(many_rewards, redis):
     [reward, *_] = [r for r in many_rewards(2, 4) if r.status == "rewarded"]
-    mirror.sync_all_share_rewards()
+    backfill.sync_all_share_rewards()
     ShareReward.objects.filter(pk=reward.pk).update(status="failed", tx_hash=None)
 
-    mirror.sync_all_share_rewards()
+    backfill.sync_all_share_rewards()
 
-    key = mirror.share_reward_key(reward.user_id, reward.campaign_id)
+    key = schema.share_reward_key(reward.user_id, reward.campaign_id)
     assert redis.hget(key, "status") == "failed"
     assert not redis.sismember(
-        mirror.by_status_key("rewarded"), f"{reward.user_id}:{reward.campaign_id}"
+        schema.by_status_key("rewarded"), f"{reward.user_id}:{reward.campaign_id}"
     )
-    feed = redis.zrange(mirror.activity_feed_key(reward.user_id), 0, -1)
+    feed = redis.zrange(schema.activity_feed_key(reward.user_id), 0, -1)
     assert reward.tx_hash not in "".join(feed)
 
 
@@ -90,7 +93,7 @@ def test_backfill_queries_do_not_grow_with_rows(
     # from the server-side cursor, not re-queried), one streamed SELECT of the X
     # scores (these readers have none, so no batch of them is re-read).
     with django_assert_num_queries(3):
-        result = mirror.sync_all_share_rewards(batch_size=20)
+        result = backfill.sync_all_share_rewards(batch_size=20)
     assert result["total"] == users * 10
 
 
@@ -105,11 +108,11 @@ def test_the_command_prints_progress_and_the_summary(many_rewards, capsys):
 
 def test_prune_removes_entries_whose_rows_are_gone(many_rewards, redis, capsys):
     rows = many_rewards(3, 4)
-    mirror.sync_all_share_rewards()
+    backfill.sync_all_share_rewards()
     gone = next(r for r in rows if r.status == "rewarded")
     ShareReward.objects.filter(pk=gone.pk).delete()
     item = f"{gone.user_id}:{gone.campaign_id}"
-    key = mirror.share_reward_key(gone.user_id, gone.campaign_id)
+    key = schema.share_reward_key(gone.user_id, gone.campaign_id)
 
     call_command("sync_share_rewards_to_redis")
     assert redis.exists(key), "without --prune orphans stay"
@@ -118,10 +121,49 @@ def test_prune_removes_entries_whose_rows_are_gone(many_rewards, redis, capsys):
 
     assert capsys.readouterr().out.strip().endswith("total=11 success=11 errors=0")
     assert not redis.exists(key)
-    assert redis.zscore(mirror.by_user_key(gone.user_id), item) is None
-    assert redis.zscore(mirror.by_campaign_key(gone.campaign_id), item) is None
-    assert not redis.sismember(mirror.by_status_key("rewarded"), item)
-    assert redis.zscore(mirror.by_rewarded_at_key(), item) is None
-    feed = redis.zrange(mirror.activity_feed_key(gone.user_id), 0, -1)
+    assert redis.zscore(schema.by_user_key(gone.user_id), item) is None
+    assert redis.zscore(schema.by_campaign_key(gone.campaign_id), item) is None
+    assert not redis.sismember(schema.by_status_key("rewarded"), item)
+    assert redis.zscore(schema.by_rewarded_at_key(), item) is None
+    feed = redis.zrange(schema.activity_feed_key(gone.user_id), 0, -1)
     assert gone.tx_hash not in "".join(feed)
-    assert redis.exists(mirror.share_reward_key(rows[0].user_id, rows[0].campaign_id))
+    assert redis.exists(schema.share_reward_key(rows[0].user_id, rows[0].campaign_id))
+
+
+def test_the_backfill_leaves_what_the_live_path_leaves_key_by_key(
+    many_rewards, reward_factory, owner, connection_factory, redis
+):
+    rows = many_rewards(6, 8)
+    rows.append(
+        reward_factory(owner, status="rewarded", x_connection=connection_factory(owner))
+    )
+    pairs = [(r.user_id, r.campaign_id) for r in rows]
+
+    def empty() -> None:
+        if keys := prefixed_keys(redis):
+            redis.delete(*keys)
+
+    def live() -> dict[str, object]:
+        empty()
+        write.sync_share_rewards(pairs)
+        return dump(redis)
+
+    def backfilled(*, from_empty: bool) -> dict[str, object]:
+        if from_empty:
+            empty()
+        backfill.sync_all_share_rewards(batch_size=7)
+        return dump(redis)
+
+    assert backfilled(from_empty=True) == live()
+    # Over a mirror of older rows: statuses, transactions and reasons changed.
+    corrected = next(r for r in rows if r.status == "rewarded")
+    ShareReward.objects.filter(status="rewarded").exclude(pk=corrected.pk).update(
+        status="failed", tx_hash=None, failure_reason="Refused"
+    )
+    ShareReward.objects.filter(status="verified").update(
+        status="rewarded",
+        tx_hash=Concat(Value("0xfeed"), Cast("id", CharField())),
+        rewarded_at=timezone.now(),
+    )
+    ShareReward.objects.filter(pk=corrected.pk).update(tx_hash="0x" + "cd" * 32)
+    assert backfilled(from_empty=False) == live()

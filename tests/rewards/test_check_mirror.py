@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from campaigns.models import ShareReward
-from rewards import mirror
-from rewards.mirror_check import check_mirror
+from rewards.mirror import backfill, multipliers, schema, write
+from rewards.mirror.check import check_mirror
 from rewards.tasks import repair_mirror_task
 from social.models import XConnection
 from tests.rewards.mirror_helpers import dump
@@ -20,8 +20,8 @@ def mirrored(many_rewards, owner, connection_factory):
     rows = many_rewards(4, 5)
     connection = connection_factory(owner)
     XConnection.objects.filter(pk=connection.pk).update(x_score=37)
-    mirror.sync_all_share_rewards()
-    mirror.sync_user_multipliers([owner.pk])
+    backfill.sync_all_share_rewards()
+    multipliers.sync_user_multipliers([owner.pk])
     return rows
 
 
@@ -34,7 +34,7 @@ def item(reward: ShareReward) -> str:
 
 
 def hash_key(reward: ShareReward) -> str:
-    return mirror.share_reward_key(reward.user_id, reward.campaign_id)
+    return schema.share_reward_key(reward.user_id, reward.campaign_id)
 
 
 # Each drift is made by hand: (kind it must be reported as, how to make it).
@@ -52,66 +52,66 @@ DRIFTS: dict[str, tuple[str, Callable]] = {
     "orphaned hash": (
         "orphaned_hash",
         lambda r, rows, owner: r.hset(
-            mirror.share_reward_key(999999, 888888), "status", "pending"
+            schema.share_reward_key(999999, 888888), "status", "pending"
         ),
     ),
     "by_user member missing": (
         "by_user",
         lambda r, rows, owner: r.zrem(
-            mirror.by_user_key(rows[0].user_id), item(rows[0])
+            schema.by_user_key(rows[0].user_id), item(rows[0])
         ),
     ),
     "by_user member without row": (
         "by_user",
         lambda r, rows, owner: r.zadd(
-            mirror.by_user_key(rows[0].user_id), {f"{rows[0].user_id}:777777": 1}
+            schema.by_user_key(rows[0].user_id), {f"{rows[0].user_id}:777777": 1}
         ),
     ),
     "by_campaign wrong score": (
         "by_campaign",
         lambda r, rows, owner: r.zadd(
-            mirror.by_campaign_key(rows[0].campaign_id), {item(rows[0]): 5}
+            schema.by_campaign_key(rows[0].campaign_id), {item(rows[0]): 5}
         ),
     ),
     "by_status wrong set": (
         "by_status",
         lambda r, rows, owner: r.sadd(
-            mirror.by_status_key("failed"), item(first(rows, "verified"))
+            schema.by_status_key("failed"), item(first(rows, "verified"))
         ),
     ),
     "by_status member without row": (
         "by_status",
-        lambda r, rows, owner: r.sadd(mirror.by_status_key("failed"), "999999:1"),
+        lambda r, rows, owner: r.sadd(schema.by_status_key("failed"), "999999:1"),
     ),
     "by_rewarded_at missing": (
         "by_rewarded_at",
         lambda r, rows, owner: r.zrem(
-            mirror.by_rewarded_at_key(), item(first(rows, "rewarded"))
+            schema.by_rewarded_at_key(), item(first(rows, "rewarded"))
         ),
     ),
     "by_rewarded_at for a verified row": (
         "by_rewarded_at",
         lambda r, rows, owner: r.zadd(
-            mirror.by_rewarded_at_key(), {item(first(rows, "verified")): 9}
+            schema.by_rewarded_at_key(), {item(first(rows, "verified")): 9}
         ),
     ),
     "feed entry missing": (
         "activity_feed",
         lambda r, rows, owner: r.delete(
-            mirror.activity_feed_key(first(rows, "rewarded").user_id)
+            schema.activity_feed_key(first(rows, "rewarded").user_id)
         ),
     ),
     "feed entry stale": (
         "activity_feed",
         lambda r, rows, owner: r.zadd(
-            mirror.activity_feed_key(first(rows, "verified").user_id),
-            {mirror.feed_entry(first(rows, "verified")): 1},
+            schema.activity_feed_key(first(rows, "verified").user_id),
+            {schema.feed_entry(first(rows, "verified")): 1},
         ),
     ),
     "feed of a user without rows": (
         "activity_feed",
         lambda r, rows, owner: r.zadd(
-            mirror.activity_feed_key(999999),
+            schema.activity_feed_key(999999),
             {
                 json.dumps(
                     {"id": "x_share:5", "type": "x_share"}, separators=(",", ":")
@@ -122,17 +122,17 @@ DRIFTS: dict[str, tuple[str, Callable]] = {
     "multiplier wrong": (
         "multiplier",
         lambda r, rows, owner: r.hset(
-            mirror.user_multipliers_key(owner.pk), "x_multiplier", "99"
+            schema.user_multipliers_key(owner.pk), "x_multiplier", "99"
         ),
     ),
     "multiplier missing": (
         "multiplier",
-        lambda r, rows, owner: r.delete(mirror.user_multipliers_key(owner.pk)),
+        lambda r, rows, owner: r.delete(schema.user_multipliers_key(owner.pk)),
     ),
     "multiplier without a score": (
         "multiplier",
         lambda r, rows, owner: r.hset(
-            mirror.user_multipliers_key(rows[0].user_id), "x_multiplier", "12"
+            schema.user_multipliers_key(rows[0].user_id), "x_multiplier", "12"
         ),
     ),
 }
@@ -168,7 +168,7 @@ def test_each_drift_is_found_and_repaired(drift, mirrored, owner, redis, capsys)
 
 def test_a_foreign_feed_entry_is_kept(mirrored, redis):
     """Entries of other reward kinds are not the share mirror's to judge."""
-    key = mirror.activity_feed_key(mirrored[0].user_id)
+    key = schema.activity_feed_key(mirrored[0].user_id)
     redis.zadd(key, {'{"id":"post_read:4","type":"post_read"}': 3})
 
     assert check_mirror(repair=True).in_sync
@@ -192,7 +192,7 @@ def test_an_outage_heals_with_the_periodic_repair(
     verified = first(mirrored, "verified")
     with owned_persistent_redis.down():
         ShareReward.objects.filter(pk=verified.pk).update(status="failed")
-        assert not mirror.sync_share_reward(verified.user_id, verified.campaign_id)
+        assert not write.sync_share_reward(verified.user_id, verified.campaign_id)
 
     summary = repair_mirror_task()
 

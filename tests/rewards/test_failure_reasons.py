@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from campaigns.models import ShareReward
-from rewards import mirror
+from rewards.mirror import schema
 from rewards.reasons import MAX_FAILURE_REASON, failure_reason
 from rewards.services import mark_failed, mint_share_reward
 from rewards.services.operator_queue import CHECK_MINTER
@@ -61,7 +61,7 @@ def test_a_minters_hostile_error_is_stored_bounded_in_postgresql_and_redis(
     assert stored.endswith(CHECK_MINTER)
     assert len(stored) <= MAX_FAILURE_REASON and stored.isprintable()
     assert "hunter2" not in stored and "sk_live_123" not in stored
-    key = mirror.share_reward_key(user.pk, reward.campaign_id)
+    key = schema.share_reward_key(user.pk, reward.campaign_id)
     assert redis.hget(key, "failure_reason") == stored
 
 

@@ -8,8 +8,9 @@ import pytest
 from django.core.management import call_command
 
 from blockster.celery import app as celery_app
-from rewards import mirror
-from rewards.mirror_check import check_mirror
+from blockster.redis_client import get_redis
+from rewards.mirror import backfill, schema, write
+from rewards.mirror.check import check_mirror
 from social.models import XConnection
 from tests.rewards.mirror_helpers import at
 
@@ -22,12 +23,12 @@ def rewarded(owner, reward_factory):
     rows = [
         reward_factory(owner, status="rewarded", rewarded_at=at(60 * n)) for n in (1, 2)
     ]
-    mirror.sync_all_share_rewards()
+    backfill.sync_all_share_rewards()
     return rows
 
 
 def queued_messages() -> int:
-    return mirror.get_redis().llen(celery_app.conf.task_default_queue)
+    return get_redis().llen(celery_app.conf.task_default_queue)
 
 
 def test_after_an_empty_restart_the_feed_comes_from_postgresql_and_a_repair_is_queued(
@@ -52,7 +53,7 @@ def test_a_live_write_before_the_rebuild_does_not_make_the_feed_look_complete(
     with owned_redis.down():
         pass
     newest = reward_factory(owner, status="rewarded", rewarded_at=at(1))
-    mirror.sync_share_reward(owner.pk, newest.campaign_id)
+    write.sync_share_reward(owner.pk, newest.campaign_id)
 
     page = page_text(client.get(f"/members/{owner.pk}"))
 
@@ -68,7 +69,7 @@ def test_the_queued_repair_rebuilds_the_mirror_and_the_feed_is_read_from_redis_a
         pass
 
     assert FROM_POSTGRESQL in page_text(client.get(f"/members/{owner.pk}"))
-    assert wait_for(lambda: mirror.get_redis().exists(mirror.mirror_built_key()))
+    assert wait_for(lambda: get_redis().exists(schema.mirror_built_key()))
 
     page = page_text(client.get(f"/members/{owner.pk}"))
     assert "X Share" in page and FROM_POSTGRESQL not in page
@@ -96,11 +97,11 @@ def test_the_backfill_restores_the_x_multipliers(
 
     call_command("sync_share_rewards_to_redis")
 
-    redis = mirror.get_redis()
+    redis = get_redis()
     for user, score in ((owner, 37), (other_user, 81)):
-        key = mirror.user_multipliers_key(user.pk)
+        key = schema.user_multipliers_key(user.pk)
         assert redis.hget(key, "x_multiplier") == str(score)
-    assert redis.exists(mirror.mirror_built_key())
+    assert redis.exists(schema.mirror_built_key())
     assert "x_multipliers=2" in capsys.readouterr().out
     assert check_mirror().in_sync
 
@@ -118,10 +119,10 @@ def test_a_backfill_during_which_redis_restarts_does_not_mark_the_mirror_built(
             with owned_redis.down():
                 pass
 
-    result = mirror.sync_all_share_rewards(
+    result = backfill.sync_all_share_rewards(
         batch_size=2, progress=restart_after_the_first_batch
     )
 
     # Every write went through, but the first batch's went to a server now gone.
     assert restarts == [2] and result["errors"] == 0
-    assert not mirror.get_redis().exists(mirror.mirror_built_key())
+    assert not get_redis().exists(schema.mirror_built_key())

@@ -4,11 +4,12 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 
 from campaigns import services
 from campaigns.models import ShareReward
-from rewards import mirror
-from rewards.mirror_check import check_mirror
+from rewards.mirror import multipliers, schema, write
+from rewards.mirror.check import check_mirror
 from rewards.services import mark_failed, mark_rewarded
 from social.services import disconnect_x_account
 from tests.rewards.mirror_helpers import prefixed_keys, unix
@@ -26,7 +27,7 @@ def item(reward: ShareReward) -> str:
 
 
 def feed(redis, user_id: int) -> list[tuple[dict, float]]:
-    entries = redis.zrange(mirror.activity_feed_key(user_id), 0, -1, withscores=True)
+    entries = redis.zrange(schema.activity_feed_key(user_id), 0, -1, withscores=True)
     return [(json.loads(raw), score) for raw, score in entries]
 
 
@@ -34,7 +35,7 @@ def statuses_holding(redis, reward: ShareReward) -> list[str]:
     return [
         status
         for status in ("pending", "verified", "rewarded", "failed")
-        if redis.sismember(mirror.by_status_key(status), item(reward))
+        if redis.sismember(schema.by_status_key(status), item(reward))
     ]
 
 
@@ -49,10 +50,10 @@ def test_each_service_transition_mirrors_the_row_after_commit(
             user, campaign, connection, amount=Decimal("150")
         )
         # Nothing reaches Redis before the transaction commits.
-        assert not redis.exists(mirror.share_reward_key(user.pk, campaign.pk))
+        assert not redis.exists(schema.share_reward_key(user.pk, campaign.pk))
     for callback in pending_callbacks:
         callback()
-    key = mirror.share_reward_key(user.pk, campaign.pk)
+    key = schema.share_reward_key(user.pk, campaign.pk)
     assert redis.hgetall(key) == {
         "id": str(reward.pk),
         "user_id": str(user.pk),
@@ -64,8 +65,8 @@ def test_each_service_transition_mirrors_the_row_after_commit(
         "updated_at": unix(reward.updated_at),
     }
     created = reward.created_at.timestamp()
-    assert redis.zscore(mirror.by_user_key(user.pk), item(reward)) == created
-    assert redis.zscore(mirror.by_campaign_key(campaign.pk), item(reward)) == created
+    assert redis.zscore(schema.by_user_key(user.pk), item(reward)) == created
+    assert redis.zscore(schema.by_campaign_key(campaign.pk), item(reward)) == created
     assert statuses_holding(redis, reward) == ["pending"]
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -78,7 +79,7 @@ def test_each_service_transition_mirrors_the_row_after_commit(
     assert stored["verified_at"] == unix(reward.verified_at)
     assert "rewarded_at" not in stored and "tx_hash" not in stored
     assert statuses_holding(redis, reward) == ["verified"]
-    assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) is None
+    assert redis.zscore(schema.by_rewarded_at_key(), item(reward)) is None
     assert feed(redis, user.pk) == []
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -91,7 +92,7 @@ def test_each_service_transition_mirrors_the_row_after_commit(
     assert statuses_holding(redis, reward) == ["rewarded"]
     assert reward.rewarded_at is not None
     rewarded = reward.rewarded_at.timestamp()
-    assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) == rewarded
+    assert redis.zscore(schema.by_rewarded_at_key(), item(reward)) == rewarded
     [(entry, score)] = feed(redis, user.pk)
     assert score == rewarded
     assert entry["type"] == "x_share" and entry["amount"] == "150.00"
@@ -105,7 +106,7 @@ def test_mark_failed_mirrors_the_reason_and_status(
     with django_capture_on_commit_callbacks(execute=True):
         assert mark_failed(reward, "Wallet blocked")
 
-    stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
+    stored = redis.hgetall(schema.share_reward_key(owner.pk, reward.campaign_id))
     assert stored["status"] == "failed"
     assert stored["failure_reason"] == "Wallet blocked"
     assert statuses_holding(redis, reward) == ["failed"]
@@ -133,38 +134,49 @@ def test_a_reward_leaving_the_rewarded_state_leaves_the_feed(
 ):
     kept = reward_factory(owner, status="rewarded")
     reward = reward_factory(owner, status="rewarded")
-    mirror.sync_share_reward(owner.pk, kept.campaign_id)
-    mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    write.sync_share_reward(owner.pk, kept.campaign_id)
+    write.sync_share_reward(owner.pk, reward.campaign_id)
     assert len(feed(redis, owner.pk)) == 2
 
     # A corrected transaction replaces the entry instead of adding a second one.
     ShareReward.objects.filter(pk=reward.pk).update(tx_hash="0x" + "cd" * 32)
-    mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    write.sync_share_reward(owner.pk, reward.campaign_id)
     hashes = sorted(entry["tx_hash"] for entry, _ in feed(redis, owner.pk))
     assert hashes == sorted([kept.tx_hash, "0x" + "cd" * 32])
 
     ShareReward.objects.filter(pk=reward.pk).update(status="verified", tx_hash=None)
-    mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    write.sync_share_reward(owner.pk, reward.campaign_id)
     assert [entry["tx_hash"] for entry, _ in feed(redis, owner.pk)] == [kept.tx_hash]
-    assert redis.zscore(mirror.by_rewarded_at_key(), item(reward)) is None
+    assert redis.zscore(schema.by_rewarded_at_key(), item(reward)) is None
 
     ShareReward.objects.filter(pk=kept.pk).delete()
-    mirror.sync_share_reward(owner.pk, kept.campaign_id)
+    write.sync_share_reward(owner.pk, kept.campaign_id)
     assert feed(redis, owner.pk) == []
-    assert not redis.exists(mirror.share_reward_key(owner.pk, kept.campaign_id))
+    assert not redis.exists(schema.share_reward_key(owner.pk, kept.campaign_id))
 
 
-def test_a_save_outside_the_services_is_mirrored_too(
-    owner, campaign_factory, redis, django_capture_on_commit_callbacks
+def test_a_save_outside_the_services_is_mended_by_the_periodic_repair(
+    owner, campaign_factory, redis, django_capture_on_commit_callbacks, capsys
 ):
+    """Only the services mirror a reward (no hidden receiver): a raw save, such as
+    one made in the shell, reaches Redis through the repair beat runs."""
     with django_capture_on_commit_callbacks(execute=True):
         reward = ShareReward.objects.create(
             user=owner, campaign=campaign_factory(), bux_rewarded=Decimal("5")
         )
-        reward.failure_reason = "edited in the admin"
+        reward.failure_reason = "edited in the shell"
         reward.save()
-    stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
-    assert stored["failure_reason"] == "edited in the admin"
+        ShareReward.objects.filter(pk=reward.pk).update(status="failed")
+    key = schema.share_reward_key(owner.pk, reward.campaign_id)
+    assert not redis.exists(key)
+
+    call_command("check_mirror", "--repair")
+
+    stored = redis.hgetall(key)
+    assert stored["failure_reason"] == "edited in the shell"
+    assert stored["status"] == "failed"
+    assert "Repaired 1 share rewards" in capsys.readouterr().out
+    assert check_mirror().in_sync
 
 
 def test_a_redis_outage_never_fails_the_share_and_repair_mends_it(
@@ -172,21 +184,21 @@ def test_a_redis_outage_never_fails_the_share_and_repair_mends_it(
 ):
     user, connection = reader
     campaign = campaign_factory()
-    failures = mirror.write_failures
+    failures = write.write_failures
     with owned_redis.down(), django_capture_on_commit_callbacks(execute=True):
         reward = services.create_pending_reward(
             user, campaign, connection, amount=Decimal("50")
         )
 
     assert ShareReward.objects.filter(pk=reward.pk, status="pending").exists()
-    # The create's one sync (the model's save hook) failed, and was counted.
-    assert mirror.write_failures == failures + 1
-    assert not redis.exists(mirror.share_reward_key(user.pk, campaign.pk))
+    # The create's one sync failed, and was counted.
+    assert write.write_failures == failures + 1
+    assert not redis.exists(schema.share_reward_key(user.pk, campaign.pk))
 
     report = check_mirror(repair=True)
     assert report.drift["missing_hash"] == 1
     assert report.repaired_rewards == 1
-    stored = redis.hgetall(mirror.share_reward_key(user.pk, campaign.pk))
+    stored = redis.hgetall(schema.share_reward_key(user.pk, campaign.pk))
     assert stored["id"] == str(reward.pk) and stored["status"] == "pending"
     assert check_mirror().in_sync
 
@@ -197,7 +209,7 @@ def test_a_concurrent_newer_write_is_never_overwritten_by_an_older_read(
     """The sync reads the row, then another writer mirrors a newer state before the
     sync's MULTI/EXEC: WATCH makes the sync re-read instead of writing stale data."""
     reward = reward_factory(owner, status="pending")
-    read_rows = mirror.rows_for_pairs
+    read_rows = write.rows_for_pairs
     calls: list[object] = []
 
     def read_then_race(pairs):
@@ -205,16 +217,16 @@ def test_a_concurrent_newer_write_is_never_overwritten_by_an_older_read(
         if not calls:
             ShareReward.objects.filter(pk=reward.pk).update(status="failed")
             with redis.pipeline() as other_writer:
-                mirror.write_reward(other_writer, ShareReward.objects.get(pk=reward.pk))
+                write.write_reward(other_writer, ShareReward.objects.get(pk=reward.pk))
                 other_writer.execute()
         calls.append(pairs)
         return stale
 
-    monkeypatch.setattr(mirror, "rows_for_pairs", read_then_race)
-    assert mirror.sync_share_reward(owner.pk, reward.campaign_id)
+    monkeypatch.setattr(write, "rows_for_pairs", read_then_race)
+    assert write.sync_share_reward(owner.pk, reward.campaign_id)
 
     assert len(calls) == 2
-    stored = redis.hgetall(mirror.share_reward_key(owner.pk, reward.campaign_id))
+    stored = redis.hgetall(schema.share_reward_key(owner.pk, reward.campaign_id))
     assert stored["status"] == "failed"
     assert statuses_holding(redis, reward) == ["failed"]
 
@@ -224,11 +236,11 @@ def test_the_multiplier_follows_the_x_connection(
 ):
     from social.models import XConnection
 
-    key = mirror.user_multipliers_key(owner.pk)
+    key = schema.user_multipliers_key(owner.pk)
     with django_capture_on_commit_callbacks(execute=True):
         connection = connection_factory(owner)
         XConnection.objects.filter(pk=connection.pk).update(x_score=42)
-        mirror.sync_user_multipliers([owner.pk])
+        multipliers.sync_user_multipliers([owner.pk])
     redis.hset(key, "read_multiplier", "3")
     assert redis.hget(key, "x_multiplier") == "42"
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from accounts.models import SecurityEvent
 from blockster.redis_client import get_redis
-from rewards.mirror import get_user_x_multiplier, user_multipliers_key
+from rewards.mirror import get_user_x_multiplier
+from rewards.mirror.schema import user_multipliers_key
 from social import services
 from social.models import XConnection
 from social.score import calculate_and_save_score, calculate_score

@@ -7,8 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
-from rewards.mirror import DEFAULT_BATCH_SIZE
-from rewards.mirror_check import check_mirror
+from rewards.management.arguments import add_batch_size_argument
+from rewards.mirror.check import check_mirror
 
 
 class Command(BaseCommand):
@@ -22,13 +22,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--repair", action="store_true", help="mend every drift found"
         )
-        parser.add_argument(
-            "--batch-size",
-            type=int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"rows per PostgreSQL fetch and Redis pipeline "
-            f"(default {DEFAULT_BATCH_SIZE})",
-        )
+        add_batch_size_argument(parser)
 
     def handle(self, *args: Any, repair: bool, batch_size: int, **options: Any) -> None:
         try:

@@ -1,12 +1,35 @@
 from __future__ import annotations
 
+import time
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from redis.exceptions import RedisError
 
-from rewards.mirror import DEFAULT_BATCH_SIZE, progress_printer, sync_all_share_rewards
+from rewards.management.arguments import add_batch_size_argument
+from rewards.mirror.backfill import Progress, sync_all_share_rewards
+
+
+def progress_bar(stream: OutputWrapper) -> Progress:
+    """A one-line progress bar with rate and ETA, redrawn after each batch."""
+    started = time.monotonic()
+
+    def show(done: int, total: int) -> None:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate else 0
+        filled = int(30 * done / total) if total else 30
+        stream.write(
+            f"\r[{'#' * filled}{'.' * (30 - filled)}] {done:,}/{total:,} "
+            f"{rate:,.0f} rows/s ETA {eta:,.0f}s ",
+            ending="",
+        )
+        if done >= total:
+            stream.write("")
+        stream.flush()
+
+    return show
 
 
 class Command(BaseCommand):
@@ -18,13 +41,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument(
-            "--batch-size",
-            type=int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"rows per PostgreSQL fetch and Redis pipeline "
-            f"(default {DEFAULT_BATCH_SIZE})",
-        )
+        add_batch_size_argument(parser)
         parser.add_argument(
             "--prune",
             action="store_true",
@@ -32,13 +49,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, batch_size: int, prune: bool, **options: Any) -> None:
-        if batch_size < 1:
-            raise CommandError("--batch-size must be at least 1")
         try:
             result = sync_all_share_rewards(
-                batch_size=batch_size,
-                prune=prune,
-                progress=progress_printer(self.stderr),
+                batch_size=batch_size, prune=prune, progress=progress_bar(self.stderr)
             )
         except RedisError as error:
             raise CommandError(f"Redis is unavailable: {error}") from error

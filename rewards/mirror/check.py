@@ -19,11 +19,32 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from blockster.redis_client import get_redis
 from campaigns.models import ShareReward
 from social.models import XConnection
 
-from . import mirror
-from .mirror import RewardRow
+from .built import mark_built, redis_run_id
+from .multipliers import sync_user_multipliers, x_scores_for_users
+from .scan import iter_reward_batches, orphaned_hash_pairs, scan_keys
+from .schema import (
+    STATUSES,
+    X_SHARE_ENTRY_PREFIX,
+    RewardRow,
+    activity_feed_key,
+    by_campaign_key,
+    by_rewarded_at_key,
+    by_status_key,
+    by_user_key,
+    feed_entry,
+    feed_entry_campaign,
+    key_pattern,
+    member,
+    parse_member,
+    reward_hash,
+    share_reward_key,
+    user_multipliers_key,
+)
+from .write import DEFAULT_BATCH_SIZE, existing_pairs, sync_share_rewards
 
 KINDS = {
     "missing_hash": "missing hashes",
@@ -37,7 +58,6 @@ KINDS = {
     "multiplier": "multiplier drift",
 }
 EXAMPLES_PER_KIND = 3
-X_SHARE_PREFIX = '{"id":"x_share:'
 
 
 @dataclass
@@ -102,18 +122,18 @@ class MirrorReport:
 
 
 def check_mirror(
-    repair: bool = False, *, batch_size: int = mirror.DEFAULT_BATCH_SIZE
+    repair: bool = False, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> MirrorReport:
     """Compare PostgreSQL with Redis; with `repair`, mend every drift found.
     Raises RedisError when Redis is unavailable."""
     checker = _Checker(MirrorReport(repair=repair), batch_size)
-    run_id = mirror.redis_run_id(checker.client)
+    run_id = redis_run_id(checker.client)
     checker.check_rows()
     checker.check_orphans()
     checker.check_multipliers()
     if repair:
         # Everything was compared and mended: the mirror is whole again.
-        mirror.mark_built(checker.client, run_id)
+        mark_built(checker.client, run_id)
     return checker.report
 
 
@@ -135,7 +155,7 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 class _Checker:
     def __init__(self, report: MirrorReport, batch_size: int) -> None:
         self.report, self.batch_size = report, batch_size
-        self.client = mirror.get_redis()
+        self.client = get_redis()
         self.drifted: set[tuple[int, int]] = set()
 
     def _drift(self, kind: str, pair: tuple[int, int], example: str) -> None:
@@ -146,7 +166,7 @@ class _Checker:
         """Re-sync the drifted pairs of this batch (when repairing)."""
         if self.report.repair and self.drifted:
             for pairs in _chunks(sorted(self.drifted), self.batch_size):
-                mirror.sync_share_rewards(pairs)
+                sync_share_rewards(pairs)
                 self.report.repaired_rewards += len(pairs)
         self.drifted.clear()
 
@@ -157,7 +177,7 @@ class _Checker:
         # may continue in the next one, so their whole-user checks wait for it.
         waiting: list[RewardRow] = []
         order = ("user_id", "campaign_id")
-        for batch in mirror.iter_reward_batches(self.batch_size, order_by=order):
+        for batch in iter_reward_batches(self.batch_size, order_by=order):
             self.report.rows_checked += len(batch)
             self._check_row_keys(batch)
             rows = waiting + batch
@@ -170,19 +190,19 @@ class _Checker:
         self._mend()
 
     def _check_row_keys(self, rows: list[RewardRow]) -> None:
-        items = [mirror.member(row.user_id, row.campaign_id) for row in rows]
+        items = [member(row.user_id, row.campaign_id) for row in rows]
         with self.client.pipeline(transaction=False) as pipe:
             for row, item in zip(rows, items, strict=True):
-                pipe.hgetall(mirror.share_reward_key(row.user_id, row.campaign_id))
-                pipe.zscore(mirror.by_campaign_key(row.campaign_id), item)
-                pipe.zscore(mirror.by_rewarded_at_key(), item)
-            for status in mirror.STATUSES:
-                pipe.smismember(mirror.by_status_key(status), items)
+                pipe.hgetall(share_reward_key(row.user_id, row.campaign_id))
+                pipe.zscore(by_campaign_key(row.campaign_id), item)
+                pipe.zscore(by_rewarded_at_key(), item)
+            for status in STATUSES:
+                pipe.smismember(by_status_key(status), items)
             replies = pipe.execute()
-        memberships = dict(zip(mirror.STATUSES, replies[-4:], strict=True))
+        memberships = dict(zip(STATUSES, replies[-4:], strict=True))
         for index, row in enumerate(rows):
             stored, campaign_score, rewarded_score = replies[3 * index : 3 * index + 3]
-            statuses = {s for s in mirror.STATUSES if memberships[s][index]}
+            statuses = {s for s in STATUSES if memberships[s][index]}
             self._compare_row(row, items[index], stored, statuses)
             pair = (row.user_id, row.campaign_id)
             if not _close(campaign_score, row.created_at.timestamp()):
@@ -195,7 +215,7 @@ class _Checker:
         self, row: RewardRow, item: str, stored: dict, statuses: set[str]
     ) -> None:
         pair = (row.user_id, row.campaign_id)
-        expected = mirror.reward_hash(row)
+        expected = reward_hash(row)
         if not stored:
             self._drift("missing_hash", pair, f"share_reward:{item}")
         elif stored != expected:
@@ -214,8 +234,8 @@ class _Checker:
             return
         with self.client.pipeline(transaction=False) as pipe:
             for user_id in by_user:
-                pipe.zrange(mirror.by_user_key(user_id), 0, -1, withscores=True)
-                pipe.zrange(mirror.activity_feed_key(user_id), 0, -1, withscores=True)
+                pipe.zrange(by_user_key(user_id), 0, -1, withscores=True)
+                pipe.zrange(activity_feed_key(user_id), 0, -1, withscores=True)
             replies = pipe.execute()
         for index, (user_id, user_rows) in enumerate(by_user.items()):
             index_items, feed_items = replies[2 * index : 2 * index + 2]
@@ -226,12 +246,12 @@ class _Checker:
         self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
     ) -> None:
         expected = {
-            mirror.member(row.user_id, row.campaign_id): row.created_at.timestamp()
+            member(row.user_id, row.campaign_id): row.created_at.timestamp()
             for row in rows
         }
         for item in expected.keys() | actual.keys():
             if not _close(actual.get(item), expected.get(item)):
-                pair = mirror.parse_member(item)
+                pair = parse_member(item)
                 if pair is not None:
                     self._drift("by_user", pair, f"by_user:{user_id} {item}")
 
@@ -239,43 +259,42 @@ class _Checker:
         self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
     ) -> None:
         expected = {
-            mirror.feed_entry(row): row.rewarded_at.timestamp()
+            feed_entry(row): row.rewarded_at.timestamp()
             for row in rows
             if row.status == "rewarded" and row.rewarded_at is not None
         }
-        shares = {k: v for k, v in actual.items() if k.startswith(X_SHARE_PREFIX)}
+        shares = {k: v for k, v in actual.items() if k.startswith(X_SHARE_ENTRY_PREFIX)}
         for entry in expected.keys() | shares.keys():
             if not _close(shares.get(entry), expected.get(entry)):
                 self._feed_drift(user_id, entry)
 
     def _feed_drift(self, user_id: int, entry: str) -> None:
-        campaign = entry[len(X_SHARE_PREFIX) :].partition('"')[0]
-        if campaign.isdigit():
-            pair = (user_id, int(campaign))
+        campaign = feed_entry_campaign(entry)
+        if campaign is not None:
             example = f"activity_feed:{user_id} x_share:{campaign}"
-            self._drift("activity_feed", pair, example)
+            self._drift("activity_feed", (user_id, campaign), example)
             return
         # An entry whose pair cannot be read cannot be re-synced: remove it as is.
         self.report.add("activity_feed", f"activity_feed:{user_id} unreadable entry")
         if self.report.repair:
-            self.client.zrem(mirror.activity_feed_key(user_id), entry)
+            self.client.zrem(activity_feed_key(user_id), entry)
             self.report.repaired_rewards += 1
 
     # --- Redis → PostgreSQL ---------------------------------------------------------
 
     def check_orphans(self) -> None:
-        for orphans in mirror.orphaned_hash_pairs(batch_size=self.batch_size):
+        for orphans in orphaned_hash_pairs(batch_size=self.batch_size):
             for pair in orphans:
-                example = f"share_reward:{mirror.member(*pair)}"
+                example = f"share_reward:{member(*pair)}"
                 self._drift("orphaned_hash", pair, example)
             self._mend()
-        for status in mirror.STATUSES:
-            key = mirror.by_status_key(status)
+        for status in STATUSES:
+            key = by_status_key(status)
             self._check_members("by_status", self.client.sscan_iter(key, count=1000))
-        by_rewarded_at = self.client.zscan_iter(mirror.by_rewarded_at_key(), count=1000)
+        by_rewarded_at = self.client.zscan_iter(by_rewarded_at_key(), count=1000)
         self._check_members("by_rewarded_at", (item for item, _ in by_rewarded_at))
-        pattern = mirror.key_pattern("share_rewards", "by_campaign", "*")
-        for keys in mirror.scan_keys(pattern, count=self.batch_size):
+        pattern = key_pattern("share_rewards", "by_campaign", "*")
+        for keys in scan_keys(self.client, pattern, count=self.batch_size):
             for key in keys:
                 items = (item for item, _ in self.client.zscan_iter(key, count=1000))
                 self._check_members("by_campaign", items, key.rpartition(":")[2])
@@ -296,9 +315,9 @@ class _Checker:
     def _check_member_chunk(
         self, kind: str, items: list[str], campaign: str | None
     ) -> None:
-        pairs = {item: mirror.parse_member(item) for item in items}
+        pairs = {item: parse_member(item) for item in items}
         valid = [pair for pair in pairs.values() if pair is not None]
-        existing = mirror.existing_pairs(valid) if valid else set()
+        existing = existing_pairs(valid) if valid else set()
         for item, pair in pairs.items():
             misplaced = campaign is not None and item.partition(":")[2] != campaign
             if pair is None:
@@ -311,11 +330,11 @@ class _Checker:
         """by_user indexes and feeds of users who have no rows at all (users with rows
         had theirs compared whole in the row pass)."""
         patterns = {
-            "by_user": mirror.key_pattern("share_rewards", "by_user", "*"),
-            "activity_feed": mirror.key_pattern("activity_feed", "*"),
+            "by_user": key_pattern("share_rewards", "by_user", "*"),
+            "activity_feed": key_pattern("activity_feed", "*"),
         }
         for kind, pattern in patterns.items():
-            for keys in mirror.scan_keys(pattern, count=self.batch_size):
+            for keys in scan_keys(self.client, pattern, count=self.batch_size):
                 users = {
                     int(user): key
                     for key in keys
@@ -335,10 +354,10 @@ class _Checker:
         items = (item for item, _ in self.client.zscan_iter(key, count=1000))
         for item in items:
             if kind == "by_user":
-                pair = mirror.parse_member(item)
+                pair = parse_member(item)
                 if pair is not None:
                     self._drift(kind, pair, f"by_user:{user_id} {item} has no row")
-            elif item.startswith(X_SHARE_PREFIX):
+            elif item.startswith(X_SHARE_ENTRY_PREFIX):
                 self._feed_drift(user_id, item)
 
     # --- Multipliers ----------------------------------------------------------------
@@ -359,15 +378,15 @@ class _Checker:
                 self._check_scores(batch)
                 batch = []
         self._check_scores(batch)
-        pattern = mirror.key_pattern("user_multipliers", "*")
-        for keys in mirror.scan_keys(pattern, count=self.batch_size):
+        pattern = key_pattern("user_multipliers", "*")
+        for keys in scan_keys(self.client, pattern, count=self.batch_size):
             self._check_unscored(keys)
 
     def _check_scores(self, batch: list[tuple[int, int]]) -> None:
         self.report.multipliers_checked += len(batch)
         with self.client.pipeline(transaction=False) as pipe:
             for user_id, _ in batch:
-                pipe.hget(mirror.user_multipliers_key(user_id), "x_multiplier")
+                pipe.hget(user_multipliers_key(user_id), "x_multiplier")
             stored = pipe.execute()
         drifted = [
             user_id
@@ -383,10 +402,10 @@ class _Checker:
         users = [int(u) for key in keys if (u := key.rpartition(":")[2]).isdigit()]
         with self.client.pipeline(transaction=False) as pipe:
             for user_id in users:
-                pipe.hexists(mirror.user_multipliers_key(user_id), "x_multiplier")
+                pipe.hexists(user_multipliers_key(user_id), "x_multiplier")
             present = pipe.execute()
         candidates = [u for u, has in zip(users, present, strict=True) if has]
-        scored = mirror.x_scores_for_users(candidates) if candidates else {}
+        scored = x_scores_for_users(candidates) if candidates else {}
         orphans = [user_id for user_id in candidates if user_id not in scored]
         for user_id in orphans:
             self.report.add("multiplier", f"user_multipliers:{user_id} has no score")
@@ -394,5 +413,5 @@ class _Checker:
 
     def _mend_multipliers(self, user_ids: list[int]) -> None:
         if self.report.repair and user_ids:
-            mirror.sync_user_multipliers(user_ids)
+            sync_user_multipliers(user_ids)
             self.report.repaired_multipliers += len(user_ids)

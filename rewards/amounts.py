@@ -1,0 +1,24 @@
+"""BUX amounts: the multiplier a reader's X score gives, and how an amount is
+written wherever it is shown."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+# The multiplier of a reader whose X score is not known (never calculated, or X
+# could not be read): the campaign's base reward.
+DEFAULT_X_MULTIPLIER = 1
+
+
+def x_multiplier(x_score: int | None) -> int:
+    """The reward multiplier of an X score (1-100)."""
+    return x_score or DEFAULT_X_MULTIPLIER
+
+
+def format_bux(amount: Decimal | None) -> str:
+    """`1,234` for whole BUX, `7.50` otherwise; a dash when there is no amount."""
+    if amount is None:
+        return "—"
+    if amount == amount.to_integral_value():
+        return f"{amount:,.0f}"
+    return f"{amount:,.2f}"

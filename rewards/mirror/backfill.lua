@@ -1,0 +1,111 @@
+-- The backfill's writes for many rows in one call: the state write_reward (the live
+-- path) leaves, with fewer commands. Every writer changes a pair's hash, index
+-- entries and feed entry together (MULTI/EXEC or one script call), so the stored
+-- status says which sets and feed entry the pair is in: a new pair needs no
+-- removals, and a rewritten one only from its old status's set and feed entry.
+-- Index writes are grouped: one ZADD, SADD, SREM or ZREM per key with every member
+-- of the call, which leaves about two commands per row (HGET, HSET) plus one per
+-- distinct user and campaign.
+--
+-- KEYS: the by_status sets (in the order of ARGV[1]'s statuses) and by_rewarded_at.
+-- ARGV[1]: JSON of the layout (rewards/mirror/backfill.py, _layout): the mirrored
+-- columns in row order, the statuses, and the key, member and feed-entry prefixes,
+-- taken from the key functions. ARGV[2]: JSON [rows, feed entries], a row holding
+-- the columns (times as epoch seconds, the amount as text) and its entry "" unless
+-- the row is rewarded. Keys are built from the prefixes, so the script is for a
+-- single Redis server (on a cluster the backfill would write row by row with
+-- write_reward).
+local t = cjson.decode(ARGV[1])
+local data = cjson.decode(ARGV[2])
+local rows, entries = data[1], data[2]
+local null = cjson.null
+local col, statuses = {}, {}
+for i, name in ipairs(t.columns) do
+  col[name] = i
+end
+for i, status in ipairs(t.statuses) do
+  statuses[status] = i
+end
+local by_rewarded_at = KEYS[#t.statuses + 1]
+local groups, order = {}, {}
+
+local function add(key, ...)
+  local group = groups[key]
+  if not group then
+    group = {}
+    groups[key] = group
+    order[#order + 1] = key
+  end
+  for i = 1, select('#', ...) do
+    group[#group + 1] = select(i, ...)
+  end
+end
+
+local function int(value)
+  return string.format('%d', value)
+end
+
+local function flush(command, key, members)
+  for first = 1, #members, 4000 do
+    redis.call(command, key, unpack(members, first, math.min(first + 3999, #members)))
+  end
+end
+
+for i, row in ipairs(rows) do
+  local user, campaign = int(row[col.user_id]), int(row[col.campaign_id])
+  local status, rewarded, entry = row[col.status], row[col.rewarded_at], entries[i]
+  local created = row[col.created_at]
+  local key = t.hash[1] .. user .. t.hash[2] .. campaign
+  local item = t.member[1] .. user .. t.member[2] .. campaign
+  local feed = t.feed .. user
+  local old = redis.call('HGET', key, 'status')
+  if old then
+    redis.call('DEL', key)
+  end
+  -- The hash: every column that is neither null nor empty, numbers as integers
+  -- (ids, and times in Unix seconds), as reward_hash writes it.
+  local fields = {}
+  for j, name in ipairs(t.columns) do
+    local value = row[j]
+    if value ~= null and value ~= '' then
+      if type(value) == 'number' then
+        value = int(value)
+      end
+      fields[#fields + 1] = name
+      fields[#fields + 1] = value
+    end
+  end
+  redis.call('HSET', key, unpack(fields))
+  add('ZADD ' .. t.by_user .. user, created, item)
+  add('ZADD ' .. t.by_campaign .. campaign, created, item)
+  if old ~= status then
+    if old and statuses[old] then
+      add('SREM ' .. KEYS[statuses[old]], item)
+    end
+    add('SADD ' .. KEYS[statuses[status]], item)
+  end
+  if entry ~= '' then
+    add('ZADD ' .. by_rewarded_at, rewarded, item)
+  elseif old == 'rewarded' then
+    add('ZREM ' .. by_rewarded_at, item)
+  end
+  if old == 'rewarded' and (entry == '' or
+      tonumber(redis.call('ZSCORE', feed, entry)) ~= rewarded) then
+    -- The pair's entry changed: remove the old one, found by its prefix.
+    local prefix = t.entry[1] .. campaign .. t.entry[2]
+    for _, stale in ipairs(redis.call('ZRANGE', feed, 0, -1)) do
+      if stale ~= entry and string.sub(stale, 1, #prefix) == prefix then
+        redis.call('ZREM', feed, stale)
+      end
+    end
+  end
+  if entry ~= '' then
+    add('ZADD ' .. feed, rewarded, entry)
+  end
+end
+
+for _, group in ipairs(order) do
+  local space = string.find(group, ' ', 1, true)
+  flush(string.sub(group, 1, space - 1), string.sub(group, space + 1), groups[group])
+end
+return 0

@@ -1,0 +1,95 @@
+"""Reading the activity feed from Redis alone (the member page's fast path)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from redis import Redis
+
+from blockster.redis_client import get_redis
+
+from .built import ensure_built
+from .schema import (
+    X_SHARE,
+    X_SHARE_LABEL,
+    FeedEntry,
+    ShareActivity,
+    activity_feed_key,
+    decode_feed_entry,
+)
+
+
+def _newest(
+    client: Redis, user_id: int, start: int, stop: int
+) -> list[tuple[str, float]]:
+    """Feed items `start` to `stop - 1`, newest first, with their scores."""
+    # decode_responses with withscores: (str, float) pairs, which the stub cannot
+    # tell from the call.
+    return cast(
+        "list[tuple[str, float]]",
+        client.zrevrange(activity_feed_key(user_id), start, stop - 1, withscores=True),
+    )
+
+
+def list_user_share_rewards(
+    user_id: int, *, offset: int = 0, limit: int = 20
+) -> list[ShareActivity]:
+    """The user's rewarded X shares, newest first, from Redis alone.
+
+    The feed may also hold entries of other kinds, so it is read in chunks until
+    `offset + limit` X shares have been seen. Raises MirrorNotBuilt while the mirror
+    has not been rebuilt since Redis lost it.
+    """
+    wanted = offset + limit
+    shares: list[ShareActivity] = []
+    start, chunk = 0, max(wanted, 50)
+    client = get_redis()
+    ensure_built(client)
+    while len(shares) < wanted:
+        items = _newest(client, user_id, start, start + chunk)
+        for raw, score in items:
+            entry = decode_feed_entry(raw, score)
+            if entry is None or entry["type"] != X_SHARE:
+                continue
+            shares.append(
+                {
+                    "type": X_SHARE,
+                    "label": entry["label"] or X_SHARE_LABEL,
+                    "amount": entry["amount"],
+                    "retweet_id": entry["retweet_id"],
+                    "tx_hash": entry["tx_hash"],
+                    "timestamp": entry["timestamp"],
+                }
+            )
+        if len(items) < chunk:
+            break
+        start += chunk
+    return shares[offset:wanted]
+
+
+class UserActivity:
+    """A user's activity feed, newest first, read from Redis alone.
+
+    Sliceable with a `count()`, so Django's Paginator pages through it. Raises
+    RedisError when Redis is unavailable, and MirrorNotBuilt (one, after queueing
+    the rebuild) while the mirror has not been rebuilt since Redis lost it.
+    """
+
+    def __init__(self, user_id: int) -> None:
+        self.user_id = user_id
+        self.client = get_redis()
+
+    def count(self) -> int:
+        ensure_built(self.client)
+        return int(self.client.zcard(activity_feed_key(self.user_id)))
+
+    def __getitem__(self, window: slice) -> list[FeedEntry]:
+        start, stop = window.start or 0, window.stop
+        if stop is None or stop <= start:
+            return []
+        items = _newest(self.client, self.user_id, start, stop)
+        return [
+            entry
+            for raw, score in items
+            if (entry := decode_feed_entry(raw, score)) is not None
+        ]

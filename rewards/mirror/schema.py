@@ -1,0 +1,246 @@
+"""The mirror's layout: every Redis key it writes, the ShareReward columns it copies,
+and how a row becomes its hash and its activity-feed entry. docs/mirror.md is the
+reference; nothing else builds a key or names a mirrored column."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, NamedTuple, TypedDict
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from campaigns.models import ShareReward
+
+STATUSES = ("pending", "verified", "rewarded", "failed")
+
+
+class RewardRow(NamedTuple):
+    """The mirrored columns of one ShareReward, in hash order: the one list of them
+    (COLUMNS). Read with `values_list`, so bulk passes skip model instantiation."""
+
+    id: int
+    user_id: int
+    campaign_id: int
+    x_connection_id: int | None
+    retweet_id: str
+    status: str
+    bux_rewarded: Decimal | None
+    verified_at: datetime | None
+    rewarded_at: datetime | None
+    failure_reason: str
+    tx_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+COLUMNS: tuple[str, ...] = RewardRow._fields
+
+# --- Keys -----------------------------------------------------------------------------
+
+
+def _key(*parts: object) -> str:
+    return settings.REDIS_KEY_PREFIX + ":".join(str(part) for part in parts)
+
+
+def key_pattern(*parts: object) -> str:
+    """A SCAN MATCH pattern for keys under the prefix (the prefix's own glob
+    characters escaped, so a test prefix never matches another test's keys)."""
+    prefix = settings.REDIS_KEY_PREFIX
+    for char in "\\*?[]":
+        prefix = prefix.replace(char, "\\" + char)
+    return prefix + ":".join(str(part) for part in parts)
+
+
+def strip_prefix(key: str) -> str:
+    return key[len(settings.REDIS_KEY_PREFIX) :]
+
+
+def user_multipliers_key(user_id: int) -> str:
+    return _key("user_multipliers", user_id)
+
+
+def share_reward_key(user_id: int | str, campaign_id: int | str) -> str:
+    return _key("share_reward", user_id, campaign_id)
+
+
+def by_user_key(user_id: int | str) -> str:
+    return _key("share_rewards", "by_user", user_id)
+
+
+def by_campaign_key(campaign_id: int | str) -> str:
+    return _key("share_rewards", "by_campaign", campaign_id)
+
+
+def by_status_key(status: str) -> str:
+    return _key("share_rewards", "by_status", status)
+
+
+def by_rewarded_at_key() -> str:
+    return _key("share_rewards", "by_rewarded_at")
+
+
+def activity_feed_key(user_id: int | str) -> str:
+    return _key("activity_feed", user_id)
+
+
+def mirror_built_key() -> str:
+    """Set by a complete backfill or repair; absent while Redis has lost the mirror
+    and nothing has rebuilt it."""
+    return _key("mirror", "built")
+
+
+def rebuild_requested_key() -> str:
+    return _key("mirror", "rebuild_requested")
+
+
+def member(user_id: int | str, campaign_id: int | str) -> str:
+    return f"{user_id}:{campaign_id}"
+
+
+def parse_member(value: str) -> tuple[int, int] | None:
+    """`{user_id}:{campaign_id}` back to ints; None for anything malformed."""
+    user, _, campaign = value.partition(":")
+    if not (user.isdigit() and campaign.isdigit()):
+        return None
+    return int(user), int(campaign)
+
+
+# --- The hash -------------------------------------------------------------------------
+
+
+def unix(value: datetime | None) -> int | None:
+    return int(value.timestamp()) if value is not None else None
+
+
+def reward_hash(reward: ShareReward | RewardRow) -> dict[str, str]:
+    """The mirror's HASH for one ShareReward row: times as Unix seconds, null and
+    empty columns left out."""
+    values: dict[str, str] = {}
+    for name in COLUMNS:
+        value = getattr(reward, name)
+        if isinstance(value, datetime):
+            value = unix(value)
+        if value is not None and value != "":
+            values[name] = str(value)
+    return values
+
+
+# --- Activity feed entries ------------------------------------------------------------
+
+X_SHARE = "x_share"
+X_SHARE_LABEL = "X Share"
+
+
+class ShareActivity(TypedDict):
+    """A rewarded X share as `list_user_share_rewards` returns it (the spec's map)."""
+
+    type: str
+    label: str
+    amount: Decimal | None
+    retweet_id: str | None
+    tx_hash: str | None
+    timestamp: datetime
+
+
+class FeedEntry(ShareActivity):
+    """An activity entry as the member page renders it, from Redis or PostgreSQL."""
+
+    url: str | None
+
+
+def feed_entry_id(campaign_id: int | str) -> str:
+    return f"{X_SHARE}:{campaign_id}"
+
+
+def feed_entry_prefix(entry_id: str) -> str:
+    """How every feed entry for `entry_id` begins. Entries are JSON objects whose
+    first key is "id", so the entries of one (user, campaign) pair can be found and
+    removed without knowing their other fields (which change with the row)."""
+    return '{"id":' + json.dumps(entry_id) + ","
+
+
+# How every X-share entry begins, whatever its campaign.
+X_SHARE_ENTRY_PREFIX = feed_entry_prefix(feed_entry_id("")).removesuffix('",')
+
+
+def feed_entry_campaign(entry: str) -> int | None:
+    """The campaign of an X-share entry, read from its prefix; None if unreadable."""
+    if not entry.startswith(X_SHARE_ENTRY_PREFIX):
+        return None
+    campaign = entry.removeprefix(X_SHARE_ENTRY_PREFIX).partition('"')[0]
+    return int(campaign) if campaign.isdigit() else None
+
+
+def encode_feed_entry(
+    campaign_id: int | str,
+    amount: str,
+    retweet_id: str | None,
+    tx_hash: str | None,
+    rewarded: int | None,
+) -> str:
+    """A rewarded share's feed entry as stored: compact JSON of a FeedEntry with `id`
+    first, the amount as text and the time as Unix seconds. Deterministic, so
+    rewriting an unchanged row is a no-op."""
+    retweet_id = retweet_id or None
+    return json.dumps(
+        {
+            "id": feed_entry_id(campaign_id),
+            "type": X_SHARE,
+            "label": X_SHARE_LABEL,
+            "amount": amount,
+            "retweet_id": retweet_id,
+            "tx_hash": tx_hash,
+            "timestamp": rewarded,
+            "url": f"https://x.com/i/status/{retweet_id}" if retweet_id else None,
+        },
+        separators=(",", ":"),
+    )
+
+
+def feed_entry(reward: ShareReward | RewardRow) -> str:
+    """The feed entry of a rewarded row (the live path's and the check's)."""
+    return encode_feed_entry(
+        reward.campaign_id,
+        str(reward.bux_rewarded),
+        reward.retweet_id,
+        reward.tx_hash,
+        unix(reward.rewarded_at),
+    )
+
+
+def share_feed_entry(reward: ShareReward) -> FeedEntry:
+    """A rewarded share's FeedEntry from its row: exactly what its stored entry
+    reads back as from Redis (the member page's PostgreSQL fallback)."""
+    entry = decode_feed_entry(feed_entry(reward), 0)
+    assert entry is not None  # our own encoding is a JSON object
+    return entry
+
+
+def decode_feed_entry(raw: str, score: float) -> FeedEntry | None:
+    """A stored entry (of any kind) ready to render; None if it is not a JSON
+    object. The ZSET score stands in for a missing timestamp."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return {
+        "type": str(data.get("type") or ""),
+        "label": str(data.get("label") or ""),
+        "amount": _decimal(data.get("amount")),
+        "retweet_id": data.get("retweet_id"),
+        "tx_hash": data.get("tx_hash"),
+        "timestamp": datetime.fromtimestamp(data.get("timestamp") or score, UTC),
+        "url": data.get("url"),
+    }
+
+
+def _decimal(value: object) -> Decimal | None:
+    try:
+        return Decimal(str(value)) if value is not None else None
+    except ArithmeticError:
+        return None

@@ -1,0 +1,214 @@
+"""The live write path: after a PostgreSQL commit, make Redis hold exactly what the
+rows of some (user, campaign) pairs are now (or nothing, for a row that is gone).
+
+A pair's hash, index entries and feed entry are written together in one MULTI/EXEC,
+under WATCH of its hash: a sync that read an older row than another writer mirrored
+meanwhile reads again. A Redis failure is logged and counted, never raised to the
+user; `check_mirror --repair` mends what it left.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
+from redis.client import Pipeline
+from redis.exceptions import RedisError, WatchError
+
+from blockster.redis_client import get_redis
+from campaigns.models import ShareReward
+
+from .schema import (
+    COLUMNS,
+    STATUSES,
+    RewardRow,
+    activity_feed_key,
+    by_campaign_key,
+    by_rewarded_at_key,
+    by_status_key,
+    by_user_key,
+    feed_entry,
+    feed_entry_id,
+    feed_entry_prefix,
+    member,
+    reward_hash,
+    share_reward_key,
+)
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+logger = logging.getLogger(__name__)
+
+# Rows (or users) per PostgreSQL fetch and Redis pipeline in the bulk passes.
+DEFAULT_BATCH_SIZE = 5000
+# Optimistic-lock retries before a sync gives up and leaves the pair to the repair.
+WATCH_RETRIES = 5
+
+# Process-wide count of mirror writes that failed (exposed for monitoring and tests).
+write_failures = 0
+
+
+def record_failure(what: str, error: Exception) -> None:
+    global write_failures
+    write_failures += 1
+    logger.warning(
+        "mirror write of %s failed (%s); check_mirror --repair mends it", what, error
+    )
+
+
+def watched_transaction(write: Callable[[Pipeline], None], keys: list[str]) -> None:
+    """Run `write` (which reads PostgreSQL, then queues commands after pipe.multi())
+    under WATCH on `keys`: if another writer changes one of them in between, the read
+    may be older than what that writer mirrored, so it is re-read and retried.
+    Raises RedisError."""
+    with get_redis().pipeline(transaction=True) as pipe:
+        for _ in range(WATCH_RETRIES):
+            try:
+                pipe.watch(*keys)
+                write(pipe)
+                pipe.execute()
+                return
+            except WatchError:
+                pipe.reset()
+    raise RedisError(f"gave up after {WATCH_RETRIES} concurrent writes")
+
+
+# --- Reading PostgreSQL ---------------------------------------------------------------
+
+
+def reward_rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
+    """Every ShareReward's mirrored columns, as tuples in RewardRow order."""
+    return ShareReward.objects.values_list(*COLUMNS)
+
+
+def _pairs_sql(column: str = "id") -> str:
+    # Only the model's own table name is interpolated; the pairs are parameters.
+    # unnest() keeps this one query with two array parameters however many pairs.
+    return (
+        f"SELECT {column} FROM {ShareReward._meta.db_table} "  # noqa: S608
+        "WHERE (user_id, campaign_id) IN "
+        "(SELECT * FROM unnest(%s::bigint[], %s::bigint[]))"
+    )
+
+
+def _split(pairs: Collection[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    return [user for user, _ in pairs], [campaign for _, campaign in pairs]
+
+
+def rows_for_pairs(
+    pairs: Collection[tuple[int, int]],
+) -> dict[tuple[int, int], RewardRow]:
+    """The current rows of these (user, campaign) pairs, in one query."""
+    users, campaigns = _split(pairs)
+    matching = RawSQL(_pairs_sql(), (users, campaigns))  # noqa: S611
+    rows = reward_rows().filter(id__in=matching)
+    return {(row[1], row[2]): RewardRow._make(row) for row in rows}
+
+
+def existing_pairs(pairs: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
+    """Which of these pairs have a row, in one query."""
+    users, campaigns = _split(pairs)
+    with connection.cursor() as cursor:
+        cursor.execute(_pairs_sql("user_id, campaign_id"), (users, campaigns))
+        return {(user, campaign) for user, campaign in cursor.fetchall()}
+
+
+# --- Writing Redis --------------------------------------------------------------------
+
+_FEED_REPLACE = Path(__file__).with_name("feed_replace.lua").read_text()
+_feed_scripts: dict[int, Any] = {}
+
+
+def _replace_feed_entry(
+    pipe: Pipeline, user_id: int, campaign_id: int, entry: str, score: float
+) -> None:
+    # One Script object per client: it remembers its SHA and redis-py loads it into a
+    # restarted server before the pipeline runs.
+    client = get_redis()
+    script = _feed_scripts.get(id(client))
+    if script is None:
+        script = _feed_scripts[id(client)] = client.register_script(_FEED_REPLACE)
+    prefix = feed_entry_prefix(feed_entry_id(campaign_id))
+    script(keys=[activity_feed_key(user_id)], args=[prefix, entry, score], client=pipe)
+
+
+def write_reward(pipe: Pipeline, reward: ShareReward | RewardRow) -> None:
+    """Queue on `pipe` the commands that make Redis hold exactly this row."""
+    key = share_reward_key(reward.user_id, reward.campaign_id)
+    item = member(reward.user_id, reward.campaign_id)
+    created = reward.created_at.timestamp()
+    pipe.delete(key)
+    pipe.hset(key, mapping=reward_hash(reward))  # type: ignore[arg-type]  # redis-py: Mapping key invariant
+    pipe.zadd(by_user_key(reward.user_id), {item: created})
+    pipe.zadd(by_campaign_key(reward.campaign_id), {item: created})
+    for status in STATUSES:
+        if status != reward.status:
+            pipe.srem(by_status_key(status), item)
+    pipe.sadd(by_status_key(reward.status), item)
+    if reward.status == "rewarded" and reward.rewarded_at is not None:
+        rewarded = reward.rewarded_at.timestamp()
+        pipe.zadd(by_rewarded_at_key(), {item: rewarded})
+        entry = feed_entry(reward)
+    else:
+        pipe.zrem(by_rewarded_at_key(), item)
+        entry, rewarded = "", 0
+    _replace_feed_entry(pipe, reward.user_id, reward.campaign_id, entry, rewarded)
+
+
+def remove_reward(pipe: Pipeline, user_id: int, campaign_id: int) -> None:
+    """Queue the removal of a pair's hash, index entries and feed entry."""
+    item = member(user_id, campaign_id)
+    pipe.delete(share_reward_key(user_id, campaign_id))
+    pipe.zrem(by_user_key(user_id), item)
+    pipe.zrem(by_campaign_key(campaign_id), item)
+    for status in STATUSES:
+        pipe.srem(by_status_key(status), item)
+    pipe.zrem(by_rewarded_at_key(), item)
+    _replace_feed_entry(pipe, user_id, campaign_id, "", 0)
+
+
+def sync_share_rewards(pairs: Collection[tuple[int, int]]) -> None:
+    """Make Redis match PostgreSQL for these (user, campaign) pairs in one MULTI/EXEC:
+    each row is written, or removed when it is gone. Raises RedisError."""
+    pairs = list(dict.fromkeys(pairs))
+    keys = [share_reward_key(user_id, campaign_id) for user_id, campaign_id in pairs]
+
+    def write(pipe: Pipeline) -> None:
+        rows = rows_for_pairs(pairs)
+        pipe.multi()
+        for pair in pairs:
+            row = rows.get(pair)
+            if row is None:
+                remove_reward(pipe, *pair)
+            else:
+                write_reward(pipe, row)
+
+    watched_transaction(write, keys)
+
+
+def sync_share_reward(user_id: int, campaign_id: int) -> bool:
+    """Make Redis match PostgreSQL for one (user, campaign) pair: write the row, or
+    remove it when the row is gone. False (logged and counted) if Redis failed."""
+    try:
+        sync_share_rewards([(user_id, campaign_id)])
+    except RedisError as error:
+        record_failure(f"share reward {member(user_id, campaign_id)}", error)
+        return False
+    return True
+
+
+def sync_after_commit(reward: ShareReward) -> None:
+    """Mirror the reward's pair once the current transaction commits: what every
+    service that changes a reward ends with. Redis is written outside the
+    transaction, and not at all if it rolls back."""
+    # robust: an unexpected error in the mirror is logged by Django, never raised
+    # into the request whose transaction already committed.
+    transaction.on_commit(
+        partial(sync_share_reward, reward.user_id, reward.campaign_id), robust=True
+    )
