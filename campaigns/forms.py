@@ -5,13 +5,22 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from rewards.reasons import MAX_FAILURE_REASON
-
 from .models import ShareCampaign
 from .services.campaigns import (
     active_campaign_for_tweet,
     parse_tweet_url,
     tweet_in_use_error,
+)
+
+# A campaign's fields staff edit, besides its post.
+EDITED_FIELDS = (
+    "tweet_url",
+    "bux_reward",
+    "request_like",
+    "is_active",
+    "starts_at",
+    "ends_at",
+    "max_participants",
 )
 
 
@@ -30,16 +39,7 @@ class ShareCampaignForm(forms.ModelForm):
 
     class Meta:
         model = ShareCampaign
-        fields = [
-            "post",
-            "tweet_url",
-            "bux_reward",
-            "request_like",
-            "is_active",
-            "starts_at",
-            "ends_at",
-            "max_participants",
-        ]
+        fields = ["post", *EDITED_FIELDS]
 
     def clean_tweet_url(self) -> str:
         url = self.cleaned_data["tweet_url"]
@@ -90,23 +90,3 @@ class ShareCampaignForm(forms.ModelForm):
             if field.name in self.fields and not field.primary_key
         ]
         campaign.save(update_fields=[*edited, "tweet_id", "updated_at"])
-
-
-class MarkFailedForm(forms.Form):
-    reason = forms.CharField(
-        max_length=MAX_FAILURE_REASON,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Why this reward will not be minted; kept on the reward.",
-    )
-
-
-class RecordMintForm(forms.Form):
-    tx_hash = forms.RegexField(
-        label="Transaction hash",
-        regex=r"^0x[0-9a-fA-F]{64}$",
-        error_messages={
-            "invalid": "Enter the 0x-prefixed, 64-hex-digit transaction hash."
-        },
-        widget=forms.TextInput(attrs={"size": 70, "spellcheck": "false"}),
-        help_text="The minter's record of this reward's mint.",
-    )

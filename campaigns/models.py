@@ -2,16 +2,77 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
-from django.db.models.functions import Now
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 # The database's name for "one active campaign per tweet"; services recognise it.
 ACTIVE_TWEET_CONSTRAINT = "campaigns_one_active_campaign_per_tweet"
+
+
+class CampaignStatus(models.TextChoices):
+    """Where a campaign stands, decided in this order: inactive, ended, scheduled,
+    full, active (ShareCampaign.status_at, and in SQL ShareCampaignQuerySet)."""
+
+    ACTIVE = "active", "Active"
+    SCHEDULED = "scheduled", "Scheduled"
+    ENDED = "ended", "Ended"
+    FULL = "full", "Full"
+    INACTIVE = "inactive", "Inactive"
+
+
+class StatusAnnotations(TypedDict):
+    places: int
+    campaign_status: str
+
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # A campaign as ShareCampaignQuerySet.with_status() returns it.
+    CampaignWithStatus = WithAnnotations["ShareCampaign", StatusAnnotations]
+
+
+class ShareCampaignQuerySet(models.QuerySet["ShareCampaign"]):
+    def with_status(self) -> models.QuerySet[CampaignWithStatus]:
+        """Annotate `places` and `campaign_status` (what status_at decides, in SQL),
+        so lists and filters need no extra query per campaign.
+
+        Places count as the share flow counts them (claims in flight included), so
+        "Full" here means the post page no longer offers the campaign.
+        """
+        now = timezone.now()
+        places = (
+            ShareReward.objects.filter(
+                campaign=OuterRef("pk"), status__in=PLACE_HOLDING
+            )
+            .order_by()
+            .values("campaign")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        annotated = self.annotate(places=Coalesce(Subquery(places), 0)).annotate(
+            campaign_status=models.Case(
+                When(is_active=False, then=Value(CampaignStatus.INACTIVE)),
+                When(ends_at__lte=now, then=Value(CampaignStatus.ENDED)),
+                When(starts_at__gt=now, then=Value(CampaignStatus.SCHEDULED)),
+                When(
+                    max_participants__isnull=False,
+                    places__gte=F("max_participants"),
+                    then=Value(CampaignStatus.FULL),
+                ),
+                default=Value(CampaignStatus.ACTIVE),
+                output_field=models.CharField(),
+            )
+        )
+        # django-stubs types a custom queryset's annotate() by its row, not as the
+        # annotated model the callers read.
+        return cast("models.QuerySet[CampaignWithStatus]", annotated)
 
 
 class ShareCampaign(models.Model):
@@ -53,6 +114,8 @@ class ShareCampaign(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ShareCampaignQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.CheckConstraint(
@@ -86,13 +149,25 @@ class ShareCampaign(models.Model):
     def __str__(self) -> str:
         return f"Campaign for “{self.post}”"
 
+    def status_at(self, now: datetime, *, places: int | None = None) -> CampaignStatus:
+        """The campaign's status at `now`, with `places` taken (rewards in
+        PLACE_HOLDING); without `places`, capacity is not checked."""
+        if not self.is_active:
+            return CampaignStatus.INACTIVE
+        if self.ends_at is not None and self.ends_at <= now:
+            return CampaignStatus.ENDED
+        if self.starts_at is not None and self.starts_at > now:
+            return CampaignStatus.SCHEDULED
+        if places is not None and self.is_full_with(places):
+            return CampaignStatus.FULL
+        return CampaignStatus.ACTIVE
+
     def is_open_at(self, now: datetime) -> bool:
         """Active and inside its window (capacity is checked against the rewards)."""
-        return (
-            self.is_active
-            and (self.starts_at is None or self.starts_at <= now)
-            and (self.ends_at is None or now < self.ends_at)
-        )
+        return self.status_at(now) == CampaignStatus.ACTIVE
+
+    def is_full_with(self, places: int) -> bool:
+        return self.max_participants is not None and places >= self.max_participants
 
     @property
     def is_open(self) -> bool:

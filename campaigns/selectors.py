@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
 from posts.models import Post
+from rewards.amounts import x_multiplier
 from rewards.reasons import MINTER_REFUSED, WALLET_REFUSED
 from social.models import XConnection
 from social.services import get_x_connection_for_user
@@ -122,11 +123,10 @@ def campaign_box(
     if campaign is not None:
         if reward is not None and reward.bux_rewarded is not None:
             amount = reward.bux_rewarded
-        elif connection is not None:
-            # The connection row is loaded already: its score is the multiplier.
-            amount = reward_amount(campaign, connection.x_score or 1)
         else:
-            amount = reward_amount(campaign, 1)
+            # The connection row is loaded already: its score is the multiplier.
+            score = connection.x_score if connection is not None else None
+            amount = reward_amount(campaign, x_multiplier(score))
     return CampaignBox(
         post=post,
         campaign=campaign,

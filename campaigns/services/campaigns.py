@@ -174,7 +174,7 @@ def places_taken(campaign: ShareCampaign) -> int:
 
 
 def is_campaign_full(campaign: ShareCampaign) -> bool:
-    return (
-        campaign.max_participants is not None
-        and places_taken(campaign) >= campaign.max_participants
+    # A campaign without a limit is never full: no need to count.
+    return campaign.max_participants is not None and campaign.is_full_with(
+        places_taken(campaign)
     )

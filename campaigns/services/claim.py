@@ -24,7 +24,7 @@ from rewards.services import request_mint
 from social.models import XConnection
 
 from ..models import ShareCampaign, ShareReward
-from .campaigns import places_taken
+from .campaigns import is_campaign_full
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +115,7 @@ def _claim(
                 not locked.post.is_published or not locked.is_open_at(timezone.now())
             ):
                 raise CampaignClosed()
-            limit = locked.max_participants
-            if limit is not None and places_taken(locked) >= limit:
+            if is_campaign_full(locked):
                 raise CampaignFull()
             earlier = (
                 ShareReward.objects.filter(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from blockster.db import retry_if_connection_dropped
+from rewards.amounts import format_bux, x_multiplier
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
@@ -87,7 +88,7 @@ def share_to_x(
         # The reward is the score times the base: sharing now would pay the default.
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
     # The connection row is loaded already: its score is the multiplier.
-    amount = reward_amount(campaign, connection.x_score or 1)
+    amount = reward_amount(campaign, x_multiplier(connection.x_score))
     try:
         reward = create_pending_reward(user, campaign, connection, amount=amount)
     except AlreadyShared as refused:
@@ -134,7 +135,7 @@ def share_to_x(
         return ShareOutcome(False, refused.user_message, reward=refused.reward)
     except ShareRefused as refused:
         return ShareOutcome(False, refused.user_message)
-    earned = f"{reward.bux_rewarded:,.0f}"
+    earned = format_bux(reward.bux_rewarded)
     if result.liked:
         return ShareOutcome(
             True, f"Retweeted & Liked! You earned {earned} BUX!", reward
