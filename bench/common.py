@@ -169,7 +169,7 @@ def delete_prefixed_keys(pattern: str = "*") -> int:
     """Delete the keys under this run's REDIS_KEY_PREFIX (the mirror and the cache)
     that match `pattern` after the prefix."""
     from blockster.redis_client import get_redis
-    from rewards.mirror import key_pattern
+    from rewards.mirror.schema import key_pattern
 
     client = get_redis()
     pattern = key_pattern() + pattern
