@@ -21,12 +21,17 @@ import uuid
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from devprocs import Process
+
+if TYPE_CHECKING:
+    from accounts.models import User
+    from campaigns.models import ShareCampaign
+    from sandbox.testing import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT_MARK = "BENCH-RESULT "
@@ -241,6 +246,28 @@ def _answers(url: str) -> bool:
     # Any answer will do: each benchmark checks the pages it measures.
     httpx.get(url, timeout=1)
     return True
+
+
+def campaign_on_new_tweet(
+    sandbox: Sandbox, author: User, title: str, **fields: Any
+) -> ShareCampaign:
+    """A published post with a campaign (`fields`) on a new sandbox tweet."""
+    from django.utils import timezone
+    from django.utils.text import slugify
+
+    from campaigns.services import create_share_campaign
+    from posts.models import Post
+
+    tweet = sandbox.create_tweet(f"{title}: read and earn BUX.")
+    post = Post.objects.create(
+        title=title,
+        slug=slugify(title),
+        body="A post whose campaign the benchmark's readers share.",
+        author=author,
+        is_published=True,
+        published_at=timezone.now(),
+    )
+    return create_share_campaign(post, tweet_url=tweet["url"], **fields)
 
 
 def create_rewards(

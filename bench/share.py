@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from bench.common import (
+    campaign_on_new_tweet,
     cleanup,
     cores,
     delete_prefixed_keys,
@@ -115,20 +116,8 @@ def _readers(accounts: list[dict[str, Any]]) -> list[tuple[int, str]]:
 
 def _campaign(handle: Sandbox, author: User, n: int) -> tuple[int, str]:
     """A new tweet with a campaign on a new post: (campaign id, tweet id)."""
-    from campaigns.services import create_share_campaign
-    from posts.models import Post
-
-    tweet = handle.create_tweet(f"Bench tweet {n}")
-    post = Post.objects.create(
-        title=f"Share bench {n}",
-        slug=f"share-bench-{n}",
-        body="Body",
-        author=author,
-        is_published=True,
-        published_at=author.date_joined,
-    )
-    url = f"https://x.com/blockster/status/{tweet['id']}"
-    return create_share_campaign(post, tweet_url=url).pk, tweet["id"]
+    campaign = campaign_on_new_tweet(handle, author, f"Share bench {n}")
+    return campaign.pk, campaign.tweet_id
 
 
 def _share(base: str, cookie: str, campaign_id: int) -> tuple[float, bool, str]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from bench.common import campaign_on_new_tweet
 from bench.soak.figures import Figures, shape
 from sandbox.testing import Sandbox
 
@@ -49,31 +50,19 @@ class CampaignPool:
         self.author: User | None = None
 
     def create(self) -> Campaign:
-        from django.utils import timezone
-
         from accounts.models import User
-        from campaigns.services import create_share_campaign
-        from posts.models import Post
 
         if self.author is None:
             self.author = User.objects.create_user("editor@soak.test", is_staff=True)
-        number = len(self.all) + 1
-        tweet = self.sandbox.create_tweet(f"Soak campaign {number}: read and earn BUX.")
-        post = Post.objects.create(
-            title=f"Soak post {number}",
-            slug=f"soak-post-{number}",
-            body="A post whose campaign the soak readers share.",
-            author=self.author,
-            is_published=True,
-            published_at=timezone.now(),
-        )
-        campaign = create_share_campaign(
-            post,
-            tweet_url=tweet["url"],
+        campaign = campaign_on_new_tweet(
+            self.sandbox,
+            self.author,
+            f"Soak post {len(self.all) + 1}",
             bux_reward=Decimal("10"),
             max_participants=self.places,
         )
-        made = Campaign(campaign.pk, post.slug, campaign.tweet_id, self.places)
+        slug = campaign.post.slug
+        made = Campaign(campaign.pk, slug, campaign.tweet_id, self.places)
         with self.lock:
             self.all.append(made)
         return made
