@@ -217,7 +217,7 @@ def test_no_secret_reaches_a_log_a_task_message_or_redis(
     # The capture saw SQL, the HTTP clients, the tasks the worker ran (the score,
     # the mint), the task messages and the Redis commands...
     assert {"django.db.backends", "httpx", "httpcore.http11"} <= seen
-    assert {"social.score", "rewards.services"} <= seen
+    assert {"social.score", "rewards.services.minting"} <= seen
     assert task_messages and redis_commands
     # ...and none of them holds a credential.
     for name, text in every_log_record.records:
