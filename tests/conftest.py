@@ -6,18 +6,22 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import pytest
 from celery.contrib.testing.worker import start_worker
-from django.utils import timezone
+from django.test import Client
 
 from accounts.models import User
 from blockster.celery import app as celery_app
 from blockster.redis_client import get_redis
+from campaigns.models import ShareCampaign, ShareReward
+from posts.models import Post
 from rewards.mirror.schema import mirror_built_key
-from social import services as social_services
 from social.models import XConnection
-from social.x_api import TokenSet, XUser
+from tests import factories
 from tests.outages import owned_persistent_redis, owned_redis  # noqa: F401
 from tests.sandbox_fixtures import idempotent_minter, sandbox, sandbox_server  # noqa: F401
 
@@ -78,16 +82,8 @@ def fast_retries(settings):
 
 
 @pytest.fixture
-def user_factory(db):
-    counter = iter(range(1, 10_000))
-
-    def make(**fields) -> User:
-        n = next(counter)
-        fields.setdefault("email", f"reader{n}-{uuid.uuid4().hex[:6]}@example.com")
-        password = fields.pop("password", "correct horse battery staple")
-        return User.objects.create_user(password=password, **fields)
-
-    return make
+def user_factory(db) -> type[factories.UserFactory]:
+    return factories.UserFactory
 
 
 @pytest.fixture
@@ -101,8 +97,92 @@ def other_user(user_factory) -> User:
 
 
 @pytest.fixture
+def reader(user_factory) -> User:
+    """A reader with a wallet address, ready to earn."""
+    return user_factory(display_name="Rita Reader", wallet_address=factories.WALLET)
+
+
+@pytest.fixture
 def staff(user_factory) -> User:
     return user_factory(email="staff@example.com", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def admin_client(staff) -> Client:
+    """The staff persona, logged in on a client of its own."""
+    client = Client()
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
+def post_factory(owner) -> Callable[..., Post]:
+    """Posts by the owner persona."""
+    return partial(factories.PostFactory.create, author=owner)
+
+
+@pytest.fixture
+def campaign_factory(owner) -> Callable[..., ShareCampaign]:
+    """Campaigns on new posts by the owner, for made-up tweets."""
+    return partial(factories.CampaignFactory.create, post__author=owner)
+
+
+@pytest.fixture
+def sandbox_campaign_factory(owner, sandbox) -> Callable[..., ShareCampaign]:  # noqa: F811
+    """Campaigns on new posts by the owner, for tweets that exist in the sandbox
+    (what sharing needs: the share flow retweets them there)."""
+    return partial(
+        factories.CampaignFactory.create, post__author=owner, sandbox=sandbox
+    )
+
+
+@pytest.fixture
+def connection_factory(db) -> Callable[..., XConnection]:
+    """`make(user, **fields)`: an X connection saved as the OAuth callback saves it,
+    without going through X (its tokens work nowhere)."""
+
+    def make(user: User, **fields: Any) -> XConnection:
+        return factories.ConnectionFactory.create(user=user, **fields)
+
+    return make
+
+
+@pytest.fixture
+def reward_factory(campaign_factory) -> Callable[..., ShareReward]:
+    """`make(user, campaign=None, **traits_and_fields)`: a reward row in PostgreSQL
+    (factories.RewardFactory's traits), on a new campaign unless one is given."""
+
+    def make(
+        user: User, campaign: ShareCampaign | None = None, **fields: Any
+    ) -> ShareReward:
+        return factories.RewardFactory.create(
+            user=user, campaign=campaign or campaign_factory(), **fields
+        )
+
+    return make
+
+
+@pytest.fixture
+def many_rewards(user_factory, campaign_factory) -> Callable[..., list[ShareReward]]:
+    """`make(users, campaigns)`: users × campaigns reward rows in every status,
+    bulk-inserted."""
+
+    def make(users: int, campaigns: int) -> list[ShareReward]:
+        readers = user_factory.create_batch(users)
+        shared = [campaign_factory() for _ in range(campaigns)]
+        return factories.reward_grid(readers, shared)
+
+    return make
+
+
+@pytest.fixture
+def messages_of() -> Callable[..., list[str]]:
+    """The flash messages a rendered response shows."""
+
+    def read(response) -> list[str]:
+        return [str(message) for message in response.context["messages"]]
+
+    return read
 
 
 @pytest.fixture
@@ -132,8 +212,9 @@ def wait_for():
 
 
 @pytest.fixture
-def connect_x(sandbox):  # noqa: F811
-    """Connect a user to a sandbox account (created on demand) as the callback would."""
+def connect_x(sandbox, connection_factory):  # noqa: F811
+    """Connect a user to a sandbox account (created on demand) as the callback would:
+    its tokens work on the sandbox's X."""
     accounts = itertools.count(1)
 
     def connect(user, account: str | None = None, *, score: int | None = 10):
@@ -142,22 +223,17 @@ def connect_x(sandbox):  # noqa: F811
             sandbox.create_account(account, followers_count=100, following_count=50)
         tokens = sandbox.connect(account)
         profile = sandbox.account(account)
-        connection = social_services.upsert_x_connection(
+        return connection_factory(
             user,
-            profile=XUser(id=profile["id"], username=profile["username"]),
-            tokens=TokenSet(
-                tokens["access_token"],
-                tokens["refresh_token"],
-                tokens["expires_in"],
-                tuple(tokens["scope"].split()),
-            ),
+            x_user_id=profile["id"],
+            username=profile["username"],
+            name="",
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            expires_in=tokens["expires_in"],
+            scopes=tuple(tokens["scope"].split()),
+            score=score,
         )
-        if score is not None:
-            XConnection.objects.filter(pk=connection.pk).update(
-                x_score=score, score_calculated_at=timezone.now()
-            )
-            connection.refresh_from_db()
-        return connection
 
     return connect
 

@@ -10,6 +10,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 
 from blockster.unavailable import RETRY_AFTER_SECONDS
+from tests.factories import PASSWORD
 
 
 def signed_in_as(client, user) -> bool:
@@ -78,7 +79,7 @@ def test_signing_in_while_redis_is_down_asks_to_try_again_in_a_moment(
 ):
     """allauth's sign-in limits live in the cache and fail closed: no unlimited
     password guessing while Redis is away."""
-    credentials = {"login": owner.email, "password": "correct horse battery staple"}
+    credentials = {"login": owner.email, "password": PASSWORD}
 
     with owned_redis.down():
         form = client.get("/accounts/login/")

@@ -2,6 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.factories import PASSWORD
+
 User = get_user_model()
 
 
@@ -39,7 +41,7 @@ def test_sign_up_refuses_an_email_already_registered(client, owner):
 def test_log_in_and_log_out(client, owner, settings):
     response = client.post(
         "/accounts/login/",
-        {"login": "owner@example.com", "password": "correct horse battery staple"},
+        {"login": "owner@example.com", "password": PASSWORD},
     )
     assert response.status_code == 302
     assert client.get("/settings/").status_code == 200
@@ -72,7 +74,7 @@ def test_log_in_returns_only_to_a_path_on_this_site(client, owner, next_url, lan
         "/accounts/login/",
         {
             "login": "owner@example.com",
-            "password": "correct horse battery staple",
+            "password": PASSWORD,
             "next": next_url,
         },
         secure=True,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from campaigns import forms as campaign_forms
 from campaigns.forms import ShareCampaignForm
 from campaigns.models import CampaignStatus, ShareCampaign, ShareReward
-from campaigns.services import create_share_campaign, is_campaign_full
+from campaigns.services import is_campaign_full
 from posts.models import Post
 
 Status = ShareReward.Status
@@ -22,38 +22,6 @@ TWEET = "https://x.com/BlocksterCom/status/1790000000000000001"
 CAMPAIGNS_URL = "/admin/campaigns/sharecampaign/"
 REWARDS_URL = "/admin/campaigns/sharereward/"
 _numbers = itertools.count(1)
-
-
-@pytest.fixture
-def admin_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-def make_post(author, **fields) -> Post:
-    n = next(_numbers)
-    fields.setdefault("title", f"Admin story {n}")
-    fields.setdefault("slug", f"admin-story-{n}")
-    return Post.objects.create(author=author, body="Worth sharing.", **fields)
-
-
-def make_campaign(author, **fields) -> ShareCampaign:
-    fields.setdefault(
-        "tweet_url", f"https://x.com/BlocksterCom/status/{next(_numbers)}"
-    )
-    return create_share_campaign(make_post(author), **fields)
-
-
-def make_reward(campaign, user, status=Status.VERIFIED, **fields) -> ShareReward:
-    if status == Status.REWARDED:
-        fields.setdefault("tx_hash", "0x" + f"{user.pk:064x}")
-        fields.setdefault("rewarded_at", timezone.now())
-    if status in (Status.VERIFIED, Status.REWARDED):
-        fields.setdefault("verified_at", timezone.now())
-    fields.setdefault("bux_rewarded", Decimal("100"))
-    return ShareReward.objects.create(
-        user=user, campaign=campaign, status=status, **fields
-    )
 
 
 def post_form(
@@ -97,10 +65,6 @@ def post_form(
     fields.update(inline)
     data.update({f"share_campaign-0-{name}": v for name, v in fields.items()})
     return {name: v for name, v in data.items() if v is not None}
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in response.context["messages"]]
 
 
 def form_errors(response) -> list[str]:
@@ -156,8 +120,10 @@ def test_new_post_with_a_tweet_url_gets_a_campaign(admin_client, owner, url, twe
 
 
 @pytest.mark.parametrize(("url", "tweet_id"), GOOD_URLS)
-def test_campaign_added_to_an_existing_post(admin_client, owner, url, tweet_id):
-    post = make_post(owner)
+def test_campaign_added_to_an_existing_post(
+    admin_client, owner, url, tweet_id, post_factory
+):
+    post = post_factory()
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
@@ -174,8 +140,10 @@ def test_campaign_added_to_an_existing_post(admin_client, owner, url, tweet_id):
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
-def test_bad_tweet_url_is_a_form_error_on_the_post_form(admin_client, owner, url):
-    post = make_post(owner)
+def test_bad_tweet_url_is_a_form_error_on_the_post_form(
+    admin_client, owner, url, post_factory
+):
+    post = post_factory()
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/", post_form(post, owner, tweet_url=url)
@@ -187,8 +155,10 @@ def test_bad_tweet_url_is_a_form_error_on_the_post_form(admin_client, owner, url
 
 
 @pytest.mark.parametrize("url", BAD_URLS)
-def test_bad_tweet_url_never_replaces_a_campaigns_tweet(admin_client, owner, url):
-    campaign = make_campaign(owner, tweet_url=TWEET)
+def test_bad_tweet_url_never_replaces_a_campaigns_tweet(
+    admin_client, owner, url, campaign_factory
+):
+    campaign = campaign_factory(tweet_url=TWEET)
 
     response = admin_client.post(
         f"/admin/posts/post/{campaign.post.pk}/change/",
@@ -201,8 +171,8 @@ def test_bad_tweet_url_never_replaces_a_campaigns_tweet(admin_client, owner, url
     assert (campaign.tweet_url, campaign.tweet_id) == (TWEET, "1790000000000000001")
 
 
-def test_bad_tweet_url_message_says_what_is_expected(admin_client, owner):
-    post = make_post(owner)
+def test_bad_tweet_url_message_says_what_is_expected(admin_client, owner, post_factory):
+    post = post_factory()
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
@@ -222,8 +192,10 @@ def test_post_saved_without_a_tweet_url_has_no_campaign(admin_client, owner):
     assert not ShareCampaign.objects.exists()
 
 
-def test_changing_the_tweet_url_updates_the_tweet_id(admin_client, owner):
-    campaign = make_campaign(owner, tweet_url=TWEET)
+def test_changing_the_tweet_url_updates_the_tweet_id(
+    admin_client, owner, campaign_factory
+):
+    campaign = campaign_factory(tweet_url=TWEET)
 
     admin_client.post(
         f"/admin/posts/post/{campaign.post.pk}/change/",
@@ -246,10 +218,9 @@ def test_changing_the_tweet_url_updates_the_tweet_id(admin_client, owner):
 
 
 @pytest.fixture
-def running_campaign(owner) -> ShareCampaign:
+def running_campaign(campaign_factory) -> ShareCampaign:
     now = timezone.now().replace(microsecond=0)
-    campaign = make_campaign(
-        owner,
+    campaign = campaign_factory(
         tweet_url=TWEET,
         bux_reward=Decimal("25"),
         request_like=False,
@@ -331,7 +302,7 @@ def test_editing_the_campaign_on_the_post_form_keeps_total_shares(
 
 
 def test_campaign_form_keeps_a_share_counted_while_it_was_submitted(
-    db, owner, running_campaign
+    db, running_campaign
 ):
     stale = ShareCampaign.objects.get(pk=running_campaign.pk)
     form = ShareCampaignForm(
@@ -355,9 +326,9 @@ def test_campaign_form_keeps_a_share_counted_while_it_was_submitted(
 
 
 def test_campaign_without_participants_can_be_removed_from_the_post_form(
-    admin_client, owner
+    admin_client, owner, campaign_factory
 ):
-    campaign = make_campaign(owner)
+    campaign = campaign_factory()
     data = post_form(campaign.post, owner, campaign=campaign)
     data["share_campaign-0-DELETE"] = "on"
 
@@ -368,10 +339,10 @@ def test_campaign_without_participants_can_be_removed_from_the_post_form(
 
 
 def test_campaign_with_participants_cannot_be_deleted(
-    admin_client, owner, user_factory
+    admin_client, owner, user_factory, campaign_factory, reward_factory
 ):
-    campaign = make_campaign(owner)
-    make_reward(campaign, user_factory(), Status.FAILED)
+    campaign = campaign_factory()
+    reward_factory(user_factory(), campaign, failed=True)
     data = post_form(campaign.post, owner, campaign=campaign)
     data["share_campaign-0-DELETE"] = "on"
 
@@ -415,9 +386,9 @@ def test_campaign_with_participants_cannot_be_deleted(
     ],
 )
 def test_invalid_campaign_values_are_form_errors(
-    admin_client, owner, fields, field, message
+    admin_client, owner, fields, field, message, post_factory
 ):
-    post = make_post(owner)
+    post = post_factory()
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
@@ -430,8 +401,10 @@ def test_invalid_campaign_values_are_form_errors(
     assert not ShareCampaign.objects.exists()
 
 
-def test_invalid_values_on_the_campaign_admin_are_form_errors(admin_client, owner):
-    post = make_post(owner)
+def test_invalid_values_on_the_campaign_admin_are_form_errors(
+    admin_client, post_factory
+):
+    post = post_factory()
 
     response = admin_client.post(
         f"{CAMPAIGNS_URL}add/",
@@ -453,8 +426,8 @@ def test_invalid_values_on_the_campaign_admin_are_form_errors(admin_client, owne
     assert not ShareCampaign.objects.exists()
 
 
-def test_campaign_admin_creates_a_campaign_from_a_url(admin_client, owner):
-    post = make_post(owner)
+def test_campaign_admin_creates_a_campaign_from_a_url(admin_client, post_factory):
+    post = post_factory()
 
     response = admin_client.post(
         f"{CAMPAIGNS_URL}add/",
@@ -480,22 +453,24 @@ def test_campaign_admin_creates_a_campaign_from_a_url(admin_client, owner):
 
 
 @pytest.fixture
-def campaigns_in_every_state(owner, user_factory) -> dict[str, ShareCampaign]:
+def campaigns_in_every_state(
+    user_factory, campaign_factory, reward_factory
+) -> dict[str, ShareCampaign]:
     now = timezone.now()
     campaigns = {
-        "Active": make_campaign(owner, max_participants=5),
-        "Scheduled": make_campaign(owner, starts_at=now + timedelta(days=2)),
-        "Ended": make_campaign(
-            owner, starts_at=now - timedelta(days=9), ends_at=now - timedelta(days=2)
+        "Active": campaign_factory(max_participants=5),
+        "Scheduled": campaign_factory(starts_at=now + timedelta(days=2)),
+        "Ended": campaign_factory(
+            starts_at=now - timedelta(days=9), ends_at=now - timedelta(days=2)
         ),
-        "Full": make_campaign(owner, max_participants=2),
-        "Inactive": make_campaign(owner, is_active=False),
+        "Full": campaign_factory(max_participants=2),
+        "Inactive": campaign_factory(is_active=False),
     }
     for status in (Status.REWARDED, Status.PENDING):
-        make_reward(campaigns["Full"], user_factory(), status)
-    make_reward(campaigns["Active"], user_factory(), Status.REWARDED)
+        reward_factory(user_factory(), campaigns["Full"], status=status)
+    reward_factory(user_factory(), campaigns["Active"], rewarded=True)
     # A failed reward holds no place.
-    make_reward(campaigns["Active"], user_factory(), Status.FAILED)
+    reward_factory(user_factory(), campaigns["Active"], failed=True)
     ShareCampaign.objects.filter(pk=campaigns["Active"].pk).update(total_shares=1)
     return campaigns
 
@@ -522,17 +497,19 @@ def test_campaign_list_shows_status_shares_and_tweet(
 
 
 def test_campaign_list_queries_do_not_grow_with_campaigns(
-    admin_client, owner, user_factory
+    admin_client, user_factory, campaign_factory, reward_factory
 ):
     def count_queries() -> int:
         with CaptureQueriesContext(connection) as queries:
             assert admin_client.get(CAMPAIGNS_URL).status_code == 200
         return len(queries)
 
-    make_reward(make_campaign(owner), user_factory())
+    reward_factory(user_factory(), verified=True)
     baseline = count_queries()
     for _ in range(5):
-        make_reward(make_campaign(owner, max_participants=3), user_factory())
+        reward_factory(
+            user_factory(), campaign_factory(max_participants=3), verified=True
+        )
 
     assert count_queries() == baseline
 
@@ -573,8 +550,10 @@ def test_active_filter_and_search(admin_client, campaigns_in_every_state):
         assert [c.pk for c in response.context["cl"].result_list] == [inactive.pk]
 
 
-def test_campaign_change_page_shows_statistics(admin_client, owner, user_factory):
-    campaign = make_campaign(owner)
+def test_campaign_change_page_shows_statistics(
+    admin_client, user_factory, campaign_factory, reward_factory
+):
+    campaign = campaign_factory()
     for status in (
         Status.PENDING,
         Status.VERIFIED,
@@ -584,7 +563,9 @@ def test_campaign_change_page_shows_statistics(admin_client, owner, user_factory
         Status.REWARDED,
         Status.FAILED,
     ):
-        make_reward(campaign, user_factory(), status, bux_rewarded=Decimal("150"))
+        reward_factory(
+            user_factory(), campaign, status=status, bux_rewarded=Decimal("150")
+        )
 
     response = admin_client.get(f"{CAMPAIGNS_URL}{campaign.pk}/change/")
 
@@ -638,10 +619,10 @@ def test_campaign_change_page_saves_without_touching_counters(
     )
 
 
-def test_toggle_active_action(admin_client, owner):
-    on = make_campaign(owner)
-    off = make_campaign(owner, is_active=False)
-    untouched = make_campaign(owner)
+def test_toggle_active_action(admin_client, campaign_factory):
+    on = campaign_factory()
+    off = campaign_factory(is_active=False)
+    untouched = campaign_factory()
 
     response = admin_client.post(
         CAMPAIGNS_URL,
@@ -686,10 +667,10 @@ def tweet_in_use(campaign: ShareCampaign) -> str:
 
 
 def test_the_campaign_form_names_the_active_campaign_that_has_the_tweet(
-    admin_client, owner
+    admin_client, post_factory, campaign_factory
 ):
-    running = make_campaign(owner, tweet_url=TWEET)
-    post = make_post(owner)
+    running = campaign_factory(tweet_url=TWEET)
+    post = post_factory()
 
     response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, TWEET))
 
@@ -699,9 +680,11 @@ def test_the_campaign_form_names_the_active_campaign_that_has_the_tweet(
     assert not ShareCampaign.objects.filter(post=post).exists()
 
 
-def test_the_same_tweet_written_another_way_is_the_same_tweet(admin_client, owner):
-    running = make_campaign(owner, tweet_url=TWEET)
-    post = make_post(owner)
+def test_the_same_tweet_written_another_way_is_the_same_tweet(
+    admin_client, post_factory, campaign_factory
+):
+    running = campaign_factory(tweet_url=TWEET)
+    post = post_factory()
     same = "https://twitter.com/someone_else/status/1790000000000000001?s=20"
 
     response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, same))
@@ -711,9 +694,11 @@ def test_the_same_tweet_written_another_way_is_the_same_tweet(admin_client, owne
     }
 
 
-def test_a_tweet_can_wait_in_an_inactive_campaign(admin_client, owner):
-    make_campaign(owner, tweet_url=TWEET)
-    post = make_post(owner)
+def test_a_tweet_can_wait_in_an_inactive_campaign(
+    admin_client, post_factory, campaign_factory
+):
+    campaign_factory(tweet_url=TWEET)
+    post = post_factory()
 
     response = admin_client.post(
         f"{CAMPAIGNS_URL}add/", campaign_form(post, TWEET, is_active=None)
@@ -724,10 +709,10 @@ def test_a_tweet_can_wait_in_an_inactive_campaign(admin_client, owner):
 
 
 def test_the_post_form_names_the_active_campaign_that_has_the_tweet(
-    admin_client, owner
+    admin_client, owner, post_factory, campaign_factory
 ):
-    running = make_campaign(owner, tweet_url=TWEET)
-    post = make_post(owner)
+    running = campaign_factory(tweet_url=TWEET)
+    post = post_factory()
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
@@ -740,10 +725,10 @@ def test_the_post_form_names_the_active_campaign_that_has_the_tweet(
 
 
 def test_reactivating_a_campaign_whose_tweet_is_in_use_is_a_form_error(
-    admin_client, owner
+    admin_client, owner, campaign_factory
 ):
-    old = make_campaign(owner, tweet_url=TWEET, is_active=False)
-    running = make_campaign(owner, tweet_url=TWEET)
+    old = campaign_factory(tweet_url=TWEET, is_active=False)
+    running = campaign_factory(tweet_url=TWEET)
 
     response = admin_client.post(
         f"/admin/posts/post/{old.post.pk}/change/",
@@ -756,11 +741,11 @@ def test_reactivating_a_campaign_whose_tweet_is_in_use_is_a_form_error(
 
 
 def test_toggle_active_refuses_to_activate_a_second_campaign_for_a_tweet(
-    admin_client, owner
+    admin_client, campaign_factory, messages_of
 ):
-    running = make_campaign(owner, tweet_url=TWEET)
-    waiting = make_campaign(owner, tweet_url=TWEET, is_active=False)
-    other = make_campaign(owner, is_active=False)
+    running = campaign_factory(tweet_url=TWEET)
+    waiting = campaign_factory(tweet_url=TWEET, is_active=False)
+    other = campaign_factory(is_active=False)
 
     response = admin_client.post(
         CAMPAIGNS_URL,
@@ -782,11 +767,13 @@ def test_toggle_active_refuses_to_activate_a_second_campaign_for_a_tweet(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(admin_client, owner):
+def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(
+    admin_client, post_factory
+):
     """The form finds the tweet free, then another writer (a second admin, a
     script) inserts an active campaign for it before our save: the database refuses
     our save, and the admin shows the form again with the winner named."""
-    post, rival_post = make_post(owner), make_post(owner)
+    post, rival_post = post_factory(), post_factory()
     real_check = campaign_forms.active_campaign_for_tweet
     rivals: list[ShareCampaign] = []
 

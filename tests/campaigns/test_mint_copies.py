@@ -82,11 +82,11 @@ def run_copies(reward_id: int, wait_for) -> Counter[str]:
 
 @pytest.mark.parametrize("mode", ["keyless", "idempotent"])
 def test_copies_of_one_mint_released_at_once_send_one_mint_request(
-    request, reader, campaign_factory, connect_x, sandbox, mode, wait_for
+    request, reader, sandbox_campaign_factory, connect_x, sandbox, mode, wait_for
 ):
     if mode == "idempotent":
         request.getfixturevalue("idempotent_minter")
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     with mock.patch("campaigns.services.claim.request_mint", autospec=True):
         assert share_to_x(reader, campaign).ok

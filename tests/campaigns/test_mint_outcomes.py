@@ -33,9 +33,15 @@ def reward_of(user) -> ShareReward:
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_5xx_after_minting_goes_to_the_operator_queue_and_is_never_sent_again(
-    reader, campaign_factory, connect_x, sandbox, celery_worker, status, wait_for
+    reader,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    celery_worker,
+    status,
+    wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     # The minter sent the transaction, then answered an error (or its proxy did).
     sandbox.fault(MINT, status=status, when="after")
@@ -57,9 +63,9 @@ def test_a_5xx_after_minting_goes_to_the_operator_queue_and_is_never_sent_again(
 
 
 def test_an_answer_cut_after_minting_goes_to_the_operator_queue(
-    reader, campaign_factory, connect_x, sandbox, celery_worker, wait_for
+    reader, sandbox_campaign_factory, connect_x, sandbox, celery_worker, wait_for
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault(MINT, drop=True, when="after")
 
@@ -74,7 +80,7 @@ def test_an_answer_cut_after_minting_goes_to_the_operator_queue(
 @pytest.mark.parametrize("status", [500, 504])
 def test_an_idempotent_minter_is_asked_again_and_answers_with_the_first_mint(
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     idempotent_minter,
     sandbox,
@@ -82,7 +88,7 @@ def test_an_idempotent_minter_is_asked_again_and_answers_with_the_first_mint(
     status,
     wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault(MINT, status=status, when="after")
 
@@ -95,11 +101,17 @@ def test_an_idempotent_minter_is_asked_again_and_answers_with_the_first_mint(
 
 
 def test_a_minter_refusing_connections_is_retried_and_mints_once(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+    reader,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    settings,
+    celery_worker,
+    wait_for,
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 20
     settings.BUX_MINT_RETRY_BASE_SECONDS = 0.3
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     # A minter of its own, stopped: connections are refused, so nothing was sent.
     minter = SandboxProcess(args=["--quiet", "--minter-ignores-idempotency-key"])
@@ -121,11 +133,17 @@ def test_a_minter_refusing_connections_is_retried_and_mints_once(
 
 
 def test_a_refused_secret_is_retried_then_waits_for_an_operator_and_mints_nothing(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+    reader,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    settings,
+    celery_worker,
+    wait_for,
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 2
     settings.BUX_MINTER_SECRET = "not-the-minters-secret"
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
 
     share_to_x(reader, campaign)

@@ -41,14 +41,14 @@ def test_an_invalid_amount_is_refused_once_and_the_reward_fails_with_its_reason(
     client,
     admin_client,
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     celery_worker,
     page_text,
     wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault(MINT, status=400, times=None)  # "amount must be a positive number"
 
@@ -79,14 +79,14 @@ def test_a_refused_wallet_waits_for_the_reader_and_a_fixed_one_is_minted(
     client,
     admin_client,
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     celery_worker,
     page_text,
     wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault(MINT, status=400, body={"error": "Invalid wallet address format"})
 
@@ -120,10 +120,16 @@ def test_a_refused_wallet_waits_for_the_reader_and_a_fixed_one_is_minted(
 
 
 def test_a_reader_without_a_wallet_sees_it_asked_for_and_no_polling(
-    client, user_factory, campaign_factory, connect_x, sandbox, celery_worker, wait_for
+    client,
+    user_factory,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    celery_worker,
+    wait_for,
 ):
     reader = user_factory()
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
 
     share_to_x(reader, campaign)

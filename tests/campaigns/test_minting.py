@@ -37,7 +37,7 @@ def rewarded(user) -> bool:
 def test_a_share_is_minted_once_to_the_readers_wallet(
     client,
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     settings,
@@ -46,7 +46,7 @@ def test_a_share_is_minted_once_to_the_readers_wallet(
     wait_for,
 ):
     settings.BUX_EXPLORER_TX_URL = "https://explorer.example/tx/{tx}"
-    campaign = campaign_factory(bux_reward=Decimal("4"))
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("4"))
     connect_x(reader, score=25)
 
     assert share_to_x(reader, campaign).ok
@@ -67,14 +67,14 @@ def test_a_share_is_minted_once_to_the_readers_wallet(
 
 def test_a_minter_outage_is_retried_and_mints_once(
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     idempotent_minter,
     sandbox,
     celery_worker,
     wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault("POST /minter/mint", status=503, times=2)
 
@@ -87,7 +87,7 @@ def test_a_minter_outage_is_retried_and_mints_once(
 
 def test_out_of_attempts_the_reward_goes_to_the_operator_queue_and_a_retry_mints_it(
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     idempotent_minter,
     sandbox,
@@ -96,7 +96,7 @@ def test_out_of_attempts_the_reward_goes_to_the_operator_queue_and_a_retry_mints
     wait_for,
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 2
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault("POST /minter/mint", status=500, times=None)
 
@@ -123,7 +123,7 @@ def test_out_of_attempts_the_reward_goes_to_the_operator_queue_and_a_retry_mints
 
 def test_a_mint_whose_answer_is_lost_is_retried_with_the_same_key(
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     idempotent_minter,
     sandbox,
@@ -132,7 +132,7 @@ def test_a_mint_whose_answer_is_lost_is_retried_with_the_same_key(
     wait_for,
 ):
     settings.BUX_MINTER_READ_TIMEOUT = 0.5
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     # The minter mints, then answers too late for our client.
     sandbox.fault("POST /minter/mint", hang=1.5, when="after")
@@ -145,11 +145,17 @@ def test_a_mint_whose_answer_is_lost_is_retried_with_the_same_key(
 
 
 def test_without_idempotency_a_lost_answer_waits_for_an_operator(
-    reader, campaign_factory, connect_x, sandbox, settings, celery_worker, wait_for
+    reader,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    settings,
+    celery_worker,
+    wait_for,
 ):
     settings.BUX_MINTER_IDEMPOTENT = False
     settings.BUX_MINTER_READ_TIMEOUT = 0.5
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault("POST /minter/mint", hang=1.5, when="after")
 
@@ -166,11 +172,11 @@ def test_without_idempotency_a_lost_answer_waits_for_an_operator(
 
 @pytest.mark.parametrize("idempotent", [True, False])
 def test_a_worker_killed_mid_mint_never_mints_twice(
-    reader, campaign_factory, connect_x, sandbox, settings, idempotent
+    reader, sandbox_campaign_factory, connect_x, sandbox, settings, idempotent
 ):
     settings.BUX_MINTER_IDEMPOTENT = idempotent
     sandbox.ignore_idempotency_keys(not idempotent)
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     with mock.patch("campaigns.services.claim.request_mint", autospec=True):
         share_to_x(reader, campaign)
@@ -206,13 +212,13 @@ def test_a_broker_outage_at_click_time_is_recorded_and_swept_later(
     celery_worker,
     client,
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     page_text,
     wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     client.force_login(reader)
     with owned_redis.down():  # the broker (and the rest of Redis) stopped
@@ -236,7 +242,7 @@ def test_a_broker_outage_at_click_time_is_recorded_and_swept_later(
 def test_a_reader_without_wallet_is_minted_after_adding_one(
     client,
     user_factory,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     celery_worker,
@@ -244,7 +250,7 @@ def test_a_reader_without_wallet_is_minted_after_adding_one(
     wait_for,
 ):
     reader = user_factory()
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
 
     assert share_to_x(reader, campaign).ok
@@ -268,7 +274,7 @@ def test_a_reader_without_wallet_is_minted_after_adding_one(
 
 def test_answers_lost_every_time_stop_after_the_last_attempt(
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     idempotent_minter,
     sandbox,
@@ -278,7 +284,7 @@ def test_answers_lost_every_time_stop_after_the_last_attempt(
 ):
     settings.BUX_MINT_MAX_ATTEMPTS = 2
     settings.BUX_MINTER_READ_TIMEOUT = 0.3
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     sandbox.fault("POST /minter/mint", hang=1.0, when="after", times=None)
 

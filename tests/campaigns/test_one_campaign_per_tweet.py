@@ -32,12 +32,6 @@ def tweet_in_use(campaign: ShareCampaign) -> str:
     )
 
 
-def same_tweet(campaign: ShareCampaign, post, *, is_active: bool) -> ShareCampaign:
-    return create_share_campaign(
-        post, tweet_url=campaign.tweet_url, is_active=is_active
-    )
-
-
 # --- The rule, in the service and in the database -------------------------------------
 
 
@@ -54,11 +48,9 @@ def test_a_second_active_campaign_for_a_tweet_is_refused_naming_the_first(
     assert not ShareCampaign.objects.filter(post=post).exists()
 
 
-def test_a_tweet_is_free_again_once_its_campaign_is_deactivated(
-    campaign_factory, post_factory
-):
+def test_a_tweet_is_free_again_once_its_campaign_is_deactivated(campaign_factory):
     first = campaign_factory()
-    waiting = same_tweet(first, post_factory(), is_active=False)
+    waiting = campaign_factory(tweet_url=first.tweet_url, is_active=False)
 
     with pytest.raises(ValidationError) as refused:
         set_campaign_active(waiting, active=True)
@@ -189,15 +181,15 @@ def test_the_migration_keeps_the_oldest_active_campaign_of_a_tweet(
 
 
 def test_a_reader_paid_for_a_tweet_earns_nothing_from_its_next_campaign(
-    reader, user_factory, campaign_factory, post_factory, connect_x, sandbox
+    reader, user_factory, sandbox_campaign_factory, connect_x, sandbox
 ):
     """The operator ends a campaign and starts another with the same tweet: readers
     who already shared it are not paid again; the others are."""
-    first = campaign_factory()
+    first = sandbox_campaign_factory()
     connect_x(reader)
     assert share_to_x(reader, first).ok
     set_campaign_active(first, active=False)
-    second = same_tweet(first, post_factory(), is_active=True)
+    second = sandbox_campaign_factory(tweet_url=first.tweet_url)
 
     again = share_to_x(reader, second)
     newcomer = user_factory()
@@ -236,10 +228,14 @@ def without_the_tweet_rule():
 
 @pytest.mark.django_db(transaction=True)
 def test_two_active_campaigns_of_one_tweet_shared_at_once_pay_once(
-    reader, campaign_factory, post_factory, connect_x, sandbox, without_the_tweet_rule
+    reader,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    without_the_tweet_rule,
 ):
-    first = campaign_factory()
-    second = same_tweet(first, post_factory(), is_active=False)
+    first = sandbox_campaign_factory()
+    second = sandbox_campaign_factory(tweet_url=first.tweet_url, is_active=False)
     ShareCampaign.objects.filter(pk=second.pk).update(is_active=True)
     connect_x(reader)
     barrier = threading.Barrier(2)

@@ -21,9 +21,9 @@ pytestmark = [
 
 
 def test_two_tabs_clicking_at_once_make_one_reward(
-    reader, campaign_factory, connect_x, sandbox
+    reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     barrier = threading.Barrier(2)
     answers: list[str] = []
@@ -62,9 +62,9 @@ def test_two_tabs_clicking_at_once_make_one_reward(
 
 
 def test_a_hundred_readers_racing_for_ten_places_make_ten_rewards(
-    user_factory, campaign_factory, connect_x, sandbox
+    user_factory, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory(max_participants=10)
+    campaign = sandbox_campaign_factory(max_participants=10)
     readers = [user_factory() for _ in range(100)]
     for reader in readers:
         connect_x(reader)
@@ -93,11 +93,11 @@ def test_a_hundred_readers_racing_for_ten_places_make_ten_rewards(
 
 
 def test_a_database_connection_dropped_during_the_x_call_loses_nothing(
-    reader, campaign_factory, connect_x, sandbox
+    reader, sandbox_campaign_factory, connect_x, sandbox
 ):
     from django.db import connection
 
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")

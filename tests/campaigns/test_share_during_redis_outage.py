@@ -26,13 +26,13 @@ def test_a_share_made_while_redis_is_down_is_minted_and_mirrored_when_it_returns
     celery_worker,
     client,
     reader,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     page_text,
     wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader, score=10)
     client.force_login(reader)
 

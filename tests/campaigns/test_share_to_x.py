@@ -34,9 +34,9 @@ def share(client, campaign, **extra):
 
 
 def test_the_box_shows_the_personal_amount_and_sharing_earns_it(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory(bux_reward=Decimal("3"))
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("3"))
     connection = connect_x(reader, score=33)
     client.force_login(reader)
 
@@ -60,9 +60,9 @@ def test_the_box_shows_the_personal_amount_and_sharing_earns_it(
 
 
 def test_without_javascript_the_form_post_redirects_with_a_message(
-    client, reader, campaign_factory, connect_x
+    client, reader, sandbox_campaign_factory, connect_x
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader, score=10)
     client.force_login(reader)
 
@@ -110,9 +110,9 @@ def test_a_reader_without_x_is_asked_to_connect(client, reader, campaign_factory
     ids=["inactive", "not-started", "ended"],
 )
 def test_a_closed_campaign_gives_no_reward_even_if_the_page_was_loaded_earlier(
-    client, reader, campaign_factory, connect_x, sandbox, change
+    client, reader, sandbox_campaign_factory, connect_x, sandbox, change
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     client.force_login(reader)
     assert "Retweet & Like" in text(client.get(campaign.post.get_absolute_url()))
@@ -130,9 +130,9 @@ def test_a_closed_campaign_gives_no_reward_even_if_the_page_was_loaded_earlier(
 
 
 def test_a_full_campaign_refuses_more_readers(
-    client, reader, user_factory, campaign_factory, connect_x, sandbox
+    client, reader, user_factory, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory(max_participants=1)
+    campaign = sandbox_campaign_factory(max_participants=1)
     first = user_factory()
     connect_x(first)
     connect_x(reader)
@@ -159,9 +159,9 @@ def test_a_post_without_campaign_offers_a_plain_share_link(
 
 
 def test_the_second_share_earns_nothing(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     client.force_login(reader)
     share(client, campaign)
@@ -175,9 +175,9 @@ def test_the_second_share_earns_nothing(
 
 
 def test_a_retweet_made_earlier_on_x_counts_as_done(
-    reader, campaign_factory, connect_x, sandbox
+    reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connection = connect_x(reader)
     # The reader had already retweeted the post on X itself.
     token = sandbox.connect(sandbox.account(connection.x_user_id)["key"])[
@@ -197,9 +197,9 @@ def test_a_retweet_made_earlier_on_x_counts_as_done(
 
 
 def test_a_like_refused_by_the_x_plan_still_rewards(
-    reader, campaign_factory, connect_x, sandbox
+    reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader, score=5)
     sandbox.set_plan("self-serve")
 
@@ -213,13 +213,13 @@ def test_a_like_refused_by_the_x_plan_still_rewards(
 
 @pytest.mark.parametrize("skip", ["setting", "campaign"])
 def test_likes_can_be_skipped_altogether(
-    reader, campaign_factory, connect_x, sandbox, settings, skip
+    reader, sandbox_campaign_factory, connect_x, sandbox, settings, skip
 ):
     if skip == "setting":
         settings.X_LIKES_ENABLED = False
-        campaign = campaign_factory()
+        campaign = sandbox_campaign_factory()
     else:
-        campaign = campaign_factory(request_like=False)
+        campaign = sandbox_campaign_factory(request_like=False)
     connect_x(reader, score=5)
 
     outcome = share_to_x(reader, campaign)
@@ -244,9 +244,9 @@ def test_likes_can_be_skipped_altogether(
     ids=["429", "403", "500", "connection-reset"],
 )
 def test_x_failures_leave_no_reward_and_a_retry_works(
-    client, reader, campaign_factory, connect_x, sandbox, fault, message
+    client, reader, sandbox_campaign_factory, connect_x, sandbox, fault, message
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     client.force_login(reader)
     sandbox.fault("POST /2/users/:id/retweets", **fault)
@@ -266,10 +266,10 @@ def test_x_failures_leave_no_reward_and_a_retry_works(
 
 
 def test_a_timeout_leaves_no_reward_and_a_retry_works(
-    client, reader, campaign_factory, connect_x, sandbox, settings
+    client, reader, sandbox_campaign_factory, connect_x, sandbox, settings
 ):
     settings.X_READ_TIMEOUT = 0.5
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     client.force_login(reader)
     sandbox.fault("POST /2/users/:id/retweets", hang=1.5)
@@ -282,9 +282,9 @@ def test_a_timeout_leaves_no_reward_and_a_retry_works(
 
 
 def test_an_expired_x_session_disconnects_and_asks_to_reconnect(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connection = connect_x(reader)
     client.force_login(reader)
     sandbox.revoke_tokens(sandbox.account(connection.x_user_id)["key"], kind="access")
@@ -300,9 +300,9 @@ def test_an_expired_x_session_disconnects_and_asks_to_reconnect(
 
 
 def test_a_dead_refresh_token_asks_to_reconnect(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connection = connect_x(reader)
     XConnection.objects.filter(pk=connection.pk).update(
         token_expires_at=timezone.now() + timedelta(minutes=5)
@@ -317,9 +317,9 @@ def test_a_dead_refresh_token_asks_to_reconnect(
 
 
 def test_a_reused_refresh_token_ends_the_grant_and_the_reader_reconnects(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connection = connect_x(reader)
     copy = decrypt_token(
         connection.refresh_token_encrypted, column="refresh_token", user_id=reader.pk
@@ -375,14 +375,14 @@ def test_a_token_that_no_longer_decrypts_asks_to_reconnect(
     client,
     reader,
     user_factory,
-    campaign_factory,
+    sandbox_campaign_factory,
     connect_x,
     sandbox,
     settings,
     how,
     reason,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connection = connect_x(reader)
     other = connect_x(user_factory())
     _break_tokens(connection, how, settings=settings, other=other)
@@ -404,8 +404,8 @@ def test_a_token_that_no_longer_decrypts_asks_to_reconnect(
     assert (prompt.user, prompt.detail["reason"]) == (reader, reason)
 
 
-def test_share_is_post_only_with_csrf(reader, campaign_factory, connect_x):
-    campaign = campaign_factory()
+def test_share_is_post_only_with_csrf(reader, sandbox_campaign_factory, connect_x):
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     client = Client(enforce_csrf_checks=True)
     client.force_login(reader)
@@ -416,14 +416,14 @@ def test_share_is_post_only_with_csrf(reader, campaign_factory, connect_x):
 
 
 def test_too_many_attempts_are_refused_without_calling_x(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaigns = [campaign_factory(is_active=False) for _ in range(6)]
+    campaigns = [sandbox_campaign_factory(is_active=False) for _ in range(6)]
     connect_x(reader)
     client.force_login(reader)
     for campaign in campaigns:
         share(client, campaign)
-    open_campaign = campaign_factory()
+    open_campaign = sandbox_campaign_factory()
 
     response = share(client, open_campaign)
 
@@ -440,9 +440,9 @@ def test_unknown_campaign_is_404(client, reader):
 
 
 def test_a_campaign_on_an_unpublished_post_cannot_be_shared_or_seen(
-    client, reader, campaign_factory, connect_x, sandbox
+    client, reader, sandbox_campaign_factory, connect_x, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     campaign.post.is_published = False
     campaign.post.save()
@@ -457,9 +457,9 @@ def test_a_campaign_on_an_unpublished_post_cannot_be_shared_or_seen(
 
 
 def test_while_the_x_score_is_calculated_the_box_waits_and_sharing_is_held(
-    client, reader, campaign_factory, connect_x, sandbox, page_text
+    client, reader, sandbox_campaign_factory, connect_x, sandbox, page_text
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader, score=None)
     client.force_login(reader)
 
@@ -474,9 +474,9 @@ def test_while_the_x_score_is_calculated_the_box_waits_and_sharing_is_held(
 
 
 def test_when_the_score_never_comes_sharing_pays_the_base_and_says_so(
-    client, reader, campaign_factory, connect_x, page_text
+    client, reader, sandbox_campaign_factory, connect_x, page_text
 ):
-    campaign = campaign_factory(bux_reward=Decimal("3"))
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("3"))
     connection = connect_x(reader, score=None)
     XConnection.objects.filter(pk=connection.pk).update(
         connected_at=timezone.now() - timedelta(minutes=11)

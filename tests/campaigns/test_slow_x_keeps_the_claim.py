@@ -82,9 +82,9 @@ def slow_retweet(sandbox, wait_for) -> Callable[[Any, ShareCampaign, float], Sha
 
 
 def test_a_purge_whose_clock_runs_ahead_never_frees_a_claim_in_flight(
-    reader, campaign_factory, connect_x, slow_retweet, sandbox
+    reader, sandbox_campaign_factory, connect_x, slow_retweet, sandbox
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader, score=10)
     share = slow_retweet(reader, campaign, 4)
 
@@ -102,12 +102,12 @@ def test_a_purge_whose_clock_runs_ahead_never_frees_a_claim_in_flight(
 
 
 def test_x_slower_than_the_claim_age_keeps_the_claim_renewed(
-    reader, campaign_factory, connect_x, slow_retweet, monkeypatch
+    reader, sandbox_campaign_factory, connect_x, slow_retweet, monkeypatch
 ):
     """X takes longer than STALE_CLAIM_AGE while the purge runs again and again:
     the request renews its claim, so no purge frees it."""
     monkeypatch.setattr(claims, "STALE_CLAIM_AGE", timedelta(seconds=2))
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader, score=10)
     share = slow_retweet(reader, campaign, 5)
 
@@ -123,12 +123,12 @@ def test_x_slower_than_the_claim_age_keeps_the_claim_renewed(
 
 
 def test_a_claim_freed_while_x_answered_is_claimed_again_and_earns(
-    reader, campaign_factory, connect_x, slow_retweet, sandbox
+    reader, sandbox_campaign_factory, connect_x, slow_retweet, sandbox
 ):
     """Should the claim be freed anyway (its renewals could not reach the database,
     or an older release's sweeper ran during a deploy), X did retweet: the reader
     gets the place back and the reward."""
-    campaign = campaign_factory(max_participants=1)
+    campaign = sandbox_campaign_factory(max_participants=1)
     connect_x(reader, score=10)
     share = slow_retweet(reader, campaign, 3)
 
@@ -148,9 +148,9 @@ def test_a_claim_freed_while_x_answered_is_claimed_again_and_earns(
 
 
 def test_a_claim_freed_and_its_place_taken_meanwhile_says_so_plainly(
-    reader, user_factory, campaign_factory, connect_x, slow_retweet
+    reader, user_factory, sandbox_campaign_factory, connect_x, slow_retweet
 ):
-    campaign = campaign_factory(max_participants=1)
+    campaign = sandbox_campaign_factory(max_participants=1)
     connect_x(reader, score=10)
     share = slow_retweet(reader, campaign, 3)
 
@@ -172,9 +172,9 @@ def test_a_claim_freed_and_its_place_taken_meanwhile_says_so_plainly(
 
 
 def test_a_claim_nobody_renews_is_freed_and_the_reader_can_share_again(
-    reader, user_factory, campaign_factory, connect_x
+    reader, user_factory, sandbox_campaign_factory, connect_x
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connection = connect_x(reader, score=10)
     waiting = user_factory()
     waiting_connection = connect_x(waiting, score=10)
@@ -193,8 +193,10 @@ def test_a_claim_nobody_renews_is_freed_and_the_reader_can_share_again(
     assert share_to_x(reader, campaign).ok
 
 
-def test_renewing_a_claim_keeps_it_from_the_purge(reader, campaign_factory, connect_x):
-    campaign = campaign_factory()
+def test_renewing_a_claim_keeps_it_from_the_purge(
+    reader, sandbox_campaign_factory, connect_x
+):
+    campaign = sandbox_campaign_factory()
     claim = create_pending_reward(
         reader, campaign, connect_x(reader), amount=Decimal(20)
     )
@@ -208,7 +210,7 @@ def test_renewing_a_claim_keeps_it_from_the_purge(reader, campaign_factory, conn
 
 
 def test_beat_frees_unrenewed_claims_every_minute(
-    settings, reader, campaign_factory, connect_x
+    settings, reader, sandbox_campaign_factory, connect_x
 ):
     [entry] = [
         entry
@@ -217,7 +219,7 @@ def test_beat_frees_unrenewed_claims_every_minute(
     ]
     assert entry["schedule"] == crontab()
     dead = create_pending_reward(
-        reader, campaign_factory(), connect_x(reader), amount=Decimal(20)
+        reader, sandbox_campaign_factory(), connect_x(reader), amount=Decimal(20)
     )
     ShareReward.objects.filter(pk=dead.pk).update(
         claim_renewed_at=Now() - claims.STALE_CLAIM_AGE - timedelta(seconds=1)

@@ -30,13 +30,15 @@ POLLING = 'hx-trigger="every 3s"'
 
 
 @pytest.fixture
-def stranded(reader, campaign_factory, connect_x, sandbox, worker_process, wait_for):
+def stranded(
+    reader, sandbox_campaign_factory, connect_x, sandbox, worker_process, wait_for
+):
     """`make(idempotent=...)`: a reward whose mint reached the minter (and minted)
     while its worker was killed, whole, waiting for the answer; then its lease ran
     out."""
 
     def make(*, idempotent: bool) -> ShareReward:
-        campaign = campaign_factory()
+        campaign = sandbox_campaign_factory()
         connect_x(reader)
         with mock.patch("campaigns.services.claim.request_mint", autospec=True):
             assert share_to_x(reader, campaign).ok

@@ -21,9 +21,15 @@ pytestmark = [
 
 @pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "plain"])
 def test_killing_the_worker_mid_mint_never_mints_twice(
-    reader, campaign_factory, connect_x, sandbox, worker_process, idempotent, wait_for
+    reader,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    worker_process,
+    idempotent,
+    wait_for,
 ):
-    campaign = campaign_factory()
+    campaign = sandbox_campaign_factory()
     connect_x(reader)
     with mock.patch("campaigns.services.claim.request_mint", autospec=True):
         assert share_to_x(reader, campaign).ok

@@ -7,16 +7,13 @@ test database, so journeys on different workers never see each other.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
-from collections.abc import Callable, Generator, Iterator
-from decimal import Decimal
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import (
     Browser,
     ConsoleMessage,
@@ -25,10 +22,6 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from accounts.models import User
-from campaigns.models import ShareCampaign
-from campaigns.services import create_share_campaign
-from posts.models import Post
 from sandbox.testing import Sandbox
 from tests.e2e.chromium import find_chromium, missing_message
 
@@ -46,8 +39,6 @@ CHROMIUM_ARGS = [
 ]
 # Long enough for the worker to mint and the box's 3-second poll to show it.
 EXPECT_TIMEOUT_MS = 15_000
-
-_slugs = itertools.count(1)
 
 
 def artifacts_dir() -> Path:
@@ -149,31 +140,3 @@ def page(browser: Browser, site: str) -> Iterator[Page]:
     assert violations == [], "Content-Security-Policy violations:\n" + "\n".join(
         violations
     )
-
-
-@pytest.fixture
-def campaign_factory(
-    user_factory: Callable[..., User], sandbox: Sandbox
-) -> Callable[..., ShareCampaign]:
-    """A published post with an open campaign for a tweet that exists in the sandbox."""
-
-    def make(*, bux_reward: Decimal = Decimal("2"), **fields: Any) -> ShareCampaign:
-        n = next(_slugs)
-        author = user_factory(display_name=f"Author {n}")
-        post = Post.objects.create(
-            title=f"Journey story {n}",
-            slug=f"journey-story-{n}",
-            body="A story worth sharing.",
-            author=author,
-            is_published=True,
-            published_at=timezone.now(),
-        )
-        tweet = sandbox.create_tweet("Read this on Blockster")
-        return create_share_campaign(
-            post,
-            tweet_url=f"https://x.com/BlocksterCom/status/{tweet['id']}",
-            bux_reward=bux_reward,
-            **fields,
-        )
-
-    return make

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
 from accounts.models import User
@@ -17,12 +16,10 @@ from campaigns.services import share_to_x
 from posts.models import Post
 from sandbox.testing import Sandbox
 from social.models import XConnection
+from tests.factories import PASSWORD, WALLET
 
 pytestmark = pytest.mark.e2e
 
-# `user_factory`'s password, which readers of these journeys type.
-PASSWORD = "correct horse battery staple"
-WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 # How long the score task may take after a connect before a journey gives up on it.
 SCORE_DEADLINE_SECONDS = 15
@@ -105,9 +102,9 @@ def expected_reward(user_email: str, campaign: ShareCampaign) -> int:
 
 
 def test_a_new_reader_connects_x_shares_and_earns(
-    page: Page, sandbox: Sandbox, campaign_factory: Callable[..., ShareCampaign]
+    page: Page, sandbox: Sandbox, sandbox_campaign_factory: Callable[..., ShareCampaign]
 ) -> None:
-    campaign = campaign_factory(bux_reward=Decimal("2"))
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("2"))
     email = "rita@example.com"
 
     sign_up(page, email)
@@ -158,10 +155,10 @@ def test_a_reward_waits_for_a_wallet_and_mints_once_one_is_added(
     page: Page,
     sandbox: Sandbox,
     user_factory: Callable[..., User],
-    campaign_factory: Callable[..., ShareCampaign],
+    sandbox_campaign_factory: Callable[..., ShareCampaign],
     connect_x: Callable[..., XConnection],
 ) -> None:
-    campaign = campaign_factory(bux_reward=Decimal("2"))
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("2"))
     reader = user_factory(email="walletless@example.com", display_name="Wes")
     connect_x(reader, "zero", score=10)
 
@@ -189,16 +186,10 @@ def test_an_admin_starts_a_campaign_from_the_post_form_and_reads_its_statistics(
     sandbox: Sandbox,
     staff: User,
     user_factory: Callable[..., User],
+    post_factory: Callable[..., Post],
     connect_x: Callable[..., XConnection],
 ) -> None:
-    post = Post.objects.create(
-        title="An admin's story",
-        slug="an-admins-story",
-        body="Worth a retweet.",
-        author=staff,
-        is_published=True,
-        published_at=timezone.now(),
-    )
+    post = post_factory(title="An admin's story", body="Worth a retweet.", author=staff)
     tweet = sandbox.create_tweet("Our new story")
     tweet_url = f"https://x.com/BlocksterCom/status/{tweet['id']}"
 
@@ -237,9 +228,9 @@ def test_a_reader_whose_x_session_expired_reconnects_and_shares(
     page: Page,
     sandbox: Sandbox,
     user_factory: Callable[..., User],
-    campaign_factory: Callable[..., ShareCampaign],
+    sandbox_campaign_factory: Callable[..., ShareCampaign],
 ) -> None:
-    campaign = campaign_factory(bux_reward=Decimal("2"))
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("2"))
     reader = user_factory(email="lapsed@example.com", wallet_address=WALLET)
 
     log_in(page, reader.email)

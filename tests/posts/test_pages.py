@@ -1,32 +1,7 @@
-from datetime import timedelta
-
-import pytest
-from django.utils import timezone
-
-from posts.models import Post
-
-
-@pytest.fixture
-def post_factory(owner):
-    def make(slug: str, *, published: bool = True, age_days: int = 0) -> Post:
-        return Post.objects.create(
-            title=slug.replace("-", " ").title(),
-            slug=slug,
-            body=f"Body of {slug}",
-            author=owner,
-            is_published=published,
-            published_at=timezone.now() - timedelta(days=age_days)
-            if published
-            else None,
-        )
-
-    return make
-
-
 def test_home_lists_only_published_posts_newest_first(client, post_factory):
-    post_factory("older-story", age_days=3)
-    post_factory("newer-story", age_days=1)
-    post_factory("draft-story", published=False)
+    post_factory(slug="older-story", age_days=3)
+    post_factory(slug="newer-story", age_days=1)
+    post_factory(slug="draft-story", draft=True)
 
     body = client.get("/").content.decode()
 
@@ -36,7 +11,7 @@ def test_home_lists_only_published_posts_newest_first(client, post_factory):
 
 
 def test_post_page_shows_a_published_post(client, post_factory):
-    post_factory("hello-world")
+    post_factory(slug="hello-world")
 
     response = client.get("/hello-world")
 
@@ -45,7 +20,7 @@ def test_post_page_shows_a_published_post(client, post_factory):
 
 
 def test_unknown_and_unpublished_posts_are_404(client, post_factory, other_user):
-    post_factory("draft-story", published=False)
+    post_factory(slug="draft-story", draft=True)
 
     assert client.get("/no-such-post").status_code == 404
     assert client.get("/draft-story").status_code == 404
@@ -54,7 +29,7 @@ def test_unknown_and_unpublished_posts_are_404(client, post_factory, other_user)
 
 
 def test_staff_may_preview_an_unpublished_post(client, post_factory, staff):
-    post_factory("draft-story", published=False)
+    post_factory(slug="draft-story", draft=True)
     client.force_login(staff)
 
     response = client.get("/draft-story")
@@ -67,14 +42,14 @@ def test_home_page_queries_do_not_grow_with_the_number_of_posts(
     client, post_factory, django_assert_max_num_queries
 ):
     for n in range(15):
-        post_factory(f"story-{n}", age_days=n)
+        post_factory(slug=f"story-{n}", age_days=n)
 
     with django_assert_max_num_queries(3):
         client.get("/")
 
 
 def test_pages_load_no_third_party_assets(client, post_factory):
-    post_factory("hello-world")
+    post_factory(slug="hello-world")
 
     for path in ("/", "/hello-world", "/accounts/login/"):
         body = client.get(path).content.decode()

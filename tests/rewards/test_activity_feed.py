@@ -13,7 +13,7 @@ def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
     rows = [
         reward_factory(
             owner,
-            status="rewarded",
+            rewarded=True,
             bux_rewarded=Decimal(100 + n),
             rewarded_at=at(60 * (n + 1)),
         )
@@ -25,7 +25,7 @@ def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
 
 def test_list_user_share_rewards_has_the_specified_shape(owner, reward_factory):
     [newest, older] = rewarded_shares(owner, reward_factory, 2)
-    reward_factory(owner, status="verified")
+    reward_factory(owner, verified=True)
     backfill.sync_all_share_rewards()
 
     shares = read.list_user_share_rewards(owner.pk)

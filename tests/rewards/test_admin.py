@@ -3,16 +3,13 @@ actions on minting, each in the security audit trail."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from unittest import mock
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.utils import timezone
 
 from accounts.models import SecurityEvent
 from campaigns.models import ShareReward
-from tests.campaigns.test_admin import make_campaign, make_reward, messages_of
 
 # Where an operator's retry queues the mint.
 OPERATOR_RETRY_QUEUES = "rewards.services.operator_queue.request_mint"
@@ -22,37 +19,27 @@ REWARDS_URL = "/admin/campaigns/sharereward/"
 
 
 @pytest.fixture
-def admin_client(client, staff):
-    client.force_login(staff)
-    return client
-
-
-@pytest.fixture
-def rewards(owner, user_factory) -> dict[str, ShareReward]:
-    campaign = make_campaign(owner)
-    now = timezone.now()
+def rewards(user_factory, campaign_factory, reward_factory) -> dict[str, ShareReward]:
+    campaign = campaign_factory()
     return {
-        "eligible": make_reward(
-            campaign,
+        "eligible": reward_factory(
             user_factory(wallet_address="0x" + "1" * 40),
+            campaign,
+            verified=True,
             mint_attempts=6,
             failure_reason="Mint failed: 500",
         ),
-        "no_wallet": make_reward(campaign, user_factory()),
-        "in_flight": make_reward(
-            campaign, user_factory(), mint_started_at=now, mint_attempts=1
+        "no_wallet": reward_factory(user_factory(), campaign, verified=True),
+        "in_flight": reward_factory(user_factory(), campaign, minting=True),
+        "rewarded": reward_factory(user_factory(), campaign, rewarded=True),
+        "pending": reward_factory(user_factory(), campaign),
+        "failed": reward_factory(
+            user_factory(), campaign, failed=True, failure_reason="Closed"
         ),
-        "rewarded": make_reward(campaign, user_factory(), Status.REWARDED),
-        "pending": make_reward(campaign, user_factory(), Status.PENDING),
-        "failed": make_reward(
-            campaign, user_factory(), Status.FAILED, failure_reason="Closed"
-        ),
-        "flagged": make_reward(
-            campaign,
+        "flagged": reward_factory(
             user_factory(wallet_address="0x" + "2" * 40),
-            mint_started_at=now - timedelta(hours=1),
-            mint_attempts=1,
-            needs_operator=True,
+            campaign,
+            flagged=True,
             failure_reason="Mint outcome unknown: read timeout.",
         ),
     }
@@ -71,7 +58,7 @@ def _run_action(client, action: str, selected, **extra):
 
 
 def test_retry_minting_queues_eligible_rewards_and_explains_the_rest(
-    admin_client, rewards, django_capture_on_commit_callbacks
+    admin_client, rewards, django_capture_on_commit_callbacks, messages_of
 ):
     selected = [
         rewards[name]
@@ -107,7 +94,7 @@ def test_retry_minting_queues_eligible_rewards_and_explains_the_rest(
 
 
 def test_retry_minting_a_flagged_reward_asks_for_confirmation_first(
-    admin_client, rewards, django_capture_on_commit_callbacks
+    admin_client, rewards, django_capture_on_commit_callbacks, messages_of
 ):
     flagged = rewards["flagged"]
 
@@ -136,7 +123,7 @@ def test_retry_minting_a_flagged_reward_asks_for_confirmation_first(
 
 
 def test_mark_failed_asks_for_a_reason_then_closes_verified_rewards(
-    admin_client, rewards
+    admin_client, rewards, messages_of
 ):
     selected = [rewards[name] for name in ("eligible", "in_flight", "rewarded")]
 
@@ -236,8 +223,8 @@ def test_reward_search_by_email_and_tx_hash(admin_client, rewards):
         assert [r.pk for r in response.context["cl"].result_list] == [rewarded.pk]
 
 
-def test_reward_campaign_filter(admin_client, owner, user_factory, rewards):
-    other = make_reward(make_campaign(owner), user_factory())
+def test_reward_campaign_filter(admin_client, user_factory, reward_factory, rewards):
+    other = reward_factory(user_factory(), verified=True)
 
     response = admin_client.get(REWARDS_URL, {"campaign__id__exact": other.campaign_id})
 
@@ -266,7 +253,9 @@ def test_rewards_cannot_be_added_changed_or_deleted(admin_client, rewards):
     assert ShareReward.objects.filter(pk=reward.pk).exists()
 
 
-def test_an_operator_records_a_mint_found_at_the_minter(admin_client, rewards):
+def test_an_operator_records_a_mint_found_at_the_minter(
+    admin_client, rewards, messages_of
+):
     flagged = rewards["flagged"]
     tx_hash = "0x" + "ab" * 32
 
@@ -291,7 +280,7 @@ def test_an_operator_records_a_mint_found_at_the_minter(admin_client, rewards):
     assert messages_of(response) == ["Recorded the mint; the reward is rewarded."]
 
 
-def test_recording_a_mint_needs_one_flagged_reward(admin_client, rewards):
+def test_recording_a_mint_needs_one_flagged_reward(admin_client, rewards, messages_of):
     response = _run_action(
         admin_client, "record_mint", [rewards["eligible"], rewards["flagged"]], index=0
     )

@@ -135,7 +135,7 @@ def test_the_backfill_leaves_what_the_live_path_leaves_key_by_key(
 ):
     rows = many_rewards(6, 8)
     rows.append(
-        reward_factory(owner, status="rewarded", x_connection=connection_factory(owner))
+        reward_factory(owner, rewarded=True, x_connection=connection_factory(owner))
     )
     pairs = [(r.user_id, r.campaign_id) for r in rows]
 

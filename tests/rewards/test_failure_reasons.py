@@ -10,8 +10,8 @@ from rewards.mirror import schema
 from rewards.reasons import MAX_FAILURE_REASON, failure_reason
 from rewards.services import mark_failed, mint_share_reward
 from rewards.services.operator_queue import CHECK_MINTER
+from tests.factories import WALLET
 
-WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 HOSTILE = (
     "Failed to mint tokens\x1b[31m\r\n\tcall https://deployer:hunter2@rpc.example/v1"
     "?api_key=sk_live_123&block=1 with Bearer eyJhbGciOiJIUzI1NiJ9.payload "
@@ -47,7 +47,7 @@ def test_a_minters_hostile_error_is_stored_bounded_in_postgresql_and_redis(
     user_factory, reward_factory, sandbox, redis
 ):
     user = user_factory(wallet_address=WALLET)
-    reward = reward_factory(user, status="verified")
+    reward = reward_factory(user, verified=True)
     sandbox.fault(
         "POST /minter/mint", status=500, body={"error": HOSTILE, "details": HOSTILE}
     )
@@ -67,7 +67,7 @@ def test_a_minters_hostile_error_is_stored_bounded_in_postgresql_and_redis(
 
 @pytest.mark.django_db
 def test_an_operators_reason_is_bounded_too(user_factory, reward_factory):
-    reward = reward_factory(user_factory(), status="verified")
+    reward = reward_factory(user_factory(), verified=True)
 
     assert mark_failed(reward, "Refunded by hand\n" + "z" * 900)
 

@@ -21,7 +21,7 @@ FROM_POSTGRESQL = "Showing X shares only"
 def rewarded(owner, reward_factory):
     """Two rewarded shares of the owner, mirrored by a backfill."""
     rows = [
-        reward_factory(owner, status="rewarded", rewarded_at=at(60 * n)) for n in (1, 2)
+        reward_factory(owner, rewarded=True, rewarded_at=at(60 * n)) for n in (1, 2)
     ]
     backfill.sync_all_share_rewards()
     return rows
@@ -52,7 +52,7 @@ def test_a_live_write_before_the_rebuild_does_not_make_the_feed_look_complete(
 ):
     with owned_redis.down():
         pass
-    newest = reward_factory(owner, status="rewarded", rewarded_at=at(1))
+    newest = reward_factory(owner, rewarded=True, rewarded_at=at(1))
     write.sync_share_reward(owner.pk, newest.campaign_id)
 
     page = page_text(client.get(f"/members/{owner.pk}"))
@@ -64,7 +64,7 @@ def test_a_live_write_before_the_rebuild_does_not_make_the_feed_look_complete(
 def test_the_queued_repair_rebuilds_the_mirror_and_the_feed_is_read_from_redis_again(
     owned_redis, celery_worker, owner, reward_factory, client, page_text, wait_for
 ):
-    reward_factory(owner, status="rewarded", rewarded_at=at(60))
+    reward_factory(owner, rewarded=True, rewarded_at=at(60))
     with owned_redis.down():
         pass
 
@@ -110,7 +110,7 @@ def test_a_backfill_during_which_redis_restarts_does_not_mark_the_mirror_built(
     owned_redis, owner, reward_factory
 ):
     for n in range(4):
-        reward_factory(owner, status="rewarded", rewarded_at=at(60 * (n + 1)))
+        reward_factory(owner, rewarded=True, rewarded_at=at(60 * (n + 1)))
     restarts: list[int] = []
 
     def restart_after_the_first_batch(done: int, total: int) -> None:

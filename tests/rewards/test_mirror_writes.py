@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-import pytest
 from django.core.management import call_command
 
 from campaigns import services
@@ -15,11 +14,6 @@ from social.services import disconnect_x_account
 from tests.rewards.mirror_helpers import prefixed_keys, unix
 
 TX = "0x" + "ab" * 32
-
-
-@pytest.fixture
-def reader(owner, connection_factory):
-    return owner, connection_factory(owner)
 
 
 def item(reward: ShareReward) -> str:
@@ -40,9 +34,13 @@ def statuses_holding(redis, reward: ShareReward) -> list[str]:
 
 
 def test_each_service_transition_mirrors_the_row_after_commit(
-    reader, campaign_factory, redis, django_capture_on_commit_callbacks
+    owner,
+    connection_factory,
+    campaign_factory,
+    redis,
+    django_capture_on_commit_callbacks,
 ):
-    user, connection = reader
+    user, connection = owner, connection_factory(owner)
     campaign = campaign_factory()
 
     with django_capture_on_commit_callbacks(execute=False) as pending_callbacks:
@@ -102,7 +100,7 @@ def test_each_service_transition_mirrors_the_row_after_commit(
 def test_mark_failed_mirrors_the_reason_and_status(
     owner, reward_factory, redis, django_capture_on_commit_callbacks
 ):
-    reward = reward_factory(owner, status="verified")
+    reward = reward_factory(owner, verified=True)
     with django_capture_on_commit_callbacks(execute=True):
         assert mark_failed(reward, "Wallet blocked")
 
@@ -114,9 +112,13 @@ def test_mark_failed_mirrors_the_reason_and_status(
 
 
 def test_a_deleted_reward_leaves_nothing_behind(
-    reader, campaign_factory, redis, django_capture_on_commit_callbacks
+    owner,
+    connection_factory,
+    campaign_factory,
+    redis,
+    django_capture_on_commit_callbacks,
 ):
-    user, connection = reader
+    user, connection = owner, connection_factory(owner)
     with django_capture_on_commit_callbacks(execute=True):
         reward = services.create_pending_reward(
             user, campaign_factory(), connection, amount=Decimal("50")
@@ -132,8 +134,8 @@ def test_a_deleted_reward_leaves_nothing_behind(
 def test_a_reward_leaving_the_rewarded_state_leaves_the_feed(
     owner, reward_factory, redis
 ):
-    kept = reward_factory(owner, status="rewarded")
-    reward = reward_factory(owner, status="rewarded")
+    kept = reward_factory(owner, rewarded=True)
+    reward = reward_factory(owner, rewarded=True)
     write.sync_share_reward(owner.pk, kept.campaign_id)
     write.sync_share_reward(owner.pk, reward.campaign_id)
     assert len(feed(redis, owner.pk)) == 2
@@ -180,9 +182,14 @@ def test_a_save_outside_the_services_is_mended_by_the_periodic_repair(
 
 
 def test_a_redis_outage_never_fails_the_share_and_repair_mends_it(
-    owned_redis, reader, campaign_factory, redis, django_capture_on_commit_callbacks
+    owned_redis,
+    owner,
+    connection_factory,
+    campaign_factory,
+    redis,
+    django_capture_on_commit_callbacks,
 ):
-    user, connection = reader
+    user, connection = owner, connection_factory(owner)
     campaign = campaign_factory()
     failures = write.write_failures
     with owned_redis.down(), django_capture_on_commit_callbacks(execute=True):
@@ -208,7 +215,7 @@ def test_a_concurrent_newer_write_is_never_overwritten_by_an_older_read(
 ):
     """The sync reads the row, then another writer mirrors a newer state before the
     sync's MULTI/EXEC: WATCH makes the sync re-read instead of writing stale data."""
-    reward = reward_factory(owner, status="pending")
+    reward = reward_factory(owner)
     read_rows = write.rows_for_pairs
     calls: list[object] = []
 

@@ -22,13 +22,11 @@ from django.db.backends.signals import connection_created
 from django.utils import timezone
 
 from campaigns.models import ShareReward
-from campaigns.services import create_share_campaign
-from posts.models import Post
 from social.crypto import decrypt_token
 from social.models import XConnection, XOAuthState
 from social.services import get_access_token, get_code_verifier
+from tests.factories import WALLET
 
-WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 # Shorter values could turn up by chance; every credential here is far longer.
 MIN_SECRET_LENGTH = 12
 
@@ -160,6 +158,7 @@ def test_no_secret_reaches_a_log_a_task_message_or_redis(
     redis_commands,
     client,
     user_factory,
+    sandbox_campaign_factory,
     sandbox,
     settings,
     wait_for,
@@ -191,18 +190,7 @@ def test_no_secret_reaches_a_log_a_task_message_or_redis(
     XConnection.objects.filter(pk=connection.pk).update(
         token_expires_at=timezone.now() + timedelta(minutes=5)
     )
-    tweet = sandbox.create_tweet("Read this on Blockster")
-    post = Post.objects.create(
-        title="A story",
-        slug="a-story",
-        body="Worth sharing.",
-        author=user_factory(),
-        is_published=True,
-        published_at=timezone.now(),
-    )
-    campaign = create_share_campaign(
-        post, tweet_url=f"https://x.com/BlocksterCom/status/{tweet['id']}"
-    )
+    campaign = sandbox_campaign_factory()
     shared = client.post(f"/campaigns/{campaign.pk}/share", HTTP_HX_REQUEST="true")
     assert "You earned" in shared.content.decode()
     secrets += _tokens_of(XConnection.objects.get(pk=connection.pk))

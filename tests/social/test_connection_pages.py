@@ -76,7 +76,7 @@ def test_tokens_appear_in_no_page_and_no_admin_screen(
 def test_admin_cannot_edit_or_delete_connections(
     client, owner, staff, connection_factory
 ):
-    connection = connection_factory(owner)
+    connection = connection_factory(owner, username="olive_x")
     client.force_login(staff)
 
     response = client.post(

@@ -85,31 +85,14 @@ def test_bad_key_configuration_is_refused_clearly(entries, message):
         parse_keys(entries)
 
 
-def _connection_with_tokens(user) -> XConnection:
-    from django.utils import timezone
-
-    connection = XConnection(
-        user=user,
-        x_user_id=f"9{user.pk}",
-        x_username=f"reader{user.pk}",
-        token_expires_at=timezone.now(),
-    )
-    connection.access_token_encrypted = encrypt_token(
-        f"access-{user.pk}", column="access_token", user_id=user.pk
-    )
-    connection.refresh_token_encrypted = encrypt_token(
-        f"refresh-{user.pk}", column="refresh_token", user_id=user.pk
-    )
-    connection.save()
-    return connection
-
-
 def test_rotate_token_keys_re_encrypts_every_token_with_the_first_key(
-    settings, old_key, user_factory, capsys
+    settings, old_key, user_factory, capsys, connection_factory
 ):
     users = [user_factory() for _ in range(3)]
     for user in users:
-        _connection_with_tokens(user)
+        connection_factory(
+            user, access_token=f"access-{user.pk}", refresh_token=f"refresh-{user.pk}"
+        )
     settings.TOKEN_ENCRYPTION_KEYS = [NEW, OLD]
 
     call_command("rotate_token_keys", batch_size=2)
@@ -143,9 +126,9 @@ def test_rotate_token_keys_re_encrypts_every_token_with_the_first_key(
 
 
 def test_rotate_token_keys_reports_tokens_no_key_can_read(
-    settings, old_key, user_factory, capsys
+    settings, old_key, user_factory, capsys, connection_factory
 ):
-    _connection_with_tokens(user_factory())
+    connection_factory(user_factory())
     settings.TOKEN_ENCRYPTION_KEYS = [NEW]
 
     with pytest.raises(CommandError, match="1 connection"):
@@ -154,9 +137,13 @@ def test_rotate_token_keys_reports_tokens_no_key_can_read(
     assert "errors=1" in capsys.readouterr().out
 
 
-def test_tokens_are_not_in_the_database_in_plaintext(old_key, user_factory):
+def test_tokens_are_not_in_the_database_in_plaintext(
+    old_key, user_factory, connection_factory
+):
     user = user_factory()
-    _connection_with_tokens(user)
+    connection_factory(
+        user, access_token=f"access-{user.pk}", refresh_token=f"refresh-{user.pk}"
+    )
 
     with db_connection.cursor() as cursor:
         cursor.execute(

@@ -19,7 +19,7 @@ from social import services
 from social.models import XConnection
 from social.score import calculate_and_save_score, calculate_score
 from social.tasks import calculate_x_score_task
-from social.x_api import PublicMetrics, TokenSet, XApiClient, XTweet, XUser, parse_time
+from social.x_api import PublicMetrics, XApiClient, XTweet, parse_time
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -181,7 +181,9 @@ def test_a_429_is_retried_at_the_reset_time(
     assert connection.score_calculated_at.timestamp() >= reset
 
 
-def test_the_scan_queues_exactly_the_due_connections(owner, user_factory):
+def test_the_scan_queues_exactly_the_due_connections(
+    owner, user_factory, connection_factory
+):
     from social.tasks import enqueue_due_score_calculations
 
     now = timezone.now()
@@ -195,11 +197,7 @@ def test_the_scan_queues_exactly_the_due_connections(owner, user_factory):
     ids = {}
     for n, (name, calculated_at) in enumerate(ages.items()):
         user = user_factory()
-        connection = services.upsert_x_connection(
-            user,
-            profile=XUser(id=f"77{n}", username=name),
-            tokens=TokenSet("a", "r", 7200, ()),
-        )
+        connection = connection_factory(user, x_user_id=f"77{n}", username=name)
         XConnection.objects.filter(pk=connection.pk).update(
             score_calculated_at=calculated_at
         )
