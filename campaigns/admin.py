@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
@@ -27,6 +28,7 @@ from rewards.amounts import format_bux
 
 from .forms import EDITED_FIELDS, ShareCampaignForm
 from .models import CampaignStatus, ShareCampaign, ShareCampaignQuerySet, ShareReward
+from .services.budget import campaign_usage
 from .services.campaigns import (
     get_campaign_stats,
     set_campaign_active,
@@ -41,6 +43,23 @@ RewardStatus = ShareReward.Status
 
 def _when(moment: datetime) -> str:
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+def budget_bar(held: Decimal, budget: Decimal) -> str:
+    """The budget used, as a bar with its figures beside it (the text is what a
+    screen reader reads)."""
+    percent = held * 100 / budget
+    return format_html(
+        '<meter class="budget-bar" min="0" max="{}" value="{}" high="{}" '
+        'aria-hidden="true"></meter> <span class="budget-figures">{} / {} BUX '
+        "({}%)</span>",
+        budget,
+        min(held, budget),
+        budget * Decimal("0.8"),
+        format_bux(held),
+        format_bux(budget),
+        percent.quantize(Decimal("1")),
+    )
 
 
 # --- Campaigns ------------------------------------------------------------------------
@@ -131,6 +150,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         "status",
         "period",
         "base_reward",
+        "budget_used",
     )
     list_filter = ("is_active", CampaignStatusFilter, "request_like")
     search_fields = ("post__title", "tweet_id")
@@ -141,19 +161,38 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     actions = ["toggle_active"]
     fieldsets = (
         (None, {"fields": ("post", "tweet_url", "tweet_id")}),
-        ("Reward", {"fields": ("bux_reward", "request_like")}),
+        (
+            "Reward",
+            {
+                "fields": (
+                    "bux_reward",
+                    "request_like",
+                    "bux_budget",
+                    "close_when_spent",
+                )
+            },
+        ),
         (
             "Availability",
             {"fields": ("is_active", "starts_at", "ends_at", "max_participants")},
         ),
         (
             "Results",
-            {"fields": ("total_shares", "statistics", "created_at", "updated_at")},
+            {
+                "fields": (
+                    "total_shares",
+                    "budget_used",
+                    "statistics",
+                    "created_at",
+                    "updated_at",
+                )
+            },
         ),
     )
     readonly_fields = (
         "tweet_id",
         "total_shares",
+        "budget_used",
         "statistics",
         "created_at",
         "updated_at",
@@ -161,7 +200,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignWithStatus]:
         campaigns = cast("ShareCampaignQuerySet", super().get_queryset(request))
-        return campaigns.with_status()
+        return campaigns.with_bux_held().with_status()
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: ShareCampaign | None = None
@@ -222,6 +261,15 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     @admin.display(description="Base BUX", ordering="bux_reward")
     def base_reward(self, campaign: ShareCampaign) -> str:
         return format_bux(campaign.bux_reward)
+
+    @admin.display(description="Budget used")
+    def budget_used(self, campaign: ShareCampaign) -> str:
+        if campaign.bux_budget is None:
+            return "No budget"
+        held = getattr(campaign, "bux_held", None)
+        if held is None:  # a form's instance, not a row of the annotated list
+            held = campaign_usage(campaign).bux_held
+        return budget_bar(held, campaign.bux_budget)
 
     @admin.display(description="Statistics")
     def statistics(self, campaign: ShareCampaign) -> str:

@@ -21,6 +21,8 @@ EDITED_FIELDS = (
     "starts_at",
     "ends_at",
     "max_participants",
+    "bux_budget",
+    "close_when_spent",
 )
 
 

@@ -74,6 +74,26 @@ class ShareCampaignQuerySet(models.QuerySet["ShareCampaign"]):
         # annotated model the callers read.
         return cast("models.QuerySet[CampaignWithStatus]", annotated)
 
+    def with_bux_held(self) -> ShareCampaignQuerySet:
+        """Annotate `bux_held`: the BUX its rewards hold against the budget (claims in
+        flight, shares on their way to the mint, minted shares)."""
+        held = (
+            ShareReward.objects.filter(
+                campaign=OuterRef("pk"), status__in=PLACE_HOLDING
+            )
+            .order_by()
+            .values("campaign")
+            .annotate(bux=models.Sum("bux_rewarded"))
+            .values("bux")
+        )
+        return self.annotate(
+            bux_held=Coalesce(
+                Subquery(held),
+                Value(Decimal("0")),
+                output_field=models.DecimalField(max_digits=18, decimal_places=2),
+            )
+        )
+
 
 class ShareCampaign(models.Model):
     """A post's Retweet & Like campaign: the tweet to share and the base reward."""
@@ -110,6 +130,22 @@ class ShareCampaign(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Leave empty for no limit.",
     )
+    bux_budget = models.DecimalField(
+        "BUX budget",
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="The most BUX this campaign pays out in total, counting shares "
+        "still on their way. Leave empty for no limit.",
+    )
+    close_when_spent = models.BooleanField(
+        "close when the budget is spent",
+        default=False,
+        help_text="Deactivate the campaign by itself once less than one minimum "
+        "reward (the base reward at X score 1) is left of its budget.",
+    )
     total_shares = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -130,6 +166,10 @@ class ShareCampaign(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(bux_reward__gte=0), name="campaigns_bux_reward_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(bux_budget__isnull=True) | Q(bux_budget__gt=0),
+                name="campaigns_bux_budget_positive",
             ),
             # Two campaigns accepting shares of one tweet would pay a reader twice
             # for one retweet. Inactive campaigns stay out of the rule, so a tweet
@@ -271,3 +311,37 @@ PLACE_HOLDING = (
     ShareReward.Status.VERIFIED,
     ShareReward.Status.REWARDED,
 )
+
+
+class CampaignAlert(models.Model):
+    """A campaign reached a share of its budget or places: shown in admin and mailed
+    to ADMINS once per campaign, measure and threshold."""
+
+    class Measure(models.TextChoices):
+        BUDGET = "budget", "BUX budget"
+        PLACES = "places", "Places"
+
+    campaign = models.ForeignKey(
+        ShareCampaign, on_delete=models.CASCADE, related_name="alerts"
+    )
+    measure = models.CharField(max_length=10, choices=Measure.choices)
+    # Percent of the limit reached: one of ALERT_THRESHOLDS.
+    threshold = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "measure", "threshold"],
+                name="campaigns_one_alert_per_threshold",
+            )
+        ]
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}: {self.threshold}% of {self.get_measure_display()}"
+
+
+# Percentages of a campaign's budget or places at which staff are told.
+ALERT_THRESHOLDS = (80, 100)

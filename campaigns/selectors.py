@@ -15,8 +15,8 @@ from social.models import XConnection
 from social.services import get_x_connection_for_user
 
 from .models import ShareCampaign, ShareReward
-from .services.campaigns import is_campaign_full
-from .services.share import ShareOutcome, is_score_pending, reward_amount
+from .services.budget import campaign_usage, minimum_reward, reward_amount
+from .services.share import ShareOutcome, is_score_pending
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class CampaignBox:
     share_intent_url: str
     viewer_wallet: str
     outcome: ShareOutcome | None = None
+    budget_spent: bool = False
 
     @property
     def awaiting_wallet(self) -> bool:
@@ -118,8 +119,9 @@ def campaign_box(
     campaign = _campaign_of(post)
     reward = get_share_reward(user, campaign) if campaign else None
     connection = get_x_connection_for_user(user) if user.is_authenticated else None
-    is_open = bool(campaign and campaign.is_open and not is_campaign_full(campaign))
+    is_open = bool(campaign and campaign.is_open)
     amount = None
+    budget_spent = False
     if campaign is not None:
         if reward is not None and reward.bux_rewarded is not None:
             amount = reward.bux_rewarded
@@ -127,6 +129,12 @@ def campaign_box(
             # The connection row is loaded already: its score is the multiplier.
             score = connection.x_score if connection is not None else None
             amount = reward_amount(campaign, x_multiplier(score))
+        if is_open:
+            usage = campaign_usage(campaign)
+            # What this reader would earn, or the least anyone would.
+            wanted = amount if connection is not None else minimum_reward(campaign)
+            budget_spent = not usage.can_pay(campaign, wanted)
+            is_open = not campaign.is_full_with(usage.places) and not budget_spent
     return CampaignBox(
         post=post,
         campaign=campaign,
@@ -143,4 +151,5 @@ def campaign_box(
         # The reward is the viewer's own: their wallet is on the loaded user.
         viewer_wallet=getattr(user, "wallet_address", ""),
         outcome=outcome,
+        budget_spent=budget_spent,
     )

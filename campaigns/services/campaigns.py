@@ -51,6 +51,8 @@ def create_share_campaign(
     ends_at: datetime | None = None,
     max_participants: int | None = None,
     request_like: bool = True,
+    bux_budget: Decimal | None = None,
+    close_when_spent: bool = False,
 ) -> ShareCampaign:
     campaign = ShareCampaign(
         post=post,
@@ -62,6 +64,8 @@ def create_share_campaign(
         ends_at=ends_at,
         max_participants=max_participants,
         request_like=request_like,
+        bux_budget=bux_budget,
+        close_when_spent=close_when_spent,
     )
     if campaign.is_active and (
         other := active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)

@@ -24,7 +24,7 @@ from rewards.services import request_mint
 from social.models import XConnection
 
 from ..models import ShareCampaign, ShareReward
-from .campaigns import is_campaign_full
+from .budget import BUDGET_SPENT_MESSAGE, campaign_usage, note_claim
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,12 @@ class CampaignClosed(ShareRefused):
 
 class CampaignFull(ShareRefused):
     user_message = "This campaign has reached its maximum number of participants."
+
+
+class BudgetSpent(CampaignFull):
+    """The reward would take the campaign past its BUX budget."""
+
+    user_message = BUDGET_SPENT_MESSAGE
 
 
 class AlreadyShared(ShareRefused):
@@ -80,8 +86,8 @@ def create_pending_reward(
 ) -> ShareReward:
     """Claim the (user, campaign) pair and a place in the campaign.
 
-    Raises CampaignClosed, CampaignFull, TweetAlreadyShared, AlreadyShared or
-    ShareInProgress.
+    Raises CampaignClosed, CampaignFull, BudgetSpent, TweetAlreadyShared,
+    AlreadyShared or ShareInProgress.
     """
     return _claim(
         user.pk, campaign.pk, x_connection.pk, amount=amount, must_be_open=True
@@ -104,8 +110,8 @@ def _claim(
             User.objects.select_for_update(no_key=True).values_list("pk").get(
                 pk=user_id
             )
-            # The campaign row lock serialises claims, so the place count below cannot
-            # be overtaken by a concurrent claim.
+            # The campaign row lock serialises claims, so the places and BUX counted
+            # below cannot be overtaken by a concurrent claim.
             locked = (
                 ShareCampaign.objects.select_for_update(no_key=True, of=("self",))
                 .select_related("post")
@@ -115,8 +121,11 @@ def _claim(
                 not locked.post.is_published or not locked.is_open_at(timezone.now())
             ):
                 raise CampaignClosed()
-            if is_campaign_full(locked):
+            usage = campaign_usage(locked)
+            if locked.is_full_with(usage.places):
                 raise CampaignFull()
+            if not usage.can_pay(locked, amount or Decimal("0")):
+                raise BudgetSpent()
             earlier = (
                 ShareReward.objects.filter(
                     user_id=user_id, campaign__tweet_id=locked.tweet_id
@@ -134,6 +143,7 @@ def _claim(
                 status=Status.PENDING,
                 bux_rewarded=amount,
             )
+            note_claim(locked, usage, amount=amount or Decimal("0"))
             sync_after_commit(reward)
             return reward
     except IntegrityError:

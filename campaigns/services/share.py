@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.utils import timezone
@@ -31,6 +30,7 @@ from social.x_api import (
 )
 
 from ..models import ShareCampaign, ShareReward
+from .budget import reward_amount
 from .claim import (
     AlreadyShared,
     ShareRefused,
@@ -41,13 +41,6 @@ from .claim import (
 from .lease import hold_claim
 
 logger = logging.getLogger(__name__)
-
-
-def reward_amount(campaign: ShareCampaign, multiplier: int) -> Decimal:
-    """round(x_multiplier × base reward), halves rounded up."""
-    return (Decimal(multiplier) * campaign.bux_reward).quantize(
-        Decimal("1"), rounding=ROUND_HALF_UP
-    )
 
 
 # How long a new connection's score may take before sharing pays the base reward.
