@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -17,7 +18,15 @@ from sandbox import pricing, problems
 from sandbox.core import Ctx, RouteSpec
 from sandbox.problems import ApiError
 from sandbox.seed import iso_from_timestamp
-from sandbox.state import Account, Engagement, Token, Tweet, digest, engagement_key
+from sandbox.state import (
+    Account,
+    Engagement,
+    SandboxState,
+    Token,
+    Tweet,
+    digest,
+    engagement_key,
+)
 
 READ = ("tweet.read", "users.read")
 RETWEET = ("tweet.read", "tweet.write", "users.read")
@@ -305,13 +314,18 @@ async def users_tweets(ctx: Ctx) -> Response:
     size = max_results(ctx, low=5, high=100, default=10)
     excluded = _exclude(ctx)
     fields = _tweet_fields(ctx)
+    newer_than, older_than = _id_bound(ctx, "since_id"), _id_bound(ctx, "until_id")
     if user_id not in ctx.state.accounts:
         return _not_found("user", "id", user_id)
     timeline = sorted(
         (
             t
             for t in ctx.state.tweets.values()
-            if t.author_id == user_id and t.kind() not in excluded
+            if t.author_id == user_id
+            and t.kind() not in excluded
+            and (newer_than is None or int(t.id) > newer_than)
+            and (older_than is None or int(t.id) < older_than)
+            and _visible(t)
         ),
         key=lambda t: int(t.id),
         reverse=True,
@@ -323,6 +337,30 @@ async def users_tweets(ctx: Ctx) -> Response:
     meta.update(newest_id=ids[0], oldest_id=ids[-1])
     data = [tweet_json(ctx, ctx.state.tweets[i], fields) for i in ids]
     return JSONResponse({"data": data, "meta": _ordered_meta(meta)})
+
+
+def _id_bound(ctx: Ctx, name: str) -> int | None:
+    """`since_id` (only newer posts) or `until_id` (only older), as numbers."""
+    raw = ctx.request.query_params.get(name)
+    if raw is None:
+        return None
+    if not ID.match(raw):
+        raise ApiError(
+            400,
+            problems.invalid_request(
+                name, raw, f"The `{name}` query parameter value [{raw}] is not valid"
+            ),
+        )
+    return int(raw)
+
+
+def _visible(tweet: Tweet) -> bool:
+    """Whether a timeline read shows the post yet: a lagging one is left out, and
+    each read it misses brings it closer."""
+    if tweet.lag_reads <= 0:
+        return True
+    tweet.lag_reads -= 1
+    return False
 
 
 def _exclude(ctx: Ctx) -> set[str]:
@@ -417,6 +455,7 @@ def _record_retweet(ctx: Ctx, account: Account, target: Tweet) -> Tweet:
         created_at=iso_from_timestamp(ctx.now()),
         retweet_count=target.retweet_count + 1,
         referenced_tweets=[{"type": "retweeted", "id": target.id}],
+        lag_reads=ctx.runtime.timeline_lag_reads,
     )
     state.tweets[post.id] = post
     target.retweet_count += 1
@@ -430,16 +469,26 @@ def _record_retweet(ctx: Ctx, account: Account, target: Tweet) -> Tweet:
 async def unretweet(ctx: Ctx) -> Response:
     account = authenticate(ctx, RETWEET)
     require_self(ctx, account)
-    tweet_id = path_id(ctx, "tweet_id")
-    record = ctx.state.retweets.pop(engagement_key(account.id, tweet_id), None)
-    if record is not None:
-        ctx.state.tweets.pop(record.post_id, None)
-        account.tweet_count = max(account.tweet_count - 1, 0)
-        target = ctx.state.tweets.get(tweet_id)
-        if target is not None:
-            target.retweet_count = max(target.retweet_count - 1, 0)
+    undo_retweet(ctx.state, account, path_id(ctx, "tweet_id"), at=ctx.now())
     ctx.cost_micros = pricing.WRITE_MICROS
     return JSONResponse({"data": {"retweeted": False}})
+
+
+def undo_retweet(
+    state: SandboxState, account: Account, tweet_id: str, *, at: float
+) -> bool:
+    """Remove the account's retweet of `tweet_id` (its post leaves the timeline) and
+    log the undo; False when there was none."""
+    record = state.retweets.pop(engagement_key(account.id, tweet_id), None)
+    if record is None:
+        return False
+    state.tweets.pop(record.post_id, None)
+    account.tweet_count = max(account.tweet_count - 1, 0)
+    target = state.tweets.get(tweet_id)
+    if target is not None:
+        target.retweet_count = max(target.retweet_count - 1, 0)
+    state.undone_retweets.append(replace(record, at=at))
+    return True
 
 
 async def like(ctx: Ctx) -> Response:

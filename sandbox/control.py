@@ -80,6 +80,18 @@ def engagement_views(state: SandboxState, kind: str) -> list[dict[str, Any]]:
     return views
 
 
+def undone_views(state: SandboxState) -> list[dict[str, Any]]:
+    return [
+        {
+            "user_id": record.user_id,
+            "tweet_id": record.tweet_id,
+            "retweet_id": record.post_id,
+            "at": record.at,
+        }
+        for record in state.undone_retweets
+    ]
+
+
 def mint_views(state: SandboxState) -> list[dict[str, Any]]:
     return [
         {
@@ -148,6 +160,7 @@ async def read_state(ctx: Ctx) -> Response:
             "accounts": [account_view(a) for a in state.accounts.values()],
             "tokens": token_views(state),
             "retweets": engagement_views(state, "retweets"),
+            "undone_retweets": undone_views(state),
             "likes": engagement_views(state, "likes"),
             "mints": mint_views(state),
             "balances": balances_view(state),
@@ -163,6 +176,7 @@ async def read_part(ctx: Ctx) -> Response:
     readers = {
         "tokens": lambda: token_views(state),
         "retweets": lambda: engagement_views(state, "retweets"),
+        "undone_retweets": lambda: undone_views(state),
         "likes": lambda: engagement_views(state, "likes"),
         "mints": lambda: mint_views(state),
         "accounts": lambda: [account_view(a) for a in state.accounts.values()],
@@ -233,6 +247,7 @@ def apply_config(runtime: Runtime, changes: dict[str, Any]) -> None:
         "rate_window": lambda v: v is None or (isinstance(v, int | float) and v > 0),
         "rate_limits": _valid_rate_limits,
         "minter_ignores_idempotency_key": lambda v: isinstance(v, bool),
+        "timeline_lag_reads": lambda v: isinstance(v, int) and v >= 0,
     }
     for name, value in changes.items():
         if not checks[name](value):
@@ -374,6 +389,19 @@ async def revoke_tokens(ctx: Ctx) -> Response:
     return JSONResponse({"revoked": count})
 
 
+async def undo_retweet(ctx: Ctx) -> Response:
+    """The account takes its retweet back, as a reader does in X's app."""
+    body = await _object(ctx)
+    account = ctx.state.account(str(body.get("account", "")))
+    if account is None:
+        return _bad(f"no account {body.get('account')}")
+    tweet_id = str(body.get("tweet_id", ""))
+    if not api.ID.match(tweet_id):
+        return _bad("tweet_id must be a 1-19 digit id")
+    undone = api.undo_retweet(ctx.state, account, tweet_id, at=ctx.now())
+    return JSONResponse({"undone": undone})
+
+
 async def advance_clock(ctx: Ctx) -> Response:
     seconds = (await _object(ctx)).get("seconds")
     if not isinstance(seconds, int | float) or seconds < 0:
@@ -416,6 +444,7 @@ ROUTES = [
     _c("POST", "/tweets", create_tweet),
     _c("POST", "/accounts", create_account),
     _c("POST", "/tokens/revoke", revoke_tokens),
+    _c("POST", "/retweets/undo", undo_retweet),
     _c("POST", "/clock", advance_clock),
     _c("GET", "/:part", read_part),
 ]

@@ -67,6 +67,9 @@ class Tweet:
     impression_count: int = 0
     # [{"type": "retweeted" | "quoted" | "replied_to", "id": "..."}]
     referenced_tweets: list[dict[str, str]] = field(default_factory=list)
+    # Timeline reads still to come that leave this post out: X's timelines lag
+    # behind its writes (set from Runtime.timeline_lag_reads when a retweet is made).
+    lag_reads: int = 0
 
     def kind(self) -> str:
         types = {ref["type"] for ref in self.referenced_tweets}
@@ -162,6 +165,8 @@ class Runtime:
     clock_offset: float = 0.0
     # As the real minter: every accepted /mint mints, whatever its Idempotency-Key.
     minter_ignores_idempotency_key: bool = False
+    # A new retweet is left out of its author's first N timeline reads (X's lag).
+    timeline_lag_reads: int = 0
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> Runtime:
@@ -189,6 +194,8 @@ class SandboxState:
     codes: dict[str, AuthCode] = field(default_factory=dict)
     tokens: dict[str, Token] = field(default_factory=dict)
     retweets: dict[str, Engagement] = field(default_factory=dict)
+    # Retweets undone (over the API or the control API), oldest first; `at` is when.
+    undone_retweets: list[Engagement] = field(default_factory=list)
     likes: dict[str, Engagement] = field(default_factory=dict)
     mints: list[Mint] = field(default_factory=list)
     # lower-case address -> balance in wei (as a string: JSON numbers lose precision)
@@ -248,6 +255,9 @@ def state_from_json(data: dict[str, Any]) -> SandboxState:
             state, name, {k: _build(record, v) for k, v in data.get(name, {}).items()}
         )
     state.mints = [_build(Mint, m) for m in data.get("mints", [])]
+    state.undone_retweets = [
+        _build(Engagement, e) for e in data.get("undone_retweets", [])
+    ]
     state.request_log.extend(_build(RequestRecord, r) for r in data["request_log"])
     state.balances = dict(data.get("balances", {}))
     state.idempotency = dict(data.get("idempotency", {}))

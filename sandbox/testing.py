@@ -168,13 +168,29 @@ class Sandbox:
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """Change runtime settings: plan, rate_profile, access_token_ttl, code_ttl,
-        callback_urls, rate_window, rate_limits."""
+        callback_urls, rate_window, rate_limits, timeline_lag_reads."""
         return self._control("POST", "/config", settings)
 
     def ignore_idempotency_keys(self, ignore: bool = True) -> None:
         """Make the minter mint on every accepted request, as the real one does
         (`ignore=False`: a repeated Idempotency-Key gets the first answer)."""
         self.configure(minter_ignores_idempotency_key=ignore)
+
+    def set_timeline_lag(self, reads: int) -> None:
+        """Leave each new retweet out of its author's next `reads` timeline reads,
+        as X's timelines lag behind its writes."""
+        self.configure(timeline_lag_reads=reads)
+
+    def undo_retweet(self, account: str, tweet_id: str) -> bool:
+        """`account` (a key or an id) takes back its retweet of `tweet_id`, as in
+        X's app; False when there was none."""
+        body = {"account": account, "tweet_id": tweet_id}
+        return self._control("POST", "/retweets/undo", body)["undone"]
+
+    def undone_retweets(self) -> list[dict[str, Any]]:
+        """Every retweet undone since the last reset: `{user_id, tweet_id,
+        retweet_id, at}`."""
+        return self._control("GET", "/undone_retweets")
 
     def mint_requests(self) -> int:
         """How many `POST /minter/mint` requests the minter has handled since the
