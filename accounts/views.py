@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 
-from rewards.selectors import member_activity
+from rewards.selectors import member_activity, wallet_balance
 from rewards.services import queue_rewards_waiting_for_wallet
 from social.services import safe_redirect_path
 
@@ -22,6 +22,8 @@ from .models import User
 def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Where to return afterwards, e.g. the post whose reward waits for a wallet.
     next_path = request.POST.get("next") or request.GET.get("next") or ""
+    # The saved address: validating the form copies the typed one onto the user.
+    wallet = request.user.wallet_address
     form = ProfileForm(request.POST or None, instance=request.user)
     if request.method == "POST" and form.is_valid():
         wallet_added = services.update_profile(
@@ -43,7 +45,12 @@ def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
         if next_path:
             return redirect(safe_redirect_path(next_path))
         return redirect("account_settings")
-    context = {"form": form, "next": safe_redirect_path(next_path) if next_path else ""}
+    context = {
+        "form": form,
+        "next": safe_redirect_path(next_path) if next_path else "",
+        "wallet": wallet,
+        "balance": wallet_balance(wallet) if wallet else None,
+    }
     return render(request, "accounts/settings.html", context)
 
 

@@ -407,6 +407,8 @@ BUX_MINTER_IDEMPOTENT = env.bool("BUX_MINTER_IDEMPOTENT", default=False)
 # The minter answers after the chain receipt, which can take a while.
 BUX_MINTER_CONNECT_TIMEOUT = env.float("BUX_MINTER_CONNECT_TIMEOUT", default=5.0)
 BUX_MINTER_READ_TIMEOUT = env.float("BUX_MINTER_READ_TIMEOUT", default=60.0)
+# The settings page waits for the wallet's balance at most this long, all told.
+BUX_MINTER_BALANCE_TIMEOUT = env.float("BUX_MINTER_BALANCE_TIMEOUT", default=3.0)
 # Definite mint failures are retried this many times, 30 s, 60 s, 120 s... apart.
 BUX_MINT_MAX_ATTEMPTS = env.int("BUX_MINT_MAX_ATTEMPTS", default=6)
 BUX_MINT_RETRY_BASE_SECONDS = env.float("BUX_MINT_RETRY_BASE_SECONDS", default=30.0)

@@ -1,4 +1,5 @@
-"""The BUX minter service client: `POST /mint`, Bearer secret, Idempotency-Key.
+"""The BUX minter service client: `POST /mint`, Bearer secret, Idempotency-Key; and
+`GET /balance/:address`, a wallet's BUX on chain.
 
 Every answer is sorted by what it proves (ORIGINAL-NOTES.md, "BUX minter service
 API"): a receipt; a definite "not minted" (a refused connection, 401/403 for our
@@ -13,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
+from urllib.parse import quote
 
 import httpx
 from django.conf import settings
@@ -58,9 +60,25 @@ class MintOutcomeUnknown(Exception):
         self.status = status
 
 
+class BalanceUnavailable(Exception):
+    """The minter gave no balance we can show: unreachable, too slow, refused, or an
+    answer that is not a balance. A read: asking again later is always safe."""
+
+    def __init__(self, detail: str, *, status: int | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
 @dataclass(frozen=True)
 class MintReceipt:
     transaction_hash: str
+
+
+@dataclass(frozen=True)
+class WalletBalance:
+    address: str
+    bux: Decimal
 
 
 class MinterClient:
@@ -71,10 +89,14 @@ class MinterClient:
         secret: str,
         connect_timeout: float,
         read_timeout: float,
+        balance_timeout: float,
         transport: httpx.BaseTransport | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self._secret = secret
+        # A page waits for the balance: its whole request is bounded, much tighter
+        # than a mint, which waits for the chain's receipt.
+        self._balance_timeout = httpx.Timeout(balance_timeout)
         self._http = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
@@ -90,6 +112,7 @@ class MinterClient:
             settings.BUX_MINTER_SECRET,
             settings.BUX_MINTER_CONNECT_TIMEOUT,
             settings.BUX_MINTER_READ_TIMEOUT,
+            settings.BUX_MINTER_BALANCE_TIMEOUT,
         )
 
     def mint(
@@ -126,6 +149,20 @@ class MinterClient:
             ) from None
         return _receipt(response)
 
+    def balance(self, wallet_address: str) -> WalletBalance:
+        """The wallet's BUX as the minter reads them on chain."""
+        try:
+            response = self._http.get(
+                f"{self.base_url}/balance/{quote(wallet_address, safe='')}",
+                headers={"Authorization": f"Bearer {self._secret}"},
+                timeout=self._balance_timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise BalanceUnavailable(
+                f"no balance from the minter ({type(exc).__name__})"
+            ) from None
+        return _wallet_balance(response, wallet_address)
+
 
 def _receipt(response: httpx.Response) -> MintReceipt:
     try:
@@ -153,6 +190,27 @@ def _receipt(response: httpx.Response) -> MintReceipt:
     return MintReceipt(tx_hash)
 
 
+def _wallet_balance(response: httpx.Response, address: str) -> WalletBalance:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code != 200:
+        raise BalanceUnavailable(
+            f"minter answered {response.status_code}: {_message(body)}",
+            status=response.status_code,
+        )
+    # `balance` is ethers' formatEther of `balanceWei`: exact, in BUX.
+    text = body.get("balance") if isinstance(body, dict) else None
+    try:
+        bux = Decimal(text) if isinstance(text, str) else None
+    except ArithmeticError:
+        bux = None
+    if bux is None or not bux.is_finite() or bux < 0:
+        raise BalanceUnavailable("minter answered 200 without a balance")
+    return WalletBalance(address=address, bux=bux)
+
+
 def _message(body: object) -> str:
     """The minter's `error` (and `details`) from a JSON error answer, bounded; any
     other body (a proxy's HTML page) is not kept."""
@@ -166,8 +224,12 @@ def _message(body: object) -> str:
 
 @cache
 def _client_for(
-    base_url: str, secret: str, connect: float, read: float
+    base_url: str, secret: str, connect: float, read: float, balance: float
 ) -> MinterClient:
     return MinterClient(
-        base_url=base_url, secret=secret, connect_timeout=connect, read_timeout=read
+        base_url=base_url,
+        secret=secret,
+        connect_timeout=connect,
+        read_timeout=read,
+        balance_timeout=balance,
     )

@@ -1,19 +1,29 @@
 """Rewards' reads: the member page's activity, from the Redis mirror or, while Redis
-is down or the mirror not rebuilt, from PostgreSQL."""
+is down or the mirror not rebuilt, from PostgreSQL; a wallet's balance, from the
+minter."""
 
 from __future__ import annotations
 
+import logging
+from contextlib import suppress
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from redis.exceptions import RedisError
 
 from campaigns.models import ShareReward
 
+from .minter import BalanceUnavailable, MinterClient
 from .mirror.read import UserActivity
 from .mirror.schema import FeedEntry, share_feed_entry
 
+logger = logging.getLogger(__name__)
+
 ACTIVITY_PER_PAGE = 20
+# A wallet's balance is read from the minter at most once a minute.
+BALANCE_CACHE_SECONDS = 60
 
 
 class DatabaseActivity:
@@ -59,3 +69,24 @@ def member_activity(user_id: int, *, page: str | None) -> MemberActivity:
         return MemberActivity(
             _page(DatabaseActivity(user_id), page), from_database=True
         )
+
+
+def wallet_balance(address: str) -> Decimal | None:
+    """The wallet's BUX as the minter reports them, cached for a minute; None when
+    the minter gives no balance. The cache is a shortcut: while it is down, the
+    minter is asked every time."""
+    key = f"wallet_balance:{address.lower()}"
+    try:
+        cached = cache.get(key)
+    except RedisError:
+        cached = None
+    if cached is not None:
+        return Decimal(cached)
+    try:
+        balance = MinterClient.from_settings().balance(address)
+    except BalanceUnavailable as exc:
+        logger.warning("wallet balance unavailable: %s", exc.detail)
+        return None
+    with suppress(RedisError):
+        cache.set(key, str(balance.bux), BALANCE_CACHE_SECONDS)
+    return balance.bux
