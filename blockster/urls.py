@@ -8,6 +8,7 @@ handler500 = "blockster.unavailable.server_error"
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("auth/x/", include("social.urls")),

@@ -4,8 +4,9 @@ import logging
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.cache import never_cache
+from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_GET
 from kombu import Connection
 
@@ -47,3 +48,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
             report[name] = "ok"
     healthy = all(value == "ok" for value in report.values())
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+@require_GET
+@cache_control(public=True, max_age=24 * 3600)
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico where a page names no icon (the admin, a file)."""
+    return HttpResponseRedirect(static("favicon.ico"))

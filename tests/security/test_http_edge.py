@@ -3,6 +3,7 @@ behind a TLS-terminating proxy on loopback (tests/security/stack.py)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 import httpx
@@ -116,3 +117,27 @@ def test_pages_carry_the_content_security_policy(web_stack):
     assert "default-src 'self'" in policy
     assert "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
+
+
+def test_the_sites_icon_is_served_from_our_static_files_within_the_policy(web_stack):
+    browser = web_stack.client(new_address())
+    page = browser.get("/accounts/login/")
+    policy = page.headers["Content-Security-Policy"]
+    img_src = next(d for d in policy.split("; ") if d.startswith("img-src "))
+    icons = re.findall(r"<link rel=\"icon\" href=\"([^\"]+)\"", page.text)
+    redirect = browser.get("/favicon.ico")
+
+    assert "'self'" in img_src.split()
+    # Collected, hashed static files on our own origin, as the policy allows.
+    assert [re.sub(r"\.[0-9a-f]{12}\.", ".", href) for href in icons] == [
+        "/static/favicon.ico",
+        "/static/favicon.svg",
+    ]
+    for href, content_type in zip(
+        icons, ("image/x-icon", "image/svg+xml"), strict=True
+    ):
+        answer = browser.get(href)
+        assert answer.status_code == 200, href
+        assert answer.headers["Content-Type"].startswith(content_type), href
+    assert redirect.status_code == 302
+    assert redirect.headers["Location"] == icons[0]
