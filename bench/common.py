@@ -303,10 +303,11 @@ def create_rewards(
         )
         cursor.execute(
             "INSERT INTO campaigns_sharecampaign (tweet_id, tweet_url, bux_reward,"
-            " request_like, is_active, total_shares, created_at, updated_at, post_id)"
+            " request_like, is_active, close_when_spent, total_shares, created_at,"
+            " updated_at, post_id)"
             " SELECT (1865000000000000000 + id)::text,"
             " 'https://x.com/BlocksterCom/status/' || (1865000000000000000 + id),"
-            " 50, true, true, 0, now(), now(), id FROM posts_post"
+            " 50, true, true, false, 0, now(), now(), id FROM posts_post"
         )
         # Interpolated: only the CASE expression above, built from constants.
         cursor.execute(

@@ -7,6 +7,7 @@ secret stops start-up with one message naming every missing variable.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from email.utils import parseaddr
 from pathlib import Path
 
@@ -387,6 +388,10 @@ X_SCOPES = [
     *(["like.write"] if X_LIKES_ENABLED else []),
     "offline.access",
 ]
+# X spend per day (UTC), in US dollars, past which sharing pauses until an operator
+# resumes it (social.spend). Empty: no limit.
+_daily_limit = env.str("X_DAILY_SPEND_LIMIT_USD", default="")
+X_DAILY_SPEND_LIMIT_USD = Decimal(_daily_limit) if _daily_limit else None
 # Tight on purpose: a reader waits for these calls. Reads retry after these delays.
 X_CONNECT_TIMEOUT = env.float("X_CONNECT_TIMEOUT", default=5.0)
 X_READ_TIMEOUT = env.float("X_READ_TIMEOUT", default=10.0)

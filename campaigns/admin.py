@@ -14,10 +14,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -26,6 +26,7 @@ from posts.admin import PostAdmin
 from posts.models import Post
 from rewards.amounts import format_bux
 
+from .dashboard.views import dashboard_view, export_response, export_view
 from .forms import EDITED_FIELDS, ShareCampaignForm
 from .models import CampaignStatus, ShareCampaign, ShareCampaignQuerySet, ShareReward
 from .services.budget import campaign_usage
@@ -151,6 +152,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         "period",
         "base_reward",
         "budget_used",
+        "dashboard_link",
     )
     list_filter = ("is_active", CampaignStatusFilter, "request_like")
     search_fields = ("post__title", "tweet_id")
@@ -158,7 +160,8 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     list_select_related = ("post",)
     autocomplete_fields = ("post",)
     ordering = ("-created_at",)
-    actions = ["toggle_active"]
+    actions = ["toggle_active", "export_rewards"]
+    change_list_template = "admin/campaigns/sharecampaign/change_list.html"
     fieldsets = (
         (None, {"fields": ("post", "tweet_url", "tweet_id")}),
         (
@@ -199,6 +202,27 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignWithStatus]:
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "dashboard/",
+                view(partial(dashboard_view, self)),
+                name="campaigns_sharecampaign_dashboard_all",
+            ),
+            path(
+                "<int:campaign_id>/dashboard/",
+                view(partial(dashboard_view, self)),
+                name="campaigns_sharecampaign_dashboard",
+            ),
+            path(
+                "<int:campaign_id>/export/",
+                view(partial(export_view, self)),
+                name="campaigns_sharecampaign_export",
+            ),
+            *super().get_urls(),
+        ]
+
         campaigns = cast("ShareCampaignQuerySet", super().get_queryset(request))
         return campaigns.with_bux_held().with_status()
 
@@ -272,6 +296,15 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         return budget_bar(held, campaign.bux_budget)
 
     @admin.display(description="Statistics")
+    @admin.display(description="Dashboard")
+    def dashboard_link(self, campaign: ShareCampaign) -> str:
+        if campaign.pk is None:
+            return "—"
+        return format_html(
+            '<a href="{}">Dashboard</a>',
+            reverse("admin:campaigns_sharecampaign_dashboard", args=(campaign.pk,)),
+        )
+
     def statistics(self, campaign: ShareCampaign) -> str:
         if campaign.pk is None:
             return "—"
@@ -296,6 +329,18 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     @admin.action(description="Toggle active", permissions=["change"])
     def toggle_active(
         self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
+    @admin.action(description="Export rewards as CSV", permissions=["view"])
+    def export_rewards(
+        self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
+    ) -> HttpResponseBase | None:
+        campaigns = list(queryset.order_by("pk")[:2])
+        if len(campaigns) != 1:
+            self.message_user(
+                request, "Select one campaign to export its rewards.", messages.WARNING
+            )
+            return None
+        return export_response(campaigns[0])
+
     ) -> None:
         switched: Counter[str] = Counter()
         refused: list[str] = []

@@ -13,6 +13,7 @@ from rewards.amounts import x_multiplier
 from rewards.reasons import MINTER_REFUSED, WALLET_REFUSED
 from social.models import XConnection
 from social.services import get_x_connection_for_user
+from social.spend import SHARING_PAUSED_MESSAGE, current_sharing_pause
 
 from .models import ShareCampaign, ShareReward
 from .services.budget import campaign_usage, minimum_reward, reward_amount
@@ -36,6 +37,7 @@ class CampaignBox:
     viewer_wallet: str
     outcome: ShareOutcome | None = None
     budget_spent: bool = False
+    sharing_paused_message: str = ""
 
     @property
     def awaiting_wallet(self) -> bool:
@@ -135,6 +137,9 @@ def campaign_box(
             wanted = amount if connection is not None else minimum_reward(campaign)
             budget_spent = not usage.can_pay(campaign, wanted)
             is_open = not campaign.is_full_with(usage.places) and not budget_spent
+    paused = ""
+    if is_open and current_sharing_pause() is not None:
+        paused, is_open = SHARING_PAUSED_MESSAGE, False
     return CampaignBox(
         post=post,
         campaign=campaign,
@@ -152,4 +157,5 @@ def campaign_box(
         viewer_wallet=getattr(user, "wallet_address", ""),
         outcome=outcome,
         budget_spent=budget_spent,
+        sharing_paused_message=paused,
     )

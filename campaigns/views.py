@@ -3,11 +3,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from blockster.ratelimit import over_limit
 from posts.selectors import is_visible
 
+from .analytics import PRESSES, count_visitor, visitor_id
 from .models import ShareCampaign
 from .selectors import campaign_box
 from .services.share import ShareOutcome, share_to_x
@@ -59,6 +61,9 @@ def share(request: HttpRequest, campaign_id: int) -> HttpResponse:
             429,
         )
     else:
+        count_visitor(
+            PRESSES, campaign.pk, visitor_id(request), day=timezone.now().date()
+        )
         outcome, status = share_to_x(request.user, campaign), 200
     if _is_htmx(request):
         return _render_box(request, campaign, outcome, status=status)

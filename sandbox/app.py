@@ -144,6 +144,10 @@ def _endpoint(sandbox: Sandbox, spec: RouteSpec) -> Any:
 
 
 async def _respond(ctx: Ctx) -> Response:
+    credits = ctx.runtime.credits_micros
+    if ctx.spec.group == "api" and credits is not None and credits <= 0:
+        ctx.fault = "credits"
+        return JSONResponse(problems.default_api_body(402), status_code=402)
     fault = None
     if ctx.spec.group not in ("control", "page"):
         fault = ctx.sandbox.faults.take(ctx.spec.method, ctx.spec.route)
@@ -257,3 +261,5 @@ def _record(ctx: Ctx, status: int) -> None:
     total = state.totals.setdefault(route, EndpointTotal())
     total.requests += 1
     total.cost_micros += cost
+    if ctx.runtime.credits_micros is not None:
+        ctx.runtime.credits_micros = max(ctx.runtime.credits_micros - cost, 0)

@@ -248,6 +248,7 @@ def apply_config(runtime: Runtime, changes: dict[str, Any]) -> None:
         "rate_limits": _valid_rate_limits,
         "minter_ignores_idempotency_key": lambda v: isinstance(v, bool),
         "timeline_lag_reads": lambda v: isinstance(v, int) and v >= 0,
+        "credits_micros": lambda v: v is None or (isinstance(v, int) and v >= 0),
     }
     for name, value in changes.items():
         if not checks[name](value):

@@ -167,6 +167,9 @@ class Runtime:
     minter_ignores_idempotency_key: bool = False
     # A new retweet is left out of its author's first N timeline reads (X's lag).
     timeline_lag_reads: int = 0
+    # Pay-per-use credit left, in micro-dollars (None: unlimited). Each billed answer
+    # draws on it; once it is spent, every API call answers 402 CreditsDepleted.
+    credits_micros: int | None = None
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> Runtime:

@@ -105,3 +105,118 @@ class XOAuthState(models.Model):
     @property
     def is_expired(self) -> bool:
         return self.expires_at <= timezone.now()
+
+
+# --- What X charges (social.spend) ----------------------------------------------------
+
+
+class XPrice(models.Model):
+    """What X charges for one kind of request, editable when X changes its prices.
+    Defaults: social.spend.prices.DEFAULT_PRICES."""
+
+    class Unit(models.TextChoices):
+        REQUEST = "request", "per successful request"
+        RESOURCE = "resource", "per user or post returned"
+
+    kind = models.CharField(max_length=20, unique=True)
+    description = models.CharField(max_length=200)
+    unit = models.CharField(max_length=10, choices=Unit.choices)
+    usd = models.DecimalField(
+        "price (USD)", max_digits=10, decimal_places=6, help_text="In US dollars."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "X price"
+        ordering = ["kind"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(usd__gte=0), name="social_xprice_not_negative"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: ${self.usd} {self.get_unit_display()}"
+
+
+class XSpend(models.Model):
+    """X requests and their cost, added up per hour, campaign (none for requests of
+    no campaign: connecting, scores) and purpose; one row per combination, grown by
+    one UPSERT per request (social.spend.record)."""
+
+    hour = models.DateTimeField()
+    # A plain id, no foreign key: campaigns sit above social, and spend outlives
+    # nothing it needs to cascade to.
+    campaign_id = models.PositiveIntegerField(null=True, blank=True)
+    purpose = models.CharField(max_length=20)
+    requests = models.PositiveIntegerField(default=0)
+    cost_micros = models.BigIntegerField("cost (micro-dollars)", default=0)
+
+    class Meta:
+        verbose_name = "X spend"
+        verbose_name_plural = "X spend"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "campaign_id", "purpose"],
+                name="social_xspend_one_row_per_hour",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(fields=["campaign_id", "hour"], name="social_xspend_camp_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}:00 {self.purpose} {self.cost_micros}µ$"
+
+
+class XSpendDay(models.Model):
+    """The day's X spend (UTC), kept beside the hourly rows by the same statement so
+    the daily limit is checked without adding anything up."""
+
+    day = models.DateField(primary_key=True)
+    cost_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "X spend per day"
+        verbose_name_plural = "X spend per day"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.cost_micros}µ$"
+
+
+class SharingPause(models.Model):
+    """Sharing stopped across the site because X stopped taking our money (402
+    CreditsDepleted) or the day's spend passed X_DAILY_SPEND_LIMIT_USD; it lasts
+    until an operator resumes it."""
+
+    class Reason(models.TextChoices):
+        CREDITS_DEPLETED = "credits_depleted", "X credits depleted (402)"
+        DAILY_LIMIT = "daily_limit", "Daily X spend limit reached"
+
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    # True until resumed; at most one pause is active.
+    active = models.BooleanField(default=True)
+    paused_at = models.DateTimeField(auto_now_add=True)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-paused_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"],
+                condition=models.Q(active=True),
+                name="social_one_active_sharing_pause",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} at {self.paused_at:%Y-%m-%d %H:%M} UTC"

@@ -22,6 +22,7 @@ from .score import (
     due_score_connections,
     needs_score_calculation,
 )
+from .spend.pause import mail_sharing_paused
 from .x_api import XApiError, XRateLimited
 
 logger = logging.getLogger(__name__)
@@ -103,3 +104,11 @@ def enqueue_due_scores_task() -> int:
     if len(queued) == batch:
         enqueue_due_scores_task.apply_async(countdown=batch * spacing)
     return len(queued)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def mail_sharing_paused_task(self: Task, pause_id: int) -> None:
+    try:
+        mail_sharing_paused(pause_id)
+    except OSError as error:  # SMTP refused or unreachable: try again later
+        raise self.retry(exc=error, countdown=60 * 2**self.request.retries) from None

@@ -20,11 +20,17 @@ from social.services import (
     maybe_refresh_token,
     require_reconnect,
 )
+from social.spend import (
+    SHARING_PAUSED_MESSAGE,
+    current_sharing_pause,
+    spending_for,
+)
 from social.x_api import (
     ShareResult,
     XApiClient,
     XApiError,
     XBadRequest,
+    XCreditsDepleted,
     XForbidden,
     XUnauthorized,
 )
@@ -82,6 +88,8 @@ def share_to_x(
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
     # The connection row is loaded already: its score is the multiplier.
     amount = reward_amount(campaign, x_multiplier(connection.x_score))
+    if current_sharing_pause() is not None:
+        return ShareOutcome(False, SHARING_PAUSED_MESSAGE)
     try:
         reward = create_pending_reward(user, campaign, connection, amount=amount)
     except AlreadyShared as refused:
@@ -93,7 +101,7 @@ def share_to_x(
     # renewed for as long as X takes. The writes after it survive a database
     # connection that died during the call.
     try:
-        with hold_claim(reward):
+        with hold_claim(reward), spending_for(campaign.pk):
             result = _retweet_and_like(connection, campaign, client)
     except XReconnectRequired as error:
         retry_if_connection_dropped(delete_share_reward, reward)
@@ -163,3 +171,5 @@ def share_error_message(error: XApiError) -> str:
             "Forbidden - you may have already retweeted this post"
         )
     return error.user_message
+    if isinstance(error, XCreditsDepleted):
+        return SHARING_PAUSED_MESSAGE

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import httpx
 from django.conf import settings
 
+from ..spend import PriceKind, Purpose, record_x_request
 from .errors import (
     XApiError,
     XBadRequest,
@@ -155,6 +156,7 @@ class XApiClient:
             token=access_token,
             params={"user.fields": "profile_image_url,name,username"},
             retry="read",
+            spend=(PriceKind.USER_READ, Purpose.CONNECT),
         )
         return parse_user(body)
 
@@ -166,6 +168,7 @@ class XApiClient:
             params={"user.fields": USER_FIELDS},
             retry="read",
             rate_limit=("users/:id", user_id),
+            spend=(PriceKind.USER_READ, Purpose.SCORE),
         )
         return parse_user(body)
 
@@ -186,6 +189,7 @@ class XApiClient:
             },
             retry="read",
             rate_limit=("users/:id/tweets", user_id),
+            spend=(PriceKind.POST_READ, Purpose.SCORE),
         )
         return [tweet for tweet in parse_tweets(body) if not tweet.is_retweet][
             :max_results
@@ -250,6 +254,10 @@ class XApiClient:
             "POST",
             path,
             form=form,
+            spend=(
+                PriceKind.POST_WRITE,
+                Purpose.SHARE if action == "retweets" else Purpose.LIKE,
+            ),
             auth=(self.client_id, self._client_secret),
             retry=retry,
             token_call=True,
@@ -270,7 +278,8 @@ class XApiClient:
         token_call: bool = False,
     ) -> Any:
         """The parsed body of X's answer; the attempts `retry` allows, then the last
-        failure raised as a typed XApiError."""
+        failure raised as a typed XApiError. Every answer is priced and recorded
+        (`spend`: what X bills it as, and why we asked)."""
         if rate_limit and (reset_at := rate_limit_exhausted(*rate_limit)):
             raise XRateLimited(
                 f"{rate_limit[0]} rate limit exhausted until {reset_at:%H:%M:%S} UTC",
@@ -288,13 +297,15 @@ class XApiClient:
         )
         attempts = len(self.retry_delays) + 1
         for attempt in range(attempts):
+            spend=(PriceKind.OAUTH, Purpose.TOKEN),
             try:
                 response = self._send(request, path, auth=auth, rate_limit=rate_limit)
             except XTransportError as error:
                 failure: XApiError = error
             else:
                 if response.status_code < 500:
-                    return read_response(response, token_call=token_call)
+                    return self._read(response, spend, token_call=token_call)
+                record_x_request(*spend, status=response.status_code, body=None)
                 failure = XUnavailable(
                     f"X answered {response.status_code}", status=response.status_code
                 )
@@ -303,6 +314,7 @@ class XApiClient:
                 method,
                 path,
                 attempt + 1,
+        spend: tuple[PriceKind, Purpose],
                 attempts,
                 failure.detail,
             )
@@ -346,6 +358,21 @@ class XApiClient:
 def _may_repeat(failure: XApiError, retry: Retry) -> bool:
     if retry == "read":
         return True
+    def _read(
+        self,
+        response: httpx.Response,
+        spend: tuple[PriceKind, Purpose],
+        *,
+        token_call: bool,
+    ) -> Any:
+        try:
+            body = read_response(response, token_call=token_call)
+        except XApiError:
+            record_x_request(*spend, status=response.status_code, body=None)
+            raise
+        record_x_request(*spend, status=response.status_code, body=body)
+        return body
+
     # The request never left: safe to repeat, even a write.
     connect_failed = isinstance(failure, XTransportError) and failure.kind == "connect"
     return retry == "connect" and connect_failed

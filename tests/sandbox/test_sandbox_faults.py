@@ -74,6 +74,27 @@ def test_402_credits_depleted_body(sandbox, reader):
     )
 
 
+def test_spent_credits_answer_402_to_every_api_call_until_topped_up(
+    sandbox, reader, campaign_tweet
+):
+    # One retweet's worth ($0.015) of credit: the retweet spends it.
+    sandbox.configure(credits_micros=15_000)
+    retweet = f"/users/{reader.id}/retweets"
+    assert reader.api.post(retweet, json={"tweet_id": campaign_tweet["id"]}).is_success
+
+    refused = [
+        reader.api.get("/users/me"),
+        reader.api.post(
+            f"/users/{reader.id}/likes", json={"tweet_id": campaign_tweet["id"]}
+        ),
+    ]
+    assert [answer.status_code for answer in refused] == [402, 402]
+    assert refused[0].json()["title"] == "CreditsDepleted"
+    assert sandbox.likes() == []
+    sandbox.configure(credits_micros=None)
+    assert reader.api.get("/users/me").is_success
+
+
 def test_fault_with_a_custom_body_and_headers(sandbox, reader):
     sandbox.fault(
         "GET /2/users/me",
