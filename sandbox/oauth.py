@@ -21,6 +21,7 @@ from sandbox import pages
 from sandbox.config import SCOPE_WORDS
 from sandbox.core import Ctx, RouteSpec
 from sandbox.problems import oauth_error
+from sandbox.seed import TYPICAL_ACCOUNT
 from sandbox.state import AuthCode, Token, digest
 
 AUTHORIZE_PARAMS = (
@@ -90,6 +91,7 @@ async def authorize_page(ctx: Ctx) -> Response:
         scopes=scopes,
         accounts=selectable,
         params={k: params[k] for k in AUTHORIZE_PARAMS},
+        preselected=TYPICAL_ACCOUNT,
     )
     return HTMLResponse(html)
 

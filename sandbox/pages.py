@@ -5,7 +5,7 @@ Small string templates; every value is escaped with `html.escape`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 
 from sandbox.config import SCOPE_WORDS
@@ -45,9 +45,11 @@ def _page(title: str, body: str) -> str:
 
 
 def consent_page(
-    *, app_name: str, scopes: Iterable[str], accounts: Iterable[Account],
-    params: Mapping[str, str],
+    *, app_name: str, scopes: Iterable[str], accounts: Sequence[Account],
+    params: Mapping[str, str], preselected: str,
 ) -> str:  # fmt: skip
+    """`preselected`: the key of the account checked at first (the first account
+    when there is none by that key)."""
     hidden = "".join(
         f"<input type='hidden' name='{escape(k)}' value='{escape(v)}'>"
         for k, v in params.items()
@@ -56,8 +58,10 @@ def consent_page(
         f"<li>{escape(SCOPE_WORDS[s])} <small>({escape(s)})</small></li>"
         for s in scopes
     )
+    keys = [account.key for account in accounts]
+    checked = preselected if preselected in keys else keys[0] if keys else ""
     choices = "".join(
-        _account_choice(account, checked=i == 0) for i, account in enumerate(accounts)
+        _account_choice(account, checked=account.key == checked) for account in accounts
     )
     body = (
         "<span class='badge'>X sandbox</span>"

@@ -16,6 +16,9 @@ from sandbox.config import SandboxConfig
 from sandbox.state import Account, Runtime, SandboxState, Tweet
 
 FIRST_TWEET_ID = 1_865_000_000_000_000_000
+# The persona the consent page checks at first: an ordinary reader (score 25), so a
+# demo click-through earns a typical reward, not the newbie's minimum.
+TYPICAL_ACCOUNT = "reader"
 
 ACCOUNTS: tuple[Account, ...] = (
     Account(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -100,6 +101,20 @@ def test_consent_page_names_the_app_the_scopes_and_the_accounts(sandbox):
     assert "Crypto Queen" in html
     assert "BlocksterCom" not in html
     assert "Authorize app" in html and "Cancel" in html
+
+
+def test_consent_page_preselects_the_ordinary_reader(sandbox):
+    _, challenge = pkce_pair()
+    html = sandbox.http.get(
+        sandbox.authorize_url, params=authorize_params(sandbox, challenge)
+    ).text
+
+    checked = re.findall(
+        r"<input type='radio' name='account' value='(\w+)' checked>", html
+    )
+    # Pressing Authorize straight away signs in as @dana_reads_crypto (score 25),
+    # not the brand-new account (score 1).
+    assert checked == ["reader"]
 
 
 def test_consent_page_escapes_what_the_client_sent(sandbox):

@@ -23,7 +23,29 @@ DEMO_USERS = [
         "Demo Reader",
         "0x5A0b54D5dc17e0AadC383d2db43B0a0D3E029c4c",
     ),
+    (
+        "newcomer@blockster.local",
+        "blockster-newcomer",
+        False,
+        "Demo Newcomer",
+        "0x3C1F0B7E9a24d5c86E0f17a2b94D3e5C7F80A1B2",
+    ),
+    (
+        "creator@blockster.local",
+        "blockster-creator",
+        False,
+        "Demo Creator",
+        "0x9E7D2a4C61b8F03e5d1C7A9B2E4F60d83A5c1E77",
+    ),
 ]
+
+# The sandbox persona each demo reader signs in as on the X consent page, so the
+# demo's X scores span the range (docs/sandbox.md lists the personas and scores).
+DEMO_X_ACCOUNTS = {
+    "newcomer@blockster.local": ("quiet_observer", "a low X score"),
+    "reader@blockster.local": ("dana_reads_crypto", "a middling X score"),
+    "creator@blockster.local": ("chain_builder_mo", "a high X score"),
+}
 
 # Posts by the sandbox's publisher account that stay the same across sandbox resets.
 DEMO_CAMPAIGNS = {
@@ -119,6 +141,9 @@ class Command(BaseCommand):
         for email, (_, password, created) in users.items():
             note = "" if created else " (existing account; password left unchanged)"
             self.stdout.write(f"  {email} / {password}{note}")
+            if email in DEMO_X_ACCOUNTS:
+                username, score = DEMO_X_ACCOUNTS[email]
+                self.stdout.write(f"    connect X as @{username}: {score}")
         self.stdout.write(
             self.style.SUCCESS(
                 f"seed_demo: users_created={created_users} "
