@@ -201,7 +201,6 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         "updated_at",
     )
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignWithStatus]:
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
@@ -223,6 +222,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
             *super().get_urls(),
         ]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignWithStatus]:
         campaigns = cast("ShareCampaignQuerySet", super().get_queryset(request))
         return campaigns.with_bux_held().with_status()
 
@@ -295,7 +295,6 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
             held = campaign_usage(campaign).bux_held
         return budget_bar(held, campaign.bux_budget)
 
-    @admin.display(description="Statistics")
     @admin.display(description="Dashboard")
     def dashboard_link(self, campaign: ShareCampaign) -> str:
         if campaign.pk is None:
@@ -305,6 +304,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
             reverse("admin:campaigns_sharecampaign_dashboard", args=(campaign.pk,)),
         )
 
+    @admin.display(description="Statistics")
     def statistics(self, campaign: ShareCampaign) -> str:
         if campaign.pk is None:
             return "—"
@@ -326,9 +326,6 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
             {"rows": rows, "total_bux": format_bux(stats["total_bux"])},
         )
 
-    @admin.action(description="Toggle active", permissions=["change"])
-    def toggle_active(
-        self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
     @admin.action(description="Export rewards as CSV", permissions=["view"])
     def export_rewards(
         self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
@@ -341,6 +338,9 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
             return None
         return export_response(campaigns[0])
 
+    @admin.action(description="Toggle active", permissions=["change"])
+    def toggle_active(
+        self, request: HttpRequest, queryset: QuerySet[ShareCampaign]
     ) -> None:
         switched: Counter[str] = Counter()
         refused: list[str] = []

@@ -86,10 +86,10 @@ def share_to_x(
     if is_score_pending(connection):
         # The reward is the score times the base: sharing now would pay the default.
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
-    # The connection row is loaded already: its score is the multiplier.
-    amount = reward_amount(campaign, x_multiplier(connection.x_score))
     if current_sharing_pause() is not None:
         return ShareOutcome(False, SHARING_PAUSED_MESSAGE)
+    # The connection row is loaded already: its score is the multiplier.
+    amount = reward_amount(campaign, x_multiplier(connection.x_score))
     try:
         reward = create_pending_reward(user, campaign, connection, amount=amount)
     except AlreadyShared as refused:
@@ -164,6 +164,8 @@ def _retweet_and_like(
 
 def share_error_message(error: XApiError) -> str:
     """What the reader sees when X refuses or fails the retweet."""
+    if isinstance(error, XCreditsDepleted):
+        return SHARING_PAUSED_MESSAGE
     if isinstance(error, XBadRequest) and error.status == 400:
         return "X rejected the retweet: " + ("; ".join(error.messages) or error.detail)
     if isinstance(error, XForbidden):
@@ -171,5 +173,3 @@ def share_error_message(error: XApiError) -> str:
             "Forbidden - you may have already retweeted this post"
         )
     return error.user_message
-    if isinstance(error, XCreditsDepleted):
-        return SHARING_PAUSED_MESSAGE

@@ -219,6 +219,10 @@ class XApiClient:
             json={"tweet_id": tweet_id},
             retry="connect",
             rate_limit=(f"users/:id/{action}", user_id),
+            spend=(
+                PriceKind.POST_WRITE,
+                Purpose.SHARE if action == "retweets" else Purpose.LIKE,
+            ),
         )
         return parse_flag(body, {"retweets": "retweeted", "likes": "liked"}[action])
 
@@ -254,13 +258,10 @@ class XApiClient:
             "POST",
             path,
             form=form,
-            spend=(
-                PriceKind.POST_WRITE,
-                Purpose.SHARE if action == "retweets" else Purpose.LIKE,
-            ),
             auth=(self.client_id, self._client_secret),
             retry=retry,
             token_call=True,
+            spend=(PriceKind.OAUTH, Purpose.TOKEN),
         )
 
     def _request(
@@ -276,6 +277,7 @@ class XApiClient:
         retry: Retry,
         rate_limit: tuple[str, str] | None = None,
         token_call: bool = False,
+        spend: tuple[PriceKind, Purpose],
     ) -> Any:
         """The parsed body of X's answer; the attempts `retry` allows, then the last
         failure raised as a typed XApiError. Every answer is priced and recorded
@@ -297,7 +299,6 @@ class XApiClient:
         )
         attempts = len(self.retry_delays) + 1
         for attempt in range(attempts):
-            spend=(PriceKind.OAUTH, Purpose.TOKEN),
             try:
                 response = self._send(request, path, auth=auth, rate_limit=rate_limit)
             except XTransportError as error:
@@ -314,7 +315,6 @@ class XApiClient:
                 method,
                 path,
                 attempt + 1,
-        spend: tuple[PriceKind, Purpose],
                 attempts,
                 failure.detail,
             )
@@ -322,6 +322,21 @@ class XApiClient:
                 raise failure
             time.sleep(self.retry_delays[attempt])
         raise AssertionError("unreachable")
+
+    def _read(
+        self,
+        response: httpx.Response,
+        spend: tuple[PriceKind, Purpose],
+        *,
+        token_call: bool,
+    ) -> Any:
+        try:
+            body = read_response(response, token_call=token_call)
+        except XApiError:
+            record_x_request(*spend, status=response.status_code, body=None)
+            raise
+        record_x_request(*spend, status=response.status_code, body=body)
+        return body
 
     def _send(
         self,
@@ -358,21 +373,6 @@ class XApiClient:
 def _may_repeat(failure: XApiError, retry: Retry) -> bool:
     if retry == "read":
         return True
-    def _read(
-        self,
-        response: httpx.Response,
-        spend: tuple[PriceKind, Purpose],
-        *,
-        token_call: bool,
-    ) -> Any:
-        try:
-            body = read_response(response, token_call=token_call)
-        except XApiError:
-            record_x_request(*spend, status=response.status_code, body=None)
-            raise
-        record_x_request(*spend, status=response.status_code, body=body)
-        return body
-
     # The request never left: safe to repeat, even a write.
     connect_failed = isinstance(failure, XTransportError) and failure.kind == "connect"
     return retry == "connect" and connect_failed
