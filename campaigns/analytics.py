@@ -16,9 +16,10 @@ from datetime import date, timedelta
 
 from django.conf import settings
 from django.http import HttpRequest
+from redis.exceptions import RedisError
 
 from blockster.proxy import client_ip
-from blockster.redis_client import REDIS_ERRORS, get_redis
+from blockster.redis_client import get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def count_visitor(kind: str, campaign_id: int, visitor: str, *, day: date) -> No
                 pipe.pfadd(key, visitor)
                 pipe.expire(key, timedelta(days=KEEP_DAYS))
             pipe.execute()
-    except REDIS_ERRORS as error:
+    except RedisError as error:
         logger.warning("%s of campaign %s not counted: %s", kind, campaign_id, error)
 
 
@@ -63,6 +64,6 @@ def count_distinct(kind: str, campaign_id: int | None, days: Iterable[date]) -> 
         return 0
     try:
         return int(get_redis().pfcount(*keys))
-    except REDIS_ERRORS as error:
+    except RedisError as error:
         logger.warning("%s of campaign %s not read: %s", kind, campaign_id, error)
         return 0
