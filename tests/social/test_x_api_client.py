@@ -29,6 +29,9 @@ from social.x_api import (
 API = "https://api.x.test/2"
 TOKEN = "secret-access-token-abcdefghijklmnop"
 
+# Every answer the client gets is priced and recorded in PostgreSQL (social.spend).
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def client():
