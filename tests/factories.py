@@ -245,3 +245,45 @@ def reward_grid(
             )
         )
     return ShareReward.objects.bulk_create(rows)
+
+
+def bulk_rewards(campaign: ShareCampaign, count: int) -> None:
+    """`count` readers, each with an X connection (scores 1-100 in turn) and a
+    reward in `campaign` in every status in turn, bulk-inserted (for volume:
+    exports, dashboards)."""
+    tag = uuid.uuid4().hex[:8]
+    now = timezone.now()
+    statuses = (Status.PENDING, Status.VERIFIED, Status.REWARDED, Status.FAILED)
+    for start in range(0, count, 5000):
+        numbers = range(start, min(start + 5000, count))
+        users = User.objects.bulk_create(
+            User(email=f"bulk{n}-{tag}@example.com", password="!") for n in numbers
+        )
+        connections = XConnection.objects.bulk_create(
+            XConnection(
+                user=user,
+                x_user_id=f"{tag}{n}",
+                x_username=f"bulk_{tag}_{n}",
+                access_token_encrypted=b"\x00",
+                token_expires_at=now,
+                x_score=n % 100 + 1,
+            )
+            for n, user in zip(numbers, users, strict=True)
+        )
+        rewards = []
+        for n, user, connection in zip(numbers, users, connections, strict=True):
+            status = statuses[n % 4]
+            rewarded = status == Status.REWARDED
+            rewards.append(
+                ShareReward(
+                    user=user,
+                    campaign=campaign,
+                    x_connection=connection,
+                    status=status,
+                    bux_rewarded=Decimal(n % 90 + 10),
+                    verified_at=None if status == Status.PENDING else now,
+                    rewarded_at=now if rewarded else None,
+                    tx_hash=f"0x{tag}{n:056x}" if rewarded else None,
+                )
+            )
+        ShareReward.objects.bulk_create(rewards)

@@ -1,0 +1,93 @@
+"""A campaign's rewards as CSV, from the admin and from the command line: what the
+rows say, and memory that stays flat however many rows there are."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tracemalloc
+from decimal import Decimal
+
+from django.core.management import call_command
+
+from campaigns.dashboard.export import HEADER, csv_lines
+from tests.factories import bulk_rewards
+
+
+def test_the_admin_action_exports_a_campaigns_rewards(
+    admin_client,
+    reader,
+    other_user,
+    campaign_factory,
+    connection_factory,
+    reward_factory,
+):
+    campaign = campaign_factory()
+    connection = connection_factory(reader, username="dana_reads", score=25)
+    minted = reward_factory(
+        reader,
+        campaign,
+        x_connection=connection,
+        rewarded=True,
+        bux_rewarded=Decimal("50"),
+    )
+    reward_factory(other_user, campaign, failed=True)
+    reward_factory(other_user, campaign_factory())  # another campaign's
+
+    response = admin_client.post(
+        "/admin/campaigns/sharecampaign/",
+        {"action": "export_rewards", "_selected_action": [campaign.pk]},
+    )
+
+    assert response["Content-Type"] == "text/csv"
+    assert f"campaign-{campaign.pk}-rewards.csv" in response["Content-Disposition"]
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    )
+    assert [row["state"] for row in rows] == ["rewarded", "failed"]
+    first = rows[0]
+    assert first["reward_id"] == str(minted.pk)
+    assert first["reader_email"] == reader.email
+    assert (first["x_handle"], first["x_score"]) == ("dana_reads", "25")
+    assert first["bux"] == "50.00"
+    assert first["transaction"] == minted.tx_hash
+    assert first["rewarded_at"].startswith(str(minted.rewarded_at.date()))
+    assert rows[1]["transaction"] == "" and rows[1]["x_handle"] == ""
+
+
+def test_the_command_writes_the_same_file(tmp_path, campaign_factory):
+    campaign = campaign_factory()
+    bulk_rewards(campaign, 40)
+    target = tmp_path / "rewards.csv"
+
+    call_command("export_campaign_rewards", campaign.pk, output=str(target))
+
+    text = target.read_bytes().decode()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == list(HEADER)
+    assert len(rows) == 41
+    assert "".join(csv_lines(campaign)) == text
+
+
+def export_peak(campaign) -> tuple[int, int]:
+    """The most memory the export held at once, and the bytes it wrote."""
+    tracemalloc.start()
+    try:
+        written = sum(len(line) for line in csv_lines(campaign))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak, written
+
+
+def test_exporting_four_times_the_rewards_takes_no_more_memory(campaign_factory):
+    small, large = campaign_factory(), campaign_factory()
+    bulk_rewards(small, 4_000)
+    bulk_rewards(large, 16_000)
+
+    small_peak, small_written = export_peak(small)
+    large_peak, large_written = export_peak(large)
+
+    assert large_written > 3.9 * small_written
+    # Held at once: a chunk of rows, whatever the campaign's size.
+    assert large_peak < 1.3 * small_peak, (small_peak, large_peak)
