@@ -176,6 +176,13 @@ def many_rewards(user_factory, campaign_factory) -> Callable[..., list[ShareRewa
 
 
 @pytest.fixture
+def bulk_rewards(db) -> Callable[[ShareCampaign, int], None]:
+    """`make(campaign, count)`: count readers with an X connection and a reward in
+    the campaign, in every status in turn, bulk-inserted (for volume)."""
+    return factories.bulk_rewards
+
+
+@pytest.fixture
 def messages_of() -> Callable[..., list[str]]:
     """The flash messages a rendered response shows."""
 

@@ -11,7 +11,6 @@ from decimal import Decimal
 from django.core.management import call_command
 
 from campaigns.dashboard.export import HEADER, csv_lines
-from tests.factories import bulk_rewards
 
 
 def test_the_admin_action_exports_a_campaigns_rewards(
@@ -55,7 +54,7 @@ def test_the_admin_action_exports_a_campaigns_rewards(
     assert rows[1]["transaction"] == "" and rows[1]["x_handle"] == ""
 
 
-def test_the_command_writes_the_same_file(tmp_path, campaign_factory):
+def test_the_command_writes_the_same_file(tmp_path, campaign_factory, bulk_rewards):
     campaign = campaign_factory()
     bulk_rewards(campaign, 40)
     target = tmp_path / "rewards.csv"
@@ -80,7 +79,9 @@ def export_peak(campaign) -> tuple[int, int]:
     return peak, written
 
 
-def test_exporting_four_times_the_rewards_takes_no_more_memory(campaign_factory):
+def test_exporting_four_times_the_rewards_takes_no_more_memory(
+    campaign_factory, bulk_rewards
+):
     small, large = campaign_factory(), campaign_factory()
     bulk_rewards(small, 4_000)
     bulk_rewards(large, 16_000)
