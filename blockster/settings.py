@@ -278,6 +278,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "rewards.tasks.sweep_rewards_task",
         "schedule": crontab(),
     },
+    # Every minute: rebuild the campaign dashboard's hourly sums of the last two
+    # hours (rewards.services.stats).
+    "refresh-campaign-stats": {
+        "task": "rewards.tasks.refresh_campaign_stats_task",
+        "schedule": crontab(),
+        "args": (2,),
+    },
+    # Every 10 minutes, at 5 past: the same for the last 36 hours, which catches
+    # rewards changed long after they were made (a retweet undone a day later).
+    "refresh-campaign-stats-day": {
+        "task": "rewards.tasks.refresh_campaign_stats_task",
+        "schedule": crontab(minute="5-59/10"),
+        "args": (36,),
+    },
     # Every 10 minutes: compare the Redis mirror with PostgreSQL and mend any drift,
     # so a Redis outage heals by itself.
     "repair-mirror": {

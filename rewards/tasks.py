@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
@@ -8,6 +10,7 @@ from .mirror.built import REPAIR_MIRROR_TASK
 from .mirror.check import check_mirror
 from .services.mint_queue import MINT_BUX_TASK
 from .services.minting import MintResult, mint_share_reward
+from .services.stats import refresh_recent_stats
 from .services.sweeper import SweepResult, sweep_rewards
 
 
@@ -38,6 +41,12 @@ def mint_bux_task(self: Task[[int], str], reward_id: int) -> str:
 @shared_task(acks_late=True)
 def sweep_rewards_task() -> SweepResult:
     return sweep_rewards()
+
+
+@shared_task(acks_late=True)
+def refresh_campaign_stats_task(hours: float) -> str:
+    """Rebuild the campaign dashboard's sums for the last `hours`."""
+    return refresh_recent_stats(timedelta(hours=hours)).isoformat()
 
 
 @shared_task(name=REPAIR_MIRROR_TASK, acks_late=True)

@@ -1,8 +1,9 @@
-"""The dashboard's figures, read with a fixed number of aggregate queries: rewards
-made in the period, grouped by time bucket and status and by X-score band in one
-scan; BUX minted up to the end of the period by bucket; X spend from its hourly
-rows; the funnel's readers from Redis. Nothing is loaded row by row, so a campaign
-with a million rewards costs what its index scans cost (bench/dashboard.py).
+"""The dashboard's figures, read from sums kept per hour, never from the rewards
+themselves: CampaignStat (rewards made per hour by status and by X-score band,
+BUX minted per hour; rebuilt for the recent hours when a minute old, see
+rewards.services.stats), XSpend (X requests per hour and purpose) and the
+funnel's HyperLogLogs in Redis. A page reads at most a few thousand rows per
+campaign, whatever the number of rewards (bench/dashboard.py).
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
 
-from django.db import connection
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 
+from rewards.models import CampaignStat
+from rewards.services.stats import ensure_fresh_stats
 from social.models import XSpend
 from social.spend.prices import usd
 
@@ -29,8 +30,6 @@ Status = ShareReward.Status
 MAX_PERIOD_DAYS = 92
 # Periods up to this long are shown by the hour, longer ones by the day.
 HOURLY_UP_TO_DAYS = 14
-# X-score bands of the participants' distribution: 1-10, 11-20, ... 91-100.
-SCORE_BANDS = 10
 # A reward's multiplier is its amount over the campaign's base (round(score × base)).
 CONFIRMED = (Status.VERIFIED, Status.REWARDED, "undone")
 MINTED = (Status.REWARDED, "undone")
@@ -82,6 +81,7 @@ class Period:
 class Dashboard:
     period: Period
     campaign: ShareCampaign | None
+    as_of: datetime | None = None
     # bucket -> status -> rewards made in that bucket, now in that status
     shares: dict[datetime, dict[str, int]] = field(default_factory=dict)
     by_status: dict[str, int] = field(default_factory=dict)
@@ -136,7 +136,7 @@ class Dashboard:
 
 def build_dashboard(campaign: ShareCampaign | None, period: Period) -> Dashboard:
     period = period.bounded()
-    board = Dashboard(period=period, campaign=campaign)
+    board = Dashboard(period=period, campaign=campaign, as_of=ensure_fresh_stats())
     _read_shares(board)
     _read_minted(board)
     _read_spend(board)
@@ -149,73 +149,52 @@ def _id(campaign: ShareCampaign | None) -> int | None:
     return None if campaign is None else campaign.pk
 
 
-def _campaign_filter(campaign: ShareCampaign | None) -> str:
-    return "" if campaign is None else "AND r.campaign_id = %(campaign)s"
+def _stats(board: Dashboard, *measures: str) -> QuerySet[CampaignStat]:
+    rows = CampaignStat.objects.filter(measure__in=measures)
+    if board.campaign is not None:
+        rows = rows.filter(campaign=board.campaign)
+    return rows
 
 
-def _params(board: Dashboard) -> dict[str, Any]:
-    return {
-        "bucket": board.period.bucket,
-        "since": board.period.since,
-        "until": board.period.until,
-        "campaign": _id(board.campaign),
-        "bands": SCORE_BANDS,
-    }
+def _bucket(board: Dashboard) -> TruncHour | TruncDay:
+    trunc = TruncHour if board.period.bucket == "hour" else TruncDay
+    return trunc("hour", tzinfo=UTC)
 
 
 def _read_shares(board: Dashboard) -> None:
-    # One scan of the period's rewards answers both groupings.
-    sql = f"""
-        SELECT date_trunc(%(bucket)s, r.created_at, 'UTC') AS bucket, r.status,
-               LEAST(%(bands)s, GREATEST(1, CEIL(
-                   r.bux_rewarded / NULLIF(c.bux_reward, 0) * %(bands)s / 100
-               )))::int AS band,
-               GROUPING(date_trunc(%(bucket)s, r.created_at, 'UTC')) AS by_band,
-               count(*)
-        FROM campaigns_sharereward r
-        JOIN campaigns_sharecampaign c ON c.id = r.campaign_id
-        WHERE r.created_at >= %(since)s AND r.created_at < %(until)s
-              {_campaign_filter(board.campaign)}
-        GROUP BY GROUPING SETS (
-            (date_trunc(%(bucket)s, r.created_at, 'UTC'), r.status),
-            (LEAST(%(bands)s, GREATEST(1, CEIL(
-                r.bux_rewarded / NULLIF(c.bux_reward, 0) * %(bands)s / 100
-            )))::int)
-        )
-    """  # noqa: S608 (the filter is one of two constants; values are parameters)
+    period = board.period
+    made = (
+        _stats(board, CampaignStat.Measure.MADE, CampaignStat.Measure.BAND)
+        .filter(hour__gte=period.since, hour__lt=period.until)
+        .annotate(bucket=_bucket(board))
+        .values("measure", "bucket", "key")
+        .annotate(n=Sum("count"))
+    )
     shares: dict[datetime, dict[str, int]] = defaultdict(dict)
     by_status: dict[str, int] = defaultdict(int)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _params(board))
-        for bucket, status, band, by_band, count in cursor.fetchall():
-            if by_band:
-                if band is not None:
-                    board.score_bands[band] = count
-                continue
-            shares[bucket][status] = count
-            by_status[status] += count
+    bands: dict[int, int] = defaultdict(int)
+    for row in made:
+        if row["measure"] == CampaignStat.Measure.BAND:
+            bands[int(row["key"])] += row["n"]
+            continue
+        shares[row["bucket"]][row["key"]] = row["n"]
+        by_status[row["key"]] += row["n"]
     board.shares, board.by_status = dict(shares), dict(by_status)
+    board.score_bands = dict(bands)
 
 
 def _read_minted(board: Dashboard) -> None:
-    # Everything minted before the period is one figure: the curve starts from it.
-    sql = f"""
-        SELECT date_trunc(%(bucket)s, r.rewarded_at, 'UTC') >= %(since)s AS in_period,
-               CASE WHEN r.rewarded_at >= %(since)s
-                    THEN date_trunc(%(bucket)s, r.rewarded_at, 'UTC') END,
-               sum(r.bux_rewarded)
-        FROM campaigns_sharereward r
-        WHERE r.status IN ('rewarded', 'undone') AND r.rewarded_at < %(until)s
-              {_campaign_filter(board.campaign)}
-        GROUP BY 1, 2
-    """  # noqa: S608 (the filter is one of two constants; values are parameters)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, _params(board))
-        for in_period, bucket, bux in cursor.fetchall():
-            if in_period:
-                board.minted[bucket] = bux or Decimal("0")
-            else:
-                board.minted_before += bux or Decimal("0")
+    period = board.period
+    minted = _stats(board, CampaignStat.Measure.MINTED).filter(hour__lt=period.until)
+    before = minted.filter(hour__lt=period.since).aggregate(bux=Sum("bux"))["bux"]
+    board.minted_before = before or Decimal("0")
+    in_period = (
+        minted.filter(hour__gte=period.since)
+        .annotate(bucket=_bucket(board))
+        .values("bucket")
+        .annotate(bux=Sum("bux"))
+    )
+    board.minted = {row["bucket"]: row["bux"] for row in in_period}
 
 
 def _read_spend(board: Dashboard) -> None:
@@ -228,9 +207,8 @@ def _read_spend(board: Dashboard) -> None:
         n=Sum("requests"), cost=Sum("cost_micros")
     ):
         board.spend_by_purpose[row["purpose"]] = (row["n"], row["cost"])
-    trunc = TruncHour if board.period.bucket == "hour" else TruncDay
     by_bucket = (
-        rows.annotate(bucket=trunc("hour", tzinfo=UTC))
+        rows.annotate(bucket=_bucket(board))
         .values("bucket")
         .annotate(cost=Sum("cost_micros"))
     )
