@@ -14,12 +14,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from rewards.services.stats import SCORE_BANDS
 from social.spend.prices import usd
 
 from ..models import CampaignAlert, ShareCampaign, ShareReward
 from .charts import Series, bars, cumulative_line, funnel, stacked_bars
 from .export import csv_lines, export_filename
-from .queries import MAX_PERIOD_DAYS, SCORE_BANDS, Dashboard, Period, build_dashboard
+from .queries import MAX_PERIOD_DAYS, Dashboard, Period, build_dashboard
 
 # The shares chart's outcomes, in stacking order: status -> series.
 OUTCOMES = (
