@@ -1,12 +1,45 @@
-from django.contrib import admin
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
-from django.db.models import QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.html import format_html
 
+from blockster.proxy import client_ip
+
 from .models import SecurityEvent, User
+from .services import is_barred_for_undone_shares, lift_undone_shares_bar
+
+
+class UndoneSharesBarFilter(admin.SimpleListFilter):
+    """Readers refused new campaigns for taking back paid retweets."""
+
+    title = "barred for undone retweets"
+    parameter_name = "undone_bar"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin
+    ) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> QuerySet[User]:
+        if self.value() not in ("yes", "no"):
+            return queryset
+        # The rule of accounts.services.is_barred_for_undone_shares, in SQL.
+        limit = settings.X_UNDONE_SHARES_LIMIT
+        barred = Q(undone_shares__gte=F("undone_shares_forgiven") + limit)
+        if limit <= 0:
+            barred = Q(pk__in=[])
+        if self.value() == "yes":
+            return queryset.filter(barred)
+        return queryset.exclude(barred)
 
 
 class UserChangeAdminForm(UserChangeForm):
@@ -31,14 +64,26 @@ class UserAdmin(BaseUserAdmin):
         "display_name",
         "wallet_address",
         "is_staff",
+        "undone",
         "date_joined",
     )
-    list_filter = ("is_staff", "is_superuser", "is_active")
+    list_filter = ("is_staff", "is_superuser", "is_active", UndoneSharesBarFilter)
     search_fields = ("email", "display_name", "wallet_address", "locked_x_user_id")
-    readonly_fields = ("locked_x_user_id", "last_login", "date_joined")
+    readonly_fields = (
+        "locked_x_user_id",
+        "undone",
+        "undone_shares_forgiven",
+        "last_login",
+        "date_joined",
+    )
+    actions = ["lift_undone_bar"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         ("Profile", {"fields": ("display_name", "wallet_address", "locked_x_user_id")}),
+        (
+            "Retweets taken back after payout",
+            {"fields": ("undone", "undone_shares_forgiven")},
+        ),
         (
             "Permissions",
             {
@@ -56,6 +101,35 @@ class UserAdmin(BaseUserAdmin):
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "password1", "password2")}),
     )
+
+    @admin.display(description="Undone retweets", ordering="undone_shares")
+    def undone(self, user: User) -> str:
+        """How many paid retweets the reader took back, and whether that bars them."""
+        if not user.undone_shares:
+            return "0"
+        if is_barred_for_undone_shares(user):
+            return format_html(
+                "<strong>{}: barred from new campaigns</strong>", user.undone_shares
+            )
+        if user.undone_shares_forgiven:
+            return f"{user.undone_shares} ({user.undone_shares_forgiven} forgiven)"
+        return str(user.undone_shares)
+
+    @admin.action(
+        description="Lift the bar for undone retweets", permissions=["change"]
+    )
+    def lift_undone_bar(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        actor = request.user if isinstance(request.user, User) else None
+        lifted = sum(
+            lift_undone_shares_bar(user, actor=actor, ip=client_ip(request))
+            for user in queryset.order_by("pk")
+        )
+        self.message_user(
+            request,
+            f"Forgave the undone retweets of {lifted} reader{pluralize(lifted)}: "
+            "they may take part in new campaigns again.",
+            messages.SUCCESS,
+        )
 
 
 class SecurityEventUserFilter(admin.SimpleListFilter):

@@ -56,6 +56,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     locked_x_user_id = models.CharField(
         "locked X user id", max_length=32, null=True, blank=True, editable=False
     )
+    # Retweets the reader took back after being paid for them (found by the audit
+    # after payout), and how many of those staff have forgiven by lifting the bar
+    # on new campaigns (accounts.services.is_barred_for_undone_shares).
+    undone_shares = models.PositiveIntegerField(default=0, editable=False)
+    undone_shares_forgiven = models.PositiveIntegerField(default=0, editable=False)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
@@ -118,6 +123,10 @@ class SecurityEvent(models.Model):
         MINT_RETRIED = "mint_retried", "Operator: retry minting"
         MINT_MARKED_FAILED = "mint_marked_failed", "Operator: marked failed (no mint)"
         MINT_RECORDED = "mint_recorded", "Operator: recorded a mint"
+        UNDONE_BAR_LIFTED = (
+            "undone_bar_lifted",
+            "Operator: lifted the bar for undone retweets",
+        )
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # The user the event is about (the reader, the reward's owner).

@@ -278,6 +278,18 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
         "task": "rewards.tasks.sweep_rewards_task",
         "schedule": crontab(),
     },
+    # Every minute: look again for shares whose confirmation on X was lost (a worker
+    # or the broker went away), and fail those whose reader never reconnected X.
+    "sweep-shared-rewards": {
+        "task": "campaigns.tasks.sweep_shared_rewards_task",
+        "schedule": crontab(),
+    },
+    # Every 15 minutes: look once more at rewarded retweets a day old, and mark
+    # those the reader took back as undone (at most X_AUDIT_READS_PER_RUN reads).
+    "audit-rewarded-shares": {
+        "task": "rewards.tasks.audit_rewarded_shares_task",
+        "schedule": crontab(minute="*/15"),
+    },
     # Every minute: rebuild the campaign dashboard's hourly sums of the last two
     # hours (rewards.services.stats).
     "refresh-campaign-stats": {
@@ -414,6 +426,28 @@ X_RETRY_DELAYS = [0.5, 1.0]
 # minutes) is never reached; a scan queues at most X_SCORE_BATCH_SIZE at a time.
 X_SCORE_SPACING_SECONDS = env.float("X_SCORE_SPACING_SECONDS", default=3.2)
 X_SCORE_BATCH_SIZE = env.int("X_SCORE_BATCH_SIZE", default=900)
+
+# Confirming a retweet on X before its BUX are minted (campaigns.services.confirm;
+# docs/x-policy.md has the costs). X_VERIFY_SHARES: all, off, or sample:<percent>;
+# a campaign may choose otherwise in admin.
+X_VERIFY_SHARES = env.str("X_VERIFY_SHARES", default="all")
+# Posts read from the reader's timeline per check (X's minimum is 5).
+X_VERIFY_TIMELINE_POSTS = env.int("X_VERIFY_TIMELINE_POSTS", default=5)
+# X's timelines lag behind its writes: the first look waits this long, and a retweet
+# not found yet is looked for again X_VERIFY_RETRY_SECONDS later, X_VERIFY_ATTEMPTS
+# looks in all, before the share fails as "not found".
+X_VERIFY_FIRST_DELAY_SECONDS = env.float("X_VERIFY_FIRST_DELAY_SECONDS", default=5.0)
+X_VERIFY_RETRY_SECONDS = env.float("X_VERIFY_RETRY_SECONDS", default=30.0)
+X_VERIFY_ATTEMPTS = env.int("X_VERIFY_ATTEMPTS", default=4)
+# How long a share whose reader must reconnect X keeps its place before it fails.
+X_VERIFY_RECONNECT_HOURS = env.float("X_VERIFY_RECONNECT_HOURS", default=24.0)
+# The audit after payout looks at each confirmed, rewarded retweet once, this long
+# after the mint, reading at most X_AUDIT_READS_PER_RUN timelines per run.
+X_AUDIT_DELAY_SECONDS = env.int("X_AUDIT_DELAY_SECONDS", default=24 * 3600)
+X_AUDIT_READS_PER_RUN = env.int("X_AUDIT_READS_PER_RUN", default=200)
+# A reader who undid this many paid retweets is refused new campaigns until staff
+# lift the bar (0: never).
+X_UNDONE_SHARES_LIMIT = env.int("X_UNDONE_SHARES_LIMIT", default=3)
 
 BUX_MINTER_URL = env.str("BUX_MINTER_URL", default=_x_defaults["BUX_MINTER_URL"])
 BUX_MINTER_SECRET = env.str(

@@ -170,6 +170,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
                 "fields": (
                     "bux_reward",
                     "request_like",
+                    "verify_shares",
                     "bux_budget",
                     "close_when_spent",
                 )
@@ -313,8 +314,10 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         filtered = f"{rewards_url}?campaign__id__exact={campaign.pk}"
         by_status = {
             RewardStatus.PENDING: stats["pending"],
+            RewardStatus.SHARED: stats["shared"],
             RewardStatus.VERIFIED: stats["verified"],
             RewardStatus.REWARDED: stats["rewarded"],
+            RewardStatus.UNDONE: stats["undone"],
             RewardStatus.FAILED: stats["failed"],
         }
         rows = [("Total", stats["total"], filtered)] + [

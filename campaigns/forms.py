@@ -23,6 +23,7 @@ EDITED_FIELDS = (
     "max_participants",
     "bux_budget",
     "close_when_spent",
+    "verify_shares",
 )
 
 

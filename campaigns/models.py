@@ -11,6 +11,10 @@ from django.db.models import Count, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
+from rewards.reasons import RETRYABLE_FAILURES
+
+from .policy import validate_verify_policy
+
 # The database's name for "one active campaign per tweet"; services recognise it.
 ACTIVE_TWEET_CONSTRAINT = "campaigns_one_active_campaign_per_tweet"
 
@@ -146,6 +150,15 @@ class ShareCampaign(models.Model):
         help_text="Deactivate the campaign by itself once less than one minimum "
         "reward (the base reward at X score 1) is left of its budget.",
     )
+    verify_shares = models.CharField(
+        "confirm retweets on X",
+        max_length=12,
+        blank=True,
+        validators=[validate_verify_policy],
+        help_text="Empty: the site's setting (X_VERIFY_SHARES). all: every retweet "
+        "is found on the reader's X timeline before BUX are minted; sample:25: one "
+        "share in four, picked at random; off: paid on X's answer alone.",
+    )
     total_shares = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -218,10 +231,12 @@ class ShareReward(models.Model):
     """One reader's participation in one campaign: granted at most once."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        VERIFIED = "verified", "Verified"
-        REWARDED = "rewarded", "Rewarded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", "Pending"  # claimed, X not yet answered
+        SHARED = "shared", "Shared, confirming on X"  # X accepted the retweet
+        VERIFIED = "verified", "Verified"  # confirmed (or not checked); mint queued
+        REWARDED = "rewarded", "Rewarded"  # minted, tx_hash set
+        FAILED = "failed", "Failed"  # a final refusal, with its reason
+        UNDONE = "undone", "Undone on X"  # rewarded, then the retweet was removed
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="share_rewards"
@@ -245,6 +260,14 @@ class ShareReward(models.Model):
         "BUX", max_digits=18, decimal_places=2, null=True, blank=True
     )
     failure_reason = models.TextField(blank=True)
+    # The confirmation on X (campaigns.services.confirm): when X accepted the
+    # retweet, how many reads of the reader's timeline have not found it yet, and
+    # the reader's own post that retweets the tweet, once a read found it.
+    shared_at = models.DateTimeField(null=True, blank=True)
+    confirm_attempts = models.PositiveSmallIntegerField(default=0)
+    retweet_post_id = models.CharField("retweet post on X", max_length=19, blank=True)
+    # The audit after payout (rewards.services.audit) looked at the retweet again.
+    audited_at = models.DateTimeField(null=True, blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     rewarded_at = models.DateTimeField(null=True, blank=True)
     tx_hash = models.CharField(max_length=66, null=True, blank=True)
@@ -279,6 +302,10 @@ class ShareReward(models.Model):
                 name="campaigns_rewarded_has_tx_hash",
             ),
             models.CheckConstraint(
+                condition=~Q(status="undone") | Q(tx_hash__isnull=False),
+                name="campaigns_undone_has_tx_hash",
+            ),
+            models.CheckConstraint(
                 condition=Q(bux_rewarded__isnull=True) | Q(bux_rewarded__gte=0),
                 name="campaigns_bux_not_negative",
             ),
@@ -287,6 +314,13 @@ class ShareReward(models.Model):
             models.Index(fields=["status", "updated_at"], name="campaigns_status_idx"),
             models.Index(
                 fields=["campaign", "status"], name="campaigns_camp_status_idx"
+            ),
+            # The audit's queue: confirmed, rewarded shares not looked at again yet.
+            models.Index(
+                fields=["rewarded_at"],
+                condition=Q(status="rewarded", audited_at__isnull=True)
+                & ~Q(retweet_post_id=""),
+                name="campaigns_audit_due_idx",
             ),
         ]
 
@@ -302,14 +336,25 @@ class ShareReward(models.Model):
             and not self.waiting_for_wallet
         )
 
+    @property
+    def can_retry(self) -> bool:
+        """Failed for want of a confirmation on X: the reader's next share resets
+        this row into a new claim (campaigns.services.claim)."""
+        return self.status == self.Status.FAILED and self.failure_reason in (
+            RETRYABLE_FAILURES
+        )
+
 
 # Reward statuses that hold a place in their campaign: claims in flight as well as
 # successful shares, so a burst of readers can never verify more shares than the
 # campaign has places.
 PLACE_HOLDING = (
     ShareReward.Status.PENDING,
+    ShareReward.Status.SHARED,
     ShareReward.Status.VERIFIED,
     ShareReward.Status.REWARDED,
+    # Paid, then taken back on X: the BUX stay minted, so the place stays taken.
+    ShareReward.Status.UNDONE,
 )
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
+from accounts.services import BARRED_FOR_UNDONE_SHARES, is_barred_for_undone_shares
 from posts.models import Post
 from rewards.amounts import x_multiplier
 from rewards.reasons import MINTER_REFUSED, WALLET_REFUSED
@@ -17,6 +19,7 @@ from social.spend import SHARING_PAUSED_MESSAGE, current_sharing_pause
 
 from .models import ShareCampaign, ShareReward
 from .services.budget import campaign_usage, minimum_reward, reward_amount
+from .services.confirm import reconnect_hold
 from .services.share import ShareOutcome, is_score_pending
 
 
@@ -38,6 +41,29 @@ class CampaignBox:
     outcome: ShareOutcome | None = None
     budget_spent: bool = False
     sharing_paused_message: str = ""
+    # Why the reader may not take part: they took back too many paid retweets.
+    barred_message: str = ""
+
+    @property
+    def shows_reward(self) -> bool:
+        """The reward's state is what the box shows; a share that failed for want
+        of a confirmation on X shows the share button again while the campaign is
+        open (with the reason above it)."""
+        return self.reward is not None and not (self.reward.can_retry and self.is_open)
+
+    @property
+    def retry_notice(self) -> str:
+        """Why the reader's last share did not count, when they may share again."""
+        return (
+            self.reward.failure_reason if self.reward and self.reward.can_retry else ""
+        )
+
+    @property
+    def reconnect_by(self) -> datetime | None:
+        """Until when a share waiting for the reader to reconnect X keeps its place."""
+        if self.reward is None or self.reward.shared_at is None:
+            return None
+        return self.reward.shared_at + reconnect_hold()
 
     @property
     def awaiting_wallet(self) -> bool:
@@ -67,6 +93,8 @@ class CampaignBox:
         Status = ShareReward.Status
         if self.reward.status == Status.PENDING:
             return "sharing"
+        if self.reward.status == Status.SHARED:
+            return "confirming" if self.connection is not None else "reconnect"
         if self.reward.status == Status.VERIFIED:
             if self.reward.needs_operator:
                 return "operator"
@@ -76,8 +104,10 @@ class CampaignBox:
     @property
     def polling(self) -> bool:
         """The box refreshes itself while something it shows is about to change."""
-        return self.minting or (
-            self.reward is None and self.is_open and self.score_pending
+        return (
+            self.minting
+            or self.reward_state == "confirming"
+            or (self.reward is None and self.is_open and self.score_pending)
         )
 
     @property
@@ -140,6 +170,9 @@ def campaign_box(
     paused = ""
     if is_open and current_sharing_pause() is not None:
         paused, is_open = SHARING_PAUSED_MESSAGE, False
+    barred = ""
+    if is_open and isinstance(user, User) and is_barred_for_undone_shares(user):
+        barred, is_open = BARRED_FOR_UNDONE_SHARES, False
     return CampaignBox(
         post=post,
         campaign=campaign,
@@ -158,4 +191,5 @@ def campaign_box(
         outcome=outcome,
         budget_spent=budget_spent,
         sharing_paused_message=paused,
+        barred_message=barred,
     )

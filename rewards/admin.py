@@ -52,6 +52,10 @@ def _not_eligible_because(reward: ShareReward) -> str:
         return "already failed"
     if reward.status == RewardStatus.PENDING:
         return "not verified yet"
+    if reward.status == RewardStatus.SHARED:
+        return "still being confirmed on X"
+    if reward.status == RewardStatus.UNDONE:
+        return "already rewarded (undone on X since)"
     if reward.needs_operator:
         return "flagged: the minter may have minted it"
     if reward.mint_started_at is not None:
@@ -83,9 +87,13 @@ REWARD_FIELDS = (
     "bux_rewarded",
     "retweet_id",
     "liked",
+    "shared_at",
+    "confirm_attempts",
+    "retweet_post_id",
     "verified_at",
     "rewarded_at",
     "tx_hash",
+    "audited_at",
     "mint_attempts",
     "mint_started_at",
     "needs_operator",
@@ -116,6 +124,7 @@ class ShareRewardAdmin(admin.ModelAdmin):
         "needs_operator",
         "waiting_for_wallet",
         "liked",
+        ("audited_at", admin.EmptyFieldListFilter),
     )
     search_fields = ("user__email", "=tx_hash")
     search_help_text = "Search by reader email or full transaction hash."

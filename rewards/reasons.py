@@ -16,6 +16,15 @@ MAX_FAILURE_REASON = 300
 # How a minter's refusal begins; the share box tells the reader the minter's words.
 WALLET_REFUSED = "The minter refused the wallet address"
 MINTER_REFUSED = "The minter refused this mint"
+# A share whose retweet the confirmation could not find on X, or could not look for
+# because the reader never reconnected X: the reader sees these words, and the next
+# share resets the reward into a new claim (ShareReward.can_retry).
+NOT_SEEN_ON_X = "We could not find your retweet on X. Retweet it again to earn."
+RECONNECT_TOO_LATE = (
+    "We could not check your retweet on X because your X account was not "
+    "reconnected in time. Retweet it again to earn."
+)
+RETRYABLE_FAILURES = (NOT_SEEN_ON_X, RECONNECT_TOO_LATE)
 # scheme://user:password@host keeps its scheme and host only.
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
 # secret=..., token: ..., api_key=... (also inside query strings).

@@ -8,6 +8,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from .mirror.built import REPAIR_MIRROR_TASK
 from .mirror.check import check_mirror
+from .services.audit import AuditResult, audit_rewarded_shares
 from .services.mint_queue import MINT_BUX_TASK
 from .services.minting import MintResult, mint_share_reward
 from .services.stats import refresh_recent_stats
@@ -52,3 +53,10 @@ def refresh_campaign_stats_task(hours: float) -> str:
 @shared_task(name=REPAIR_MIRROR_TASK, acks_late=True)
 def repair_mirror_task() -> dict[str, int]:
     return check_mirror(repair=True).summary()
+
+
+@shared_task(acks_late=True)
+def audit_rewarded_shares_task() -> AuditResult:
+    """Look once more at rewarded retweets due for the audit (X_AUDIT_DELAY_SECONDS
+    after the mint), at most X_AUDIT_READS_PER_RUN of them."""
+    return audit_rewarded_shares()

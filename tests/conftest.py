@@ -58,6 +58,24 @@ def _mirror_built(_isolated_redis):
     get_redis().set(mirror_built_key(), "tests")
 
 
+@pytest.fixture(autouse=True)
+def _shares_paid_on_x_answer(settings):
+    """Tests of the share flow and what follows it take X's answer as enough
+    (X_VERIFY_SHARES=off): one stage at a time. The confirmation stage's tests, the
+    browser journeys and the soak run production's default (`confirm_shares`)."""
+    settings.X_VERIFY_SHARES = "off"
+
+
+@pytest.fixture
+def confirm_shares(settings):
+    """Production's policy (every share confirmed on X before minting), with looks
+    close together so a worker finishes them quickly."""
+    settings.X_VERIFY_SHARES = "all"
+    settings.X_VERIFY_FIRST_DELAY_SECONDS = 0
+    settings.X_VERIFY_RETRY_SECONDS = 0.2
+    settings.X_VERIFY_ATTEMPTS = 3
+
+
 @pytest.fixture
 def celery_worker(transactional_db):
     """A real Celery worker thread consuming this process's queue on the Redis broker.

@@ -23,6 +23,7 @@ from ..models import (
 )
 
 Status = ShareReward.Status
+MINTED = (Status.REWARDED, Status.UNDONE)
 
 TWEET_URL = re.compile(
     r"^https?://(?:www\.|mobile\.)?(?:twitter\.com|x\.com)/"
@@ -142,13 +143,16 @@ def violates_one_active_campaign_per_tweet(error: IntegrityError) -> bool:
 
 
 class CampaignStats(TypedDict):
-    """A campaign's rewards counted by status, and the BUX paid out (the spec's map)."""
+    """A campaign's rewards counted by status, and the BUX paid out (the spec's map,
+    with the confirmation's `shared` and the audit's `undone`)."""
 
     total: int
     pending: int
+    shared: int
     verified: int
     rewarded: int
     failed: int
+    undone: int
     total_bux: Decimal
 
 
@@ -156,17 +160,22 @@ def get_campaign_stats(campaign: ShareCampaign) -> CampaignStats:
     counts = ShareReward.objects.filter(campaign=campaign).aggregate(
         total=Count("pk"),
         pending=Count("pk", filter=Q(status=Status.PENDING)),
+        shared=Count("pk", filter=Q(status=Status.SHARED)),
         verified=Count("pk", filter=Q(status=Status.VERIFIED)),
         rewarded=Count("pk", filter=Q(status=Status.REWARDED)),
         failed=Count("pk", filter=Q(status=Status.FAILED)),
-        total_bux=Sum("bux_rewarded", filter=Q(status=Status.REWARDED)),
+        undone=Count("pk", filter=Q(status=Status.UNDONE)),
+        # Minted BUX: an undone share's stay minted.
+        total_bux=Sum("bux_rewarded", filter=Q(status__in=MINTED)),
     )
     return CampaignStats(
         total=counts["total"],
         pending=counts["pending"],
+        shared=counts["shared"],
         verified=counts["verified"],
         rewarded=counts["rewarded"],
         failed=counts["failed"],
+        undone=counts["undone"],
         total_bux=counts["total_bux"] or Decimal("0"),
     )
 

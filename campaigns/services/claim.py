@@ -1,30 +1,39 @@
-"""Claiming a reward: a reader's place in a campaign (pending), then the verified
-share that queues the mint.
+"""Claiming a reward: a reader's place in a campaign (pending), then the share X
+accepted: shared while it is confirmed on X (confirm.py), or verified at once when
+the campaign's policy does not confirm it; a verified share queues the mint.
 
 A reward is granted at most once: the (user, campaign) unique constraint claims the
 pair, the reader's row lock keeps one reward per reader and tweet, the campaign row
 lock keeps `max_participants`, and every status change is a conditional UPDATE from
-the status it expects. Claims held while X answers are leased (lease.py). From
-verified on, the reward belongs to rewards.services (minting).
+the status it expects. Claims held while X answers are leased (lease.py). A share
+that failed for want of a confirmation on X (ShareReward.can_retry) is reset into
+the reader's next claim: the pair's one row is claimed again. From verified on, the
+reward belongs to rewards.services (minting).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.services import BARRED_FOR_UNDONE_SHARES, is_barred_for_undone_shares
 from rewards.mirror.write import sync_after_commit
+from rewards.reasons import RETRYABLE_FAILURES
 from rewards.services import request_mint
 from social.models import XConnection
 
 from ..models import ShareCampaign, ShareReward
 from .budget import BUDGET_SPENT_MESSAGE, campaign_usage, note_claim
+from .confirm_queue import request_confirmation
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,10 @@ class ShareInProgress(AlreadyShared):
     user_message = "Your share is already on its way to X."
 
 
+class BarredForUndoneShares(ShareRefused):
+    user_message = BARRED_FOR_UNDONE_SHARES
+
+
 class TweetAlreadyShared(ShareRefused):
     """The reader already has a reward for this tweet, from another campaign."""
 
@@ -86,8 +99,8 @@ def create_pending_reward(
 ) -> ShareReward:
     """Claim the (user, campaign) pair and a place in the campaign.
 
-    Raises CampaignClosed, CampaignFull, BudgetSpent, TweetAlreadyShared,
-    AlreadyShared or ShareInProgress.
+    Raises CampaignClosed, CampaignFull, BudgetSpent, BarredForUndoneShares,
+    TweetAlreadyShared, AlreadyShared or ShareInProgress.
     """
     return _claim(
         user.pk, campaign.pk, x_connection.pk, amount=amount, must_be_open=True
@@ -106,10 +119,19 @@ def _claim(
         with transaction.atomic():
             # The reader's row lock serialises their claims, so two campaigns of one
             # tweet (as existed before the one-active-campaign rule) cannot both
-            # pass the tweet check below.
-            User.objects.select_for_update(no_key=True).values_list("pk").get(
-                pk=user_id
+            # pass the tweet check below, nor two presses both reset a failed share.
+            reader = (
+                User.objects.select_for_update(no_key=True)
+                .only("undone_shares", "undone_shares_forgiven")
+                .get(pk=user_id)
             )
+            if must_be_open and is_barred_for_undone_shares(reader):
+                raise BarredForUndoneShares()
+            existing = ShareReward.objects.filter(
+                user_id=user_id, campaign_id=campaign_id
+            ).first()
+            if existing is not None and not existing.can_retry:
+                raise _already(existing)
             # The campaign row lock serialises claims, so the places and BUX counted
             # below cannot be overtaken by a concurrent claim.
             locked = (
@@ -131,18 +153,22 @@ def _claim(
                     user_id=user_id, campaign__tweet_id=locked.tweet_id
                 )
                 .exclude(campaign_id=locked.pk)
+                .exclude(status=Status.FAILED, failure_reason__in=RETRYABLE_FAILURES)
                 .select_related("campaign__post")
                 .first()
             )
             if earlier is not None:
                 raise TweetAlreadyShared(earlier)
-            reward = ShareReward.objects.create(
-                user_id=user_id,
-                campaign=locked,
-                x_connection_id=x_connection_id,
-                status=Status.PENDING,
-                bux_rewarded=amount,
-            )
+            if existing is not None:
+                reward = _claim_again(existing, x_connection_id, amount=amount)
+            else:
+                reward = ShareReward.objects.create(
+                    user_id=user_id,
+                    campaign=locked,
+                    x_connection_id=x_connection_id,
+                    status=Status.PENDING,
+                    bux_rewarded=amount,
+                )
             note_claim(locked, usage, amount=amount or Decimal("0"))
             sync_after_commit(reward)
             return reward
@@ -152,22 +178,85 @@ def _claim(
         ).first()
         if existing is None:
             raise
-        if existing.status == Status.PENDING:
-            raise ShareInProgress(existing) from None
-        raise AlreadyShared(existing) from None
+        raise _already(existing) from None
+
+
+def _already(existing: ShareReward) -> AlreadyShared:
+    if existing.status in (Status.PENDING, Status.SHARED):
+        return ShareInProgress(existing)
+    return AlreadyShared(existing)
+
+
+def _claim_again(
+    failed: ShareReward, x_connection_id: int | None, *, amount: Decimal | None
+) -> ShareReward:
+    """The reader's fresh attempt after a share failed for want of a confirmation
+    on X: the same row becomes the new claim (the pair has one row), its earlier
+    failure logged. Runs under the reader's and the campaign's row locks."""
+    claimed = ShareReward.objects.filter(
+        pk=failed.pk, status=Status.FAILED, failure_reason__in=RETRYABLE_FAILURES
+    ).update(
+        status=Status.PENDING,
+        x_connection_id=x_connection_id,
+        bux_rewarded=amount,
+        failure_reason="",
+        retweet_id="",
+        liked=False,
+        shared_at=None,
+        confirm_attempts=0,
+        retweet_post_id="",
+        verified_at=None,
+        claim_renewed_at=Now(),
+        updated_at=timezone.now(),
+    )
+    if claimed != 1:
+        raise ShareRefused()
+    logger.info(
+        "reward %s of user %s on campaign %s claimed again after: %s",
+        failed.pk,
+        failed.user_id,
+        failed.campaign_id,
+        failed.failure_reason,
+    )
+    return ShareReward.objects.get(pk=failed.pk)
 
 
 def verify_share_reward(
     reward: ShareReward, *, retweet_id: str, liked: bool
 ) -> ShareReward:
-    """pending → verified, count the share, and queue the mint after commit.
+    """pending → verified, count the share, and queue the mint after commit: X's
+    answer is enough (the campaign's policy does not confirm this share).
 
     X has retweeted by now. If the claim was freed meanwhile (its request could not
     renew it), the place is claimed again: raises PlaceLost when the campaign has
     none left, AlreadyShared or TweetAlreadyShared when another claim of the reader
     took over.
     """
-    if _mark_verified(reward, retweet_id=retweet_id, liked=liked):
+    return _after_x_accepted(
+        reward,
+        partial(
+            _mark_verified,
+            from_status=Status.PENDING,
+            retweet_id=retweet_id,
+            liked=liked,
+        ),
+    )
+
+
+def mark_shared(reward: ShareReward, *, retweet_id: str, liked: bool) -> ShareReward:
+    """pending → shared: X accepted the retweet, and it is looked for on the reader's
+    timeline before anything is minted (the confirmation task is queued after
+    commit). The place and the amount stay held. A claim freed meanwhile is claimed
+    again, as verify_share_reward does."""
+    return _after_x_accepted(
+        reward, partial(_mark_shared, retweet_id=retweet_id, liked=liked)
+    )
+
+
+def _after_x_accepted(
+    reward: ShareReward, mark: Callable[[ShareReward], bool]
+) -> ShareReward:
+    if mark(reward):
         return reward
     current = ShareReward.objects.filter(pk=reward.pk).first()
     if current is not None:
@@ -196,12 +285,40 @@ def verify_share_reward(
             reward.campaign_id,
         )
         raise PlaceLost() from None
-    if not _mark_verified(again, retweet_id=retweet_id, liked=liked):
+    if not mark(again):
         raise ShareRefused()
     return again
 
 
-def _mark_verified(reward: ShareReward, *, retweet_id: str, liked: bool) -> bool:
+def _mark_shared(reward: ShareReward, *, retweet_id: str, liked: bool) -> bool:
+    now = timezone.now()
+    changes = {"retweet_id": retweet_id, "liked": liked, "shared_at": now}
+    with transaction.atomic():
+        updated = ShareReward.objects.filter(
+            pk=reward.pk, status=Status.PENDING
+        ).update(status=Status.SHARED, confirm_attempts=0, updated_at=now, **changes)
+        if updated != 1:
+            return False
+        sync_after_commit(reward)
+        # X's timelines lag behind its writes: the first look waits a little.
+        delay = settings.X_VERIFY_FIRST_DELAY_SECONDS
+        transaction.on_commit(partial(request_confirmation, reward.pk, delay=delay))
+    for name, value in changes.items():
+        setattr(reward, name, value)
+    reward.status, reward.updated_at = Status.SHARED, now
+    return True
+
+
+def confirm_share_reward(reward: ShareReward, *, retweet_post_id: str) -> bool:
+    """shared → verified: the retweet was seen on the reader's timeline (never
+    called otherwise); counts the share and queues the mint after commit. False if
+    the reward is no longer shared."""
+    return _mark_verified(
+        reward, from_status=Status.SHARED, retweet_post_id=retweet_post_id
+    )
+
+
+def _mark_verified(reward: ShareReward, *, from_status: str, **changes: object) -> bool:
     now = timezone.now()
     reward_id = reward.pk
     with transaction.atomic():
@@ -211,21 +328,21 @@ def _mark_verified(reward: ShareReward, *, retweet_id: str, liked: bool) -> bool
         ShareCampaign.objects.filter(pk=reward.campaign_id).update(
             total_shares=F("total_shares") + 1
         )
-        updated = ShareReward.objects.filter(
-            pk=reward_id, status=Status.PENDING
-        ).update(
+        updated = ShareReward.objects.filter(pk=reward_id, status=from_status).update(
             status=Status.VERIFIED,
-            retweet_id=retweet_id,
-            liked=liked,
             verified_at=now,
             updated_at=now,
+            failure_reason="",
+            **changes,
         )
         if updated != 1:
             transaction.set_rollback(True)  # the count above
             return False
         sync_after_commit(reward)
         transaction.on_commit(partial(request_mint, reward_id))
-    reward.status, reward.retweet_id, reward.liked = Status.VERIFIED, retweet_id, liked
+    for name, value in changes.items():
+        setattr(reward, name, value)
+    reward.status, reward.failure_reason = Status.VERIFIED, ""
     reward.verified_at = reward.updated_at = now
     return True
 

@@ -36,12 +36,14 @@ from social.x_api import (
 )
 
 from ..models import ShareCampaign, ShareReward
+from ..policy import campaign_policy
 from .budget import reward_amount
 from .claim import (
     AlreadyShared,
     ShareRefused,
     create_pending_reward,
     delete_share_reward,
+    mark_shared,
     verify_share_reward,
 )
 from .lease import hold_claim
@@ -125,9 +127,12 @@ def share_to_x(
         retry_if_connection_dropped(delete_share_reward, reward)
         raise
 
+    # The campaign's policy: confirm the retweet on X before minting (the task
+    # runs after this request), or take X's answer as enough.
+    confirm = campaign_policy(campaign).picks_share()
     try:
         reward = retry_if_connection_dropped(
-            verify_share_reward,
+            mark_shared if confirm else verify_share_reward,
             reward,
             retweet_id=campaign.tweet_id,
             liked=result.liked,
@@ -136,12 +141,15 @@ def share_to_x(
         return ShareOutcome(False, refused.user_message, reward=refused.reward)
     except ShareRefused as refused:
         return ShareOutcome(False, refused.user_message)
-    earned = format_bux(reward.bux_rewarded)
-    if result.liked:
-        return ShareOutcome(
-            True, f"Retweeted & Liked! You earned {earned} BUX!", reward
-        )
-    return ShareOutcome(True, f"Retweeted! You earned {earned} BUX!", reward)
+    return ShareOutcome(True, share_message(reward), reward)
+
+
+def share_message(reward: ShareReward) -> str:
+    """What the reader is told once X accepted the retweet."""
+    done = "Retweeted & Liked!" if reward.liked else "Retweeted!"
+    if reward.status == ShareReward.Status.SHARED:
+        return f"{done} Confirming on X…"
+    return f"{done} You earned {format_bux(reward.bux_rewarded)} BUX!"
 
 
 def _retweet_and_like(

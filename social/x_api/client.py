@@ -195,6 +195,41 @@ class XApiClient:
             :max_results
         ]
 
+    def find_retweet(
+        self,
+        access_token: str,
+        user_id: str,
+        tweet_id: str,
+        *,
+        max_results: int = 5,
+        post_id: str | None = None,
+    ) -> str | None:
+        """The id of the user's post that retweets `tweet_id`, or None. Looked for
+        among their newest `max_results` posts (retweets included), or, given
+        `post_id` (the retweet an earlier look found), that post alone: a window of
+        one id, so the reader's later posts cannot push it out of sight."""
+        params: dict[str, Any] = {
+            # X accepts 5..100.
+            "max_results": min(max(max_results, 5), 100),
+            "tweet.fields": "referenced_tweets",
+            "post.fields": "referenced_tweets",
+        }
+        if post_id is not None:
+            params.update(since_id=int(post_id) - 1, until_id=int(post_id) + 1)
+        body = self._request(
+            "GET",
+            f"/users/{user_id}/tweets",
+            token=access_token,
+            params=params,
+            retry="read",
+            rate_limit=("users/:id/tweets", user_id),
+            spend=(PriceKind.POST_READ, Purpose.VERIFY),
+        )
+        for tweet in parse_tweets(body):
+            if tweet.retweet_of == tweet_id and post_id in (None, tweet.id):
+                return tweet.id
+        return None
+
     def fetch_score_data(self, access_token: str, user_id: str) -> ScoreData:
         user = self.get_user_with_metrics(access_token, user_id)
         tweets = self.get_user_tweets_with_metrics(access_token, user_id, 10)

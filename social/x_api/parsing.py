@@ -59,6 +59,8 @@ class XTweet:
     reply_count: int = 0
     quote_count: int = 0
     is_retweet: bool = False
+    # The id of the post this one retweets, when X says which.
+    retweet_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,9 +185,20 @@ def parse_tweets(body: Any) -> list[XTweet]:
                     isinstance(ref, dict) and ref.get("type") == "retweeted"
                     for ref in references
                 ),
+                retweet_of=_retweeted_id(references),
             )
         )
     return tweets
+
+
+def _retweeted_id(references: Any) -> str | None:
+    if not isinstance(references, list):
+        return None
+    for ref in references:
+        if isinstance(ref, dict) and ref.get("type") == "retweeted":
+            original = ref.get("id")
+            return original if isinstance(original, str) else None
+    return None
 
 
 def parse_flag(body: Any, name: str) -> bool:

@@ -44,7 +44,7 @@ class WorkerProcess:
 @pytest.fixture
 def worker_process(sandbox, tmp_path, wait_for):
     """`start(idempotent=...)`: a real prefork worker on a private queue, with the
-    sandbox as its minter."""
+    sandbox as its X and its minter."""
     processes = []
 
     def start(*, idempotent: bool) -> WorkerProcess:
@@ -59,6 +59,12 @@ def worker_process(sandbox, tmp_path, wait_for):
             "BUX_MINT_LEASE_SECONDS": "1",
             "BUX_MINT_RETRY_BASE_SECONDS": "0.1",
             "CELERY_TASK_DEFAULT_QUEUE": queue,
+            # X is the sandbox too, and shares are confirmed there with quick looks.
+            "X_API_BASE": sandbox.api_base,
+            "X_CLIENT_ID": sandbox.client_id,
+            "X_CLIENT_SECRET": sandbox.client_secret,
+            "X_VERIFY_SHARES": "all",
+            "X_VERIFY_RETRY_SECONDS": "0.2",
         }
         command = [
             sys.executable, "-m", "celery", "-A", "blockster", "worker",
