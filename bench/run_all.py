@@ -131,9 +131,7 @@ def main() -> int:
         results.append(run(name, script_args))
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     print(f"\n{when}, {cores()} cores, {'quick' if args.quick else 'full'}")
-    print(
-        "(result/goal: for share and dashboard, lower is better; for the others, higher)"
-    )
+    print("(result/goal: share and dashboard, lower is better; the others, higher)")
     stamped, latest = write_run(info, results, args.results_dir)
     print(table(results))
     print(f"results: {latest} (and {stamped.name}); compare two runs with")
