@@ -71,8 +71,14 @@ def _y(value: float, top: float) -> float:
     return TOP + PLOT_H - (value / top * PLOT_H if top else 0)
 
 
-def _y_ticks(top: float, fmt: str = "{:,.0f}") -> list[Tick]:
-    return [Tick(round(_y(top * f, top), 1), fmt.format(top * f)) for f in (0, 0.5, 1)]
+def _tick_label(value: float, top: float) -> str:
+    return f"{value:,.0f}" if top >= 10 else f"{value:.3g}"
+
+
+def _y_ticks(top: float) -> list[Tick]:
+    return [
+        Tick(round(_y(top * f, top), 1), _tick_label(top * f, top)) for f in (0, 0.5, 1)
+    ]
 
 
 def _x_ticks(labels: Sequence[str], slot: float) -> list[Tick]:
@@ -142,6 +148,10 @@ def cumulative_line(
     return chart
 
 
+# The funnel's bars start after their labels and leave room for their figures.
+FUNNEL_LEFT, FUNNEL_WIDTH = 180, 420
+
+
 @dataclass(frozen=True)
 class FunnelStep:
     label: str
@@ -149,6 +159,10 @@ class FunnelStep:
     width: float
     y: float
     share: str  # of the first step
+
+    @property
+    def value_x(self) -> float:
+        return FUNNEL_LEFT + self.width + 6
 
 
 def funnel(steps: Sequence[tuple[str, int]]) -> list[FunnelStep]:
@@ -159,7 +173,7 @@ def funnel(steps: Sequence[tuple[str, int]]) -> list[FunnelStep]:
         share = f"{value / first:.0%}" if first else "–"
         rows.append(
             FunnelStep(
-                label, value, round(value / widest * PLOT_W, 1), 8 + n * 40, share
+                label, value, round(value / widest * FUNNEL_WIDTH, 1), 8 + n * 40, share
             )
         )
     return rows

@@ -3,7 +3,11 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from campaigns.models import ShareCampaign
-from posts.management.commands.seed_demo import DEMO_X_ACCOUNTS
+from posts.management.commands.seed_demo import (
+    DEMO_CAMPAIGNS,
+    DEMO_USERS,
+    DEMO_X_ACCOUNTS,
+)
 from posts.models import Post
 from social.score import calculate_and_save_score
 
@@ -16,13 +20,31 @@ def test_seed_demo_twice_creates_nothing_twice(db, settings, capsys):
     call_command("seed_demo")
     second = capsys.readouterr().out
 
-    assert User.objects.count() == 4
+    assert User.objects.filter(email__in=[user[0] for user in DEMO_USERS]).count() == 4
     assert User.objects.filter(is_staff=True).count() == 1
     assert Post.objects.filter(is_published=True).count() == 3
     assert "users_created=4 posts_created=3 campaigns_created=2" in first
     assert "users_created=0 posts_created=0 campaigns_created=0" in second
     assert ShareCampaign.objects.count() == 2
     assert "admin@blockster.local / blockster-admin" in first
+
+
+def test_the_demo_campaigns_dashboards_show_their_history(
+    db, settings, admin_client, page_text
+):
+    settings.DEBUG = True
+    call_command("seed_demo")
+
+    for slug, (*_, budget, shares) in DEMO_CAMPAIGNS.items():
+        campaign = ShareCampaign.objects.get(post__slug=slug)
+        text = page_text(
+            admin_client.get(f"/admin/campaigns/sharecampaign/{campaign.pk}/dashboard/")
+        )
+        assert f"Shares {shares}" in text
+        assert "No shares in this period." not in text
+        assert "Nothing minted in this period." not in text
+        assert "No X requests in this period." not in text
+        assert campaign.bux_budget == budget
 
 
 def test_seed_demo_logins_work(client, db, settings):

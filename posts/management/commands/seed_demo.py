@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import random
 from argparse import ArgumentParser
-from decimal import Decimal
+from collections import Counter
+from datetime import timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.conf import settings
@@ -10,8 +13,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from campaigns.analytics import BOX_VIEWS, PRESSES, count_visitor
+from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign, get_campaign_for_post
 from posts.models import Post
+from rewards.services.stats import refresh_recent_stats
+from social.models import XConnection, XSpend
+from social.spend import Purpose
+from social.spend.prices import DEFAULT_PRICES, MICROS_PER_USD, PriceKind
 
 DEMO_USERS = [
     # email, password, staff, display name, wallet
@@ -47,11 +56,26 @@ DEMO_X_ACCOUNTS = {
     "creator@blockster.local": ("chain_builder_mo", "a high X score"),
 }
 
-# Posts by the sandbox's publisher account that stay the same across sandbox resets.
+# Posts by the sandbox's publisher account that stay the same across sandbox resets:
+# tweet, base reward, places, BUX budget, past shares the dashboard shows.
 DEMO_CAMPAIGNS = {
-    "welcome-to-blockster": ("1865000000000036000", Decimal("1"), None),
-    "how-the-x-score-works": ("1865000000000042000", Decimal("2"), 100),
+    "welcome-to-blockster": (
+        "1865000000000036000",
+        Decimal("1"),
+        None,
+        Decimal("3000"),
+        40,
+    ),
+    "how-the-x-score-works": (
+        "1865000000000042000",
+        Decimal("2"),
+        100,
+        Decimal("8000"),
+        30,
+    ),
 }
+# The demo campaigns' past: shares spread over this many days before today.
+HISTORY_DAYS = 7
 
 DEMO_POSTS = [
     (
@@ -129,14 +153,18 @@ class Command(BaseCommand):
                 )
                 created_posts += created
                 if slug in DEMO_CAMPAIGNS and get_campaign_for_post(post) is None:
-                    tweet_id, base, places = DEMO_CAMPAIGNS[slug]
-                    create_share_campaign(
+                    tweet_id, base, places, budget, shares = DEMO_CAMPAIGNS[slug]
+                    campaign = create_share_campaign(
                         post,
                         tweet_url=f"https://x.com/BlocksterCom/status/{tweet_id}",
                         bux_reward=base,
                         max_participants=places,
+                        bux_budget=budget,
                     )
+                    give_history(campaign, shares)
                     created_campaigns += 1
+        # The dashboard's hourly sums, for the history just written.
+        refresh_recent_stats(timedelta(days=HISTORY_DAYS + 1))
         self.stdout.write("Demo logins:")
         for email, (_, password, created) in users.items():
             note = "" if created else " (existing account; password left unchanged)"
@@ -150,3 +178,81 @@ class Command(BaseCommand):
                 f"posts_created={created_posts} campaigns_created={created_campaigns}"
             )
         )
+
+
+def give_history(campaign: ShareCampaign, shares: int) -> None:
+    """Past shares of made-up readers over the last HISTORY_DAYS, in the states a
+    running campaign has (mostly minted, a few failed or awaiting the mint), with
+    what X charged for them and the readers who only looked: the campaign's
+    dashboard has something to show from the first `make run`. The rows are
+    written as they stand, like imported data: none of them is minted for real."""
+    chance = random.Random(campaign.tweet_id)  # noqa: S311 (demo data, same everywhere)
+    now = timezone.now()
+    write_micros = int(DEFAULT_PRICES[PriceKind.POST_WRITE].usd * MICROS_PER_USD)
+    spend: Counter[tuple[object, str]] = Counter()
+    rewards = []
+    for n in range(shares):
+        made = now - timedelta(hours=chance.uniform(2, HISTORY_DAYS * 24))
+        reader = User.objects.create_user(
+            f"history-{campaign.pk}-{n}@blockster.local",
+            password=None,
+            display_name=f"Past reader {n + 1}",
+        )
+        score = chance.choice((5, 12, 25, 25, 40, 55, 70, 88))
+        connection = XConnection.objects.create(
+            user=reader,
+            x_user_id=f"9{campaign.pk:03d}{n:06d}",
+            x_username=f"past_reader_{campaign.pk}_{n}",
+            access_token_encrypted=b"",
+            token_expires_at=made,
+            x_score=score,
+        )
+        status = chance.choice(
+            [ShareReward.Status.REWARDED] * 8
+            + [ShareReward.Status.FAILED, ShareReward.Status.VERIFIED]
+        )
+        minted = status == ShareReward.Status.REWARDED
+        rewards.append(
+            ShareReward(
+                user=reader,
+                campaign=campaign,
+                x_connection=connection,
+                status=status,
+                retweet_id=campaign.tweet_id,
+                liked=True,
+                bux_rewarded=(score * campaign.bux_reward).quantize(
+                    Decimal("1"), rounding=ROUND_HALF_UP
+                ),
+                failure_reason="Mint failed" if status == "failed" else "",
+                verified_at=made,
+                rewarded_at=made + timedelta(seconds=20) if minted else None,
+                tx_hash=f"0x{chance.getrandbits(256):064x}" if minted else None,
+            )
+        )
+        hour = made.replace(minute=0, second=0, microsecond=0)
+        spend[hour, Purpose.SHARE] += 1
+        spend[hour, Purpose.LIKE] += 1
+        day = made.date()
+        for viewer in range(chance.randint(2, 4)):
+            count_visitor(BOX_VIEWS, campaign.pk, f"past{n}-{viewer}", day=day)
+        count_visitor(PRESSES, campaign.pk, f"past{n}-0", day=day)
+    # The campaign ran for the whole history (its dashboard starts at its start).
+    ShareCampaign.objects.filter(pk=campaign.pk).update(
+        created_at=now - timedelta(days=HISTORY_DAYS)
+    )
+    made_rewards = ShareReward.objects.bulk_create(rewards)
+    # auto_now_add set "now": the history's times are the share's own.
+    for reward, row in zip(made_rewards, rewards, strict=True):
+        ShareReward.objects.filter(pk=reward.pk).update(
+            created_at=row.verified_at, updated_at=row.verified_at
+        )
+    XSpend.objects.bulk_create(
+        XSpend(
+            hour=hour,
+            campaign_id=campaign.pk,
+            purpose=purpose,
+            requests=count,
+            cost_micros=count * write_micros,
+        )
+        for (hour, purpose), count in spend.items()
+    )
