@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -259,3 +260,36 @@ def test_a_reader_whose_x_session_expired_reconnects_and_shares(
     )
     expect(box.locator(".box-state")).to_contain_text(f"Earned {earned} BUX")
     assert [Decimal(m["amount"]) for m in sandbox.mints()] == [earned]
+
+
+@pytest.mark.usefixtures("confirm_shares")
+def test_a_share_is_confirmed_on_x_before_it_is_minted(
+    page: Page,
+    sandbox: Sandbox,
+    user_factory: Callable[..., User],
+    sandbox_campaign_factory: Callable[..., ShareCampaign],
+    connect_x: Callable[..., XConnection],
+    settings: Any,
+) -> None:
+    campaign = sandbox_campaign_factory(bux_reward=Decimal("2"))
+    reader = user_factory(email="confirmed@example.com", wallet_address=WALLET)
+    connect_x(reader, "creator", score=10)
+    # X's timeline shows the retweet only on the second look, a while later: the
+    # reader sees the share being confirmed before anything is minted.
+    sandbox.set_timeline_lag(1)
+    settings.X_VERIFY_RETRY_SECONDS = 2
+
+    log_in(page, reader.email)
+    open_post(page, campaign)
+    retweet_and_like(page)
+    box = campaign_box(page)
+    expect(box.get_by_role("status")).to_have_text(
+        "Retweeted & Liked! Confirming on X…"
+    )
+    expect(box).to_contain_text("Checking that your retweet is on X")
+    assert sandbox.mints() == []
+
+    expect(box.locator(".box-state")).to_contain_text("Earned 20 BUX")
+    assert [Decimal(m["amount"]) for m in sandbox.mints()] == [20]
+    reads = sandbox.requests()["by_route"]["GET /2/users/:id/tweets"]
+    assert reads["requests"] == 2
