@@ -139,13 +139,13 @@ def mail_campaign_alert(alert_id: int) -> bool:
     else:
         figures = f"{usage.places} of {campaign.max_participants} places taken"
     link = settings.SITE_URL.rstrip("/") + reverse(
-        "admin:campaigns_sharecampaign_change", args=(campaign.pk,)
+        "admin:campaigns_sharecampaign_dashboard", args=(campaign.pk,)
     )
     try:
         mail_admins(
             f"Campaign “{campaign.post.title}” reached {alert.threshold}% of its "
             f"{alert.get_measure_display().lower()}",
-            f"{figures}.\n\nCampaign: {link}\n",
+            f"{figures}.\n\nDashboard: {link}\n",
         )
     except Exception:
         # Not sent: let the task's retry send it.

@@ -60,7 +60,7 @@ _MINTED = """
 def refresh_campaign_stats(since: datetime) -> datetime:
     """Rebuild every hour from `since` (rounded down to its hour); the hour used."""
     since = since.replace(minute=0, second=0, microsecond=0)
-    params = {"since": since, "bands": SCORE_BANDS}
+    params: dict[str, datetime | int] = {"since": since, "bands": SCORE_BANDS}
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [STATS_LOCK])
         for sql in (_DELETE, _MADE, _BANDS, _MINTED):

@@ -139,7 +139,13 @@ def test_a_campaign_with_budget_left_stays_open(
 
 
 def test_staff_are_told_once_at_80_and_100_percent_of_the_budget_and_places(
-    settings, user_factory, campaign_factory, connection_factory, mailoutbox
+    settings,
+    user_factory,
+    campaign_factory,
+    connection_factory,
+    mailoutbox,
+    admin_client,
+    page_text,
 ):
     settings.ADMINS = [("Ops", "ops@example.com")]
     campaign = campaign_factory(bux_budget=Decimal("100"), max_participants=5)
@@ -155,22 +161,24 @@ def test_staff_are_told_once_at_80_and_100_percent_of_the_budget_and_places(
     create_pending_reward(
         reader, campaign, connection_factory(reader), amount=Decimal("20")
     )
-    alerts = CampaignAlert.objects.filter(campaign=campaign)
-    assert {(a.measure, a.threshold) for a in alerts} == {
+    made = CampaignAlert.objects.filter(campaign=campaign)
+    assert {(a.measure, a.threshold) for a in made} == {
         ("budget", 80),
         ("places", 80),
         ("budget", 100),
         ("places", 100),
     }
 
-    budget_full = alerts.get(measure="budget", threshold=100)
+    budget_full = made.get(measure="budget", threshold=100)
+    notices = page_text(admin_client.get("/admin/"))
+    assert f"“{campaign.post.title}” reached 100% of its bux budget." in notices
     assert mail_campaign_alert(budget_full.pk)
     assert not mail_campaign_alert(budget_full.pk)  # once
     (mail,) = mailoutbox
     assert mail.to == ["ops@example.com"]
     assert "reached 100% of its bux budget" in mail.subject
     assert "100.00 of 100.00 BUX held or paid" in mail.body
-    assert f"/admin/campaigns/sharecampaign/{campaign.pk}/change/" in mail.body
+    assert f"/admin/campaigns/sharecampaign/{campaign.pk}/dashboard/" in mail.body
 
 
 def test_admin_shows_the_budget_used_as_a_bar(

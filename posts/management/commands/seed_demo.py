@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 from argparse import ArgumentParser
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -189,7 +189,7 @@ def give_history(campaign: ShareCampaign, shares: int) -> None:
     chance = random.Random(campaign.tweet_id)  # noqa: S311 (demo data, same everywhere)
     now = timezone.now()
     write_micros = int(DEFAULT_PRICES[PriceKind.POST_WRITE].usd * MICROS_PER_USD)
-    spend: Counter[tuple[object, str]] = Counter()
+    spend: Counter[tuple[datetime, str]] = Counter()
     rewards = []
     for n in range(shares):
         made = now - timedelta(hours=chance.uniform(2, HISTORY_DAYS * 24))
