@@ -199,7 +199,7 @@ class _Checker:
             for status in STATUSES:
                 pipe.smismember(by_status_key(status), items)
             replies = pipe.execute()
-        memberships = dict(zip(STATUSES, replies[-4:], strict=True))
+        memberships = dict(zip(STATUSES, replies[-len(STATUSES) :], strict=True))
         for index, row in enumerate(rows):
             stored, campaign_score, rewarded_score = replies[3 * index : 3 * index + 3]
             statuses = {s for s in STATUSES if memberships[s][index]}

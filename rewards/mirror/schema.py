@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, NamedTuple, TypedDict
+from typing import NamedTuple, TypedDict
 
 from django.conf import settings
 
-if TYPE_CHECKING:
-    from campaigns.models import ShareReward
+from campaigns.models import ShareReward
 
-STATUSES = ("pending", "verified", "rewarded", "failed")
+# Every state a reward can be in has its by_status set.
+STATUSES: tuple[str, ...] = tuple(ShareReward.Status.values)
 
 
 class RewardRow(NamedTuple):
