@@ -26,6 +26,8 @@ REGISTRATION = {
     "client_secret": "SANDBOX_CLIENT_SECRET",
     "minter_secret": "SANDBOX_MINTER_SECRET",
 }
+# Optional: without it, reads need a user's token.
+APP_BEARER_TOKEN = "SANDBOX_APP_BEARER_TOKEN"
 # Comma-separated, for any number of callback URLs.
 CALLBACK_URLS = "SANDBOX_CALLBACK_URLS"
 
@@ -53,6 +55,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             default=os.environ.get(variable, ""),
             help=f"default ${variable}",
         )
+    parser.add_argument(
+        "--app-bearer-token",
+        default=os.environ.get(APP_BEARER_TOKEN, ""),
+        help=f"the app-only Bearer token reads accept; default ${APP_BEARER_TOKEN}",
+    )
     parser.add_argument(
         "--callback-url",
         action="append",
@@ -100,6 +107,7 @@ def config_from(args: argparse.Namespace) -> SandboxConfig:
         client_secret=args.client_secret,
         callback_urls=tuple(args.callback_urls),
         minter_secret=args.minter_secret,
+        app_bearer_token=args.app_bearer_token,
         minter_ignores_idempotency_key=args.minter_ignores_idempotency_key,
         public_url=(args.public_url or f"http://{host}:{args.port}").rstrip("/"),
         state_file=Path(args.state_file) if args.state_file else None,

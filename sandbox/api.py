@@ -7,6 +7,7 @@ rate-limit window, checks scopes, then answers with X's shapes and status codes.
 from __future__ import annotations
 
 import base64
+import hmac
 import re
 from collections.abc import Iterable
 from dataclasses import replace
@@ -130,6 +131,35 @@ def _valid_token(ctx: Ctx) -> Token | None:
     if token.expires_at is not None and token.expires_at <= ctx.now():
         return None
     return token
+
+
+# The rate-limit key of calls made with the app-only Bearer token.
+APP_CONTEXT = "app"
+
+
+def authenticate_app_or_user(ctx: Ctx, scopes: Iterable[str]) -> Account | None:
+    """Reads X allows in either context: the app-only Bearer token (None is
+    returned) or a user's access token with `scopes` (their account)."""
+    if not _is_app_token(ctx):
+        return authenticate(ctx, scopes)
+    assert ctx.spec.endpoint is not None
+    allowed, headers = ctx.sandbox.limiter.consume(
+        ctx.runtime, APP_CONTEXT, ctx.spec.endpoint, ctx.now()
+    )
+    ctx.rate_headers = headers
+    if not allowed:
+        raise ApiError(429, problems.too_many_requests())
+    return None
+
+
+def _is_app_token(ctx: Ctx) -> bool:
+    expected = ctx.sandbox.config.app_bearer_token
+    scheme, _, value = ctx.request.headers.get("authorization", "").partition(" ")
+    return (
+        bool(expected)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(value.strip().encode(), expected.encode())
+    )
 
 
 def require_self(ctx: Ctx, account: Account) -> None:
@@ -393,14 +423,46 @@ def _ordered_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 async def tweets_lookup(ctx: Ctx) -> Response:
-    authenticate(ctx, READ)
+    viewer = authenticate_app_or_user(ctx, READ)
     tweet_id = path_id(ctx, "id")
     fields = _tweet_fields(ctx)
+    user_fields = _user_fields(ctx)
+    expansions = _expansions(ctx)
     tweet = ctx.state.tweets.get(tweet_id)
     if tweet is None:
+        # A deleted tweet is answered as one that never existed.
         return _not_found("tweet", "id", tweet_id)
+    author = ctx.state.accounts[tweet.author_id]
+    if author.protected and (viewer is None or viewer.id != author.id):
+        return JSONResponse(
+            {"errors": [problems.not_authorized_error("tweet", "id", tweet_id)]}
+        )
+    body: dict[str, Any] = {"data": tweet_json(ctx, tweet, fields)}
     ctx.cost_micros = pricing.POST_READ_MICROS
-    return JSONResponse({"data": tweet_json(ctx, tweet, fields)})
+    if "author_id" in expansions:
+        body["includes"] = {"users": [user_json(ctx, author, user_fields)]}
+        # X bills every resource returned: the expanded author is a user read.
+        ctx.cost_micros += pricing.USER_READ_MICROS
+    return JSONResponse(body)
+
+
+EXPANSIONS = frozenset(
+    [
+        "attachments.media_keys",
+        "attachments.poll_ids",
+        "author_id",
+        "edit_history_tweet_ids",
+        "entities.mentions.username",
+        "geo.place_id",
+        "in_reply_to_user_id",
+        "referenced_tweets.id",
+        "referenced_tweets.id.author_id",
+    ]
+)
+
+
+def _expansions(ctx: Ctx) -> set[str]:
+    return requested_fields(ctx, ("expansions",), EXPANSIONS)
 
 
 # --- Retweets and likes ---------------------------------------------------------------

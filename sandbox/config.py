@@ -48,6 +48,9 @@ class SandboxConfig:
     client_secret: str
     callback_urls: tuple[str, ...]
     minter_secret: str
+    # The app-only Bearer token X issues to the app (developer portal): reads such
+    # as GET /2/tweets/:id accept it. Empty: no app token is accepted.
+    app_bearer_token: str = ""
     # The real minter has no idempotency: every accepted /mint mints.
     minter_ignores_idempotency_key: bool = False
     app_name: str = "Blockster"

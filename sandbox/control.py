@@ -161,6 +161,7 @@ async def read_state(ctx: Ctx) -> Response:
             "tokens": token_views(state),
             "retweets": engagement_views(state, "retweets"),
             "undone_retweets": undone_views(state),
+            "deleted_tweets": list(state.deleted_tweet_ids),
             "likes": engagement_views(state, "likes"),
             "mints": mint_views(state),
             "balances": balances_view(state),
@@ -390,6 +391,20 @@ async def revoke_tokens(ctx: Ctx) -> Response:
     return JSONResponse({"revoked": count})
 
 
+async def delete_tweet(ctx: Ctx) -> Response:
+    """The author deletes the tweet on X: reads no longer find it, and retweeting
+    it is answered as for a tweet that never existed."""
+    tweet_id = ctx.param("id")
+    tweet = ctx.state.tweets.pop(tweet_id, None)
+    if tweet is None:
+        return JSONResponse({"error": f"no tweet {tweet_id}"}, status_code=404)
+    ctx.state.deleted_tweet_ids.append(tweet_id)
+    author = ctx.state.accounts.get(tweet.author_id)
+    if author is not None:
+        author.tweet_count = max(author.tweet_count - 1, 0)
+    return JSONResponse({"deleted": True, "id": tweet_id})
+
+
 async def undo_retweet(ctx: Ctx) -> Response:
     """The account takes its retweet back, as a reader does in X's app."""
     body = await _object(ctx)
@@ -443,6 +458,7 @@ ROUTES = [
     _c("DELETE", "/faults", clear_faults, persists=False),
     _c("GET", "/tweets", list_tweets),
     _c("POST", "/tweets", create_tweet),
+    _c("DELETE", "/tweets/:id", delete_tweet),
     _c("POST", "/accounts", create_account),
     _c("POST", "/tokens/revoke", revoke_tokens),
     _c("POST", "/retweets/undo", undo_retweet),

@@ -122,6 +122,21 @@ def not_found_error(resource: str, parameter: str, value: str) -> dict[str, Any]
     }
 
 
+def not_authorized_error(resource: str, parameter: str, value: str) -> dict[str, Any]:
+    """A lookup of a post the caller may not see (its author is protected)."""
+    return {
+        "value": value,
+        "detail": f"Sorry, you are not authorized to see the {resource.title()} with "
+        f"{parameter}: [{value}].",
+        "title": "Authorization Error",
+        "resource_type": resource,
+        "parameter": parameter,
+        "resource_id": value,
+        "section": "data",
+        "type": f"{PROBLEMS}/not-authorized-for-resource",
+    }
+
+
 def route_not_found() -> dict[str, Any]:
     return {
         "errors": [{"message": "Sorry, that page does not exist", "code": 34}],

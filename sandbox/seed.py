@@ -103,6 +103,17 @@ ACCOUNTS: tuple[Account, ...] = (
 )
 
 
+# The publisher's posts, oldest first, as a reader sees them on X.
+BLOCKSTER_TWEETS = (
+    "What is BUX, and how do you earn it? Read a story, share it on X, and BUX land "
+    "in your wallet. Start here: https://blockster.com/welcome-to-blockster",
+    "Your X score runs from 1 to 100 and multiplies every reward you earn on "
+    "Blockster. Here is how it is worked out: "
+    "https://blockster.com/how-the-x-score-works",
+    "Weekly market notes are out: on-chain activity, fees and the stories worth your "
+    "time, with @chain_builder_mo. https://blockster.com/weekly-market-notes #DeFi",
+)
+
 # Timelines, oldest first: (hours ago, text, likes, retweets, replies, quotes) for
 # originals; a trailing "reply"/"quote" and the account replied to or quoted; and
 # (hours ago, RETWEET, account whose latest original is retweeted) for retweets.
@@ -164,11 +175,12 @@ TIMELINES: dict[str, tuple[tuple[Any, ...], ...]] = {
         (24, "Big week ahead, buckle up.", 10600, 1700, 720, 160),
         (3, "Back from the beach, what did I miss?", 5800, 400, 1400, 30),
     ),
-    # The publisher: posts that campaigns point at.
+    # The publisher: posts that campaigns point at (the demo's, seed_demo's
+    # DEMO_TWEETS, carry these texts: tests keep the two alike).
     "blockster": (
-        (72, "What is BUX and how do you earn it? Read and find out.", 310, 95, 24, 8),
-        (26, "New on Blockster: the state of layer 2s in 2026.", 180, 62, 15, 4),
-        (2, "Share this post and earn BUX: the DeFi wallet guide.", 90, 30, 6, 2),
+        (72, BLOCKSTER_TWEETS[0], 310, 95, 24, 8),
+        (26, BLOCKSTER_TWEETS[1], 180, 62, 15, 4),
+        (2, BLOCKSTER_TWEETS[2], 90, 30, 6, 2),
     ),
 }
 

@@ -200,6 +200,9 @@ class SandboxState:
     # Retweets undone (over the API or the control API), oldest first; `at` is when.
     undone_retweets: list[Engagement] = field(default_factory=list)
     likes: dict[str, Engagement] = field(default_factory=dict)
+    # Tweets their authors deleted (the control API): gone from every read, and a
+    # retweet of one is answered as for a tweet that never existed.
+    deleted_tweet_ids: list[str] = field(default_factory=list)
     mints: list[Mint] = field(default_factory=list)
     # lower-case address -> balance in wei (as a string: JSON numbers lose precision)
     balances: dict[str, str] = field(default_factory=dict)
@@ -262,6 +265,7 @@ def state_from_json(data: dict[str, Any]) -> SandboxState:
         _build(Engagement, e) for e in data.get("undone_retweets", [])
     ]
     state.request_log.extend(_build(RequestRecord, r) for r in data["request_log"])
+    state.deleted_tweet_ids = list(data.get("deleted_tweet_ids", []))
     state.balances = dict(data.get("balances", {}))
     state.idempotency = dict(data.get("idempotency", {}))
     state.block_number = int(data["block_number"])

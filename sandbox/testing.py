@@ -35,6 +35,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "test-client-secret"
 MINTER_SECRET = "test-minter-secret"
+# The app-only Bearer token (X_BEARER_TOKEN) reads such as GET /2/tweets/:id accept.
+APP_BEARER_TOKEN = "test-app-bearer-token"
 # Django's test client serves the site as http://testserver.
 CALLBACK_URL = "http://testserver/auth/x/callback"
 SCOPES = ("tweet.read", "tweet.write", "users.read", "like.write", "offline.access")
@@ -81,6 +83,7 @@ class SandboxProcess:
             **os.environ,
             "SANDBOX_CLIENT_SECRET": CLIENT_SECRET,
             "SANDBOX_MINTER_SECRET": MINTER_SECRET,
+            "SANDBOX_APP_BEARER_TOKEN": APP_BEARER_TOKEN,
         }
         self._process = Process(
             "the sandbox", self.command(), log_path=self.log_file, env=env, cwd=BASE_DIR
@@ -137,6 +140,7 @@ class Sandbox:
         client_secret: str = CLIENT_SECRET,
         callback_url: str = CALLBACK_URL,
         minter_secret: str = MINTER_SECRET,
+        app_bearer_token: str = APP_BEARER_TOKEN,
     ) -> None:
         """The registration defaults to that of the processes started here."""
         self.url = url.rstrip("/")
@@ -147,6 +151,7 @@ class Sandbox:
         self.minter_url = f"{self.url}/minter"
         self.client_id, self.client_secret = client_id, client_secret
         self.callback_url, self.minter_secret = callback_url, minter_secret
+        self.app_bearer_token = app_bearer_token
         self.http = httpx.Client(base_url=self.url, timeout=10)
 
     # --- control API ------------------------------------------------------------------
@@ -262,6 +267,11 @@ class Sandbox:
         return self._control(
             "POST", "/tweets", {"text": text, "author": author, **fields}
         )
+
+    def delete_tweet(self, tweet_id: str) -> None:
+        """The author deletes the post on X: lookups and retweets no longer find
+        it."""
+        self._control("DELETE", f"/tweets/{tweet_id}")
 
     def create_account(self, key: str, **fields: Any) -> dict[str, Any]:
         return self._control("POST", "/accounts", {"key": key, **fields})
