@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
 
 Status = ShareReward.Status
-SUCCESSFUL = (Status.VERIFIED, Status.REWARDED)
+# Shares counted in total_shares: confirmed (or paid on X's answer), minted or not,
+# and those taken back on X after their mint.
+SUCCESSFUL = (Status.VERIFIED, Status.REWARDED, Status.UNDONE)
+MINTED = (Status.REWARDED, Status.UNDONE)
 EXAMPLES = 3
 
 
@@ -48,12 +51,15 @@ def check_invariants(
     *,
     mints: list[dict[str, Any]],
     retweets: list[dict[str, Any]],
+    undone_retweets: list[dict[str, Any]],
     sweep_period: float,
     mirror_in_sync: bool,
     mirror_detail: str,
 ) -> list[Invariant]:
     rewards = list(
-        ShareReward.objects.select_related("user", "x_connection").order_by("pk")
+        ShareReward.objects.select_related(
+            "user", "x_connection", "user__x_connection"
+        ).order_by("pk")
     )
     campaigns = list(
         ShareCampaign.objects.annotate(
@@ -62,16 +68,55 @@ def check_invariants(
         ).order_by("pk")
     )
     tweet_of = {campaign.pk: campaign.tweet_id for campaign in campaigns}
+    x = XRecords(retweets, undone_retweets, tweet_of)
     return [
         _one_per_pair(rewards),
         _total_shares(campaigns),
         _within_limit(campaigns),
         _rewarded_minted_once(rewards, mints),
         _mints_belong_to_rewards(rewards, mints),
-        _shares_retweeted(rewards, retweets, tweet_of),
+        _no_mint_unseen_on_x(rewards, mints, x),
+        _shares_retweeted(rewards, x),
+        _undone_really_undone(rewards, x),
+        _not_found_really_absent(rewards, x),
         _nothing_stuck(rewards, sweep_period),
         _mirror(rewards, mirror_in_sync, mirror_detail),
     ]
+
+
+@dataclass
+class XRecords:
+    """What the sandbox's X holds: retweets standing now, and those taken back
+    (with their post and when), by (X user, tweet)."""
+
+    retweets: list[dict[str, Any]]
+    undone_retweets: list[dict[str, Any]]
+    tweet_of: dict[int, str]
+
+    def __post_init__(self) -> None:
+        self.standing = {
+            (str(rt["user_id"]), str(rt["tweet_id"])): str(rt["retweet_id"])
+            for rt in self.retweets
+        }
+        self.undone: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for record in self.undone_retweets:
+            key = (str(record["user_id"]), str(record["tweet_id"]))
+            self.undone.setdefault(key, []).append(record)
+
+    def key(self, reward: ShareReward) -> tuple[str, str]:
+        # The reader's X account: the reward's connection, or (after a reconnect
+        # detached it) the reader's current one; a reader is locked to one account.
+        connection = reward.x_connection or getattr(reward.user, "x_connection", None)
+        x_user = connection.x_user_id if connection else ""
+        return str(x_user), self.tweet_of[reward.campaign_id]
+
+    def posts_of(self, reward: ShareReward) -> set[str]:
+        """Every retweet post this reader made of the campaign's tweet."""
+        key = self.key(reward)
+        posts = {str(r["retweet_id"]) for r in self.undone.get(key, [])}
+        if key in self.standing:
+            posts.add(self.standing[key])
+        return posts
 
 
 def _one_per_pair(rewards: list[ShareReward]) -> Invariant:
@@ -86,12 +131,12 @@ def _one_per_pair(rewards: list[ShareReward]) -> Invariant:
 def _total_shares(
     campaigns: list[WithAnnotations[ShareCampaign, _Counts]],
 ) -> Invariant:
-    result = Invariant("total_shares = verified + rewarded", len(campaigns))
+    result = Invariant("total_shares = verified + rewarded + undone", len(campaigns))
     for campaign in campaigns:
         if campaign.total_shares != campaign.successful:
             result.fail(
                 f"campaign {campaign.pk}: total_shares {campaign.total_shares}, "
-                f"{campaign.successful} verified/rewarded"
+                f"{campaign.successful} verified/rewarded/undone"
             )
     return result
 
@@ -119,8 +164,10 @@ def _mints_by_key(mints: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
 def _rewarded_minted_once(
     rewards: list[ShareReward], mints: list[dict[str, Any]]
 ) -> Invariant:
-    rewarded = [r for r in rewards if r.status == Status.REWARDED]
-    result = Invariant("each rewarded row: exactly one mint, same tx", len(rewarded))
+    rewarded = [r for r in rewards if r.status in MINTED]
+    result = Invariant(
+        "each rewarded/undone row: exactly one mint, same tx", len(rewarded)
+    )
     by_key = _mints_by_key(mints)
     for reward in rewarded:
         found = by_key.get(f"share-reward-{reward.pk}", [])
@@ -155,7 +202,7 @@ def _mints_belong_to_rewards(
             result.fail(f"{len(found)} mints under {key}")
         elif _in_operator_queue(reward):
             continue
-        elif reward.status != Status.REWARDED:
+        elif reward.status not in MINTED:
             result.fail(f"{key} minted, reward is {reward.status}")
         elif found[0]["transactionHash"] != reward.tx_hash:
             result.fail(
@@ -164,18 +211,67 @@ def _mints_belong_to_rewards(
     return result
 
 
-def _shares_retweeted(
-    rewards: list[ShareReward],
-    retweets: list[dict[str, Any]],
-    tweet_of: dict[int, str],
+def _no_mint_unseen_on_x(
+    rewards: list[ShareReward], mints: list[dict[str, Any]], x: XRecords
 ) -> Invariant:
-    successful = [r for r in rewards if r.status in SUCCESSFUL]
-    result = Invariant("each verified/rewarded share retweeted at X", len(successful))
-    done = {(str(rt["user_id"]), str(rt["tweet_id"])) for rt in retweets}
-    for reward in successful:
-        x_user = reward.x_connection.x_user_id if reward.x_connection else None
-        if (str(x_user), tweet_of[reward.campaign_id]) not in done:
-            result.fail(f"reward {reward.pk}: no retweet by X user {x_user}")
+    """With every share confirmed (X_VERIFY_SHARES=all), BUX go only to a share
+    whose retweet the confirmation saw on the reader's timeline: its post is one
+    the reader really made at X."""
+    by_key = {f"share-reward-{r.pk}": r for r in rewards}
+    result = Invariant("no mint for a share never seen on X", len(mints))
+    for key in _mints_by_key(mints):
+        reward = by_key.get(key)
+        if reward is None:
+            continue  # counted by "each mint: one rewarded or operator row"
+        if not reward.retweet_post_id:
+            result.fail(f"{key} minted, its retweet never seen on X")
+        elif reward.retweet_post_id not in x.posts_of(reward):
+            result.fail(f"{key} minted for post {reward.retweet_post_id}, not at X")
+    return result
+
+
+def _shares_retweeted(rewards: list[ShareReward], x: XRecords) -> Invariant:
+    """A verified or rewarded share's retweet stands at X, unless the reader took it
+    back after it was looked at for the last time: a rewarded share after its audit
+    (the audit looks once), a verified one (its mint waiting for an operator: no
+    audit) after the confirmation saw it."""
+    standing = [r for r in rewards if r.status in (Status.VERIFIED, Status.REWARDED)]
+    result = Invariant("each verified/rewarded share retweeted at X", len(standing))
+    for reward in standing:
+        key = x.key(reward)
+        if key in x.standing:
+            continue
+        seen = reward.audited_at if reward.status == Status.REWARDED else None
+        if reward.status == Status.VERIFIED:
+            seen = reward.verified_at
+        taken_back_later = seen is not None and any(
+            record["at"] > seen.timestamp() for record in x.undone.get(key, [])
+        )
+        if not taken_back_later:
+            result.fail(f"reward {reward.pk}: no retweet by X user {key[0]}")
+    return result
+
+
+def _undone_really_undone(rewards: list[ShareReward], x: XRecords) -> Invariant:
+    undone = [r for r in rewards if r.status == Status.UNDONE]
+    result = Invariant("each undone share really undone at X", len(undone))
+    for reward in undone:
+        key = x.key(reward)
+        taken_back = {str(r["retweet_id"]) for r in x.undone.get(key, [])}
+        if x.standing.get(key) == reward.retweet_post_id:
+            result.fail(f"reward {reward.pk}: its retweet still stands at X")
+        elif reward.retweet_post_id not in taken_back:
+            result.fail(f"reward {reward.pk}: X has no undo of its retweet")
+    return result
+
+
+def _not_found_really_absent(rewards: list[ShareReward], x: XRecords) -> Invariant:
+    """A share failed as "not found on X" was taken back: no retweet of it stands."""
+    failed = [r for r in rewards if r.can_retry]
+    result = Invariant("each share failed as not found: no retweet at X", len(failed))
+    for reward in failed:
+        if x.key(reward) in x.standing:
+            result.fail(f"reward {reward.pk} failed, but its retweet stands at X")
     return result
 
 
@@ -189,12 +285,19 @@ def _nothing_stuck(rewards: list[ShareReward], sweep_period: float) -> Invariant
     have freed it."""
     now: datetime = timezone.now()
     pending_limit = STALE_CLAIM_AGE + timedelta(seconds=sweep_period)
-    open_rows = [r for r in rewards if r.status in (Status.VERIFIED, Status.PENDING)]
-    result = Invariant("no reward stuck pending or unminted", len(rewards))
+    open_statuses = (Status.VERIFIED, Status.PENDING, Status.SHARED)
+    open_rows = [r for r in rewards if r.status in open_statuses]
+    result = Invariant("no reward stuck pending, shared or unminted", len(rewards))
     for reward in open_rows:
         if _in_operator_queue(reward):
             continue
-        if reward.status == Status.VERIFIED:
+        if reward.status == Status.SHARED:
+            why = reward.failure_reason or "no failure recorded"
+            result.fail(
+                f"reward {reward.pk} still shared after {reward.confirm_attempts} "
+                f"look(s): {why[:80]}"
+            )
+        elif reward.status == Status.VERIFIED:
             why = reward.failure_reason or "no failure recorded"
             result.fail(
                 f"reward {reward.pk} unminted after {reward.mint_attempts} "

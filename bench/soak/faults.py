@@ -25,6 +25,8 @@ from sandbox.testing import Sandbox
 RETWEET = "POST /2/users/:id/retweets"
 LIKE = "POST /2/users/:id/likes"
 MINT = "POST /minter/mint"
+# The reader's timeline, read to confirm a share and by the audit after payout.
+TIMELINE = "GET /2/users/:id/tweets"
 
 
 # Longer than the stack's read timeouts, so the app gives up before the answer.
@@ -56,6 +58,11 @@ SANDBOX_FAULTS: list[tuple[str, str, dict[str, Any]]] = [
     ("retweet dropped, not retweeted", RETWEET, {"drop": True, "when": "before"}),
     ("mint timeout, not minted", MINT, {"hang": MINT_HANG}),
     ("like dropped", LIKE, {"drop": True}),
+    ("timeline 429", TIMELINE, {"status": 429, "headers": _short_reset}),
+    # Three: the X client repeats a failed read twice itself.
+    ("timeline 503", TIMELINE, {"status": 503, "times": 3}),
+    ("timeline slow (timeout)", TIMELINE, {"hang": X_HANG, "times": 3}),
+    ("timeline 500", TIMELINE, {"status": 500, "times": 3}),
 ]
 SANDBOX_FAULT_EVERY = 2.0
 # The whole Redis (broker, cache and sessions, mirror) stays away this long while
@@ -66,6 +73,7 @@ REDIS_DOWN = f"Redis killed, down {REDIS_DOWN_SECONDS:g} s, restarted empty"
 # a FaultInjector method in its `infra` table.
 INFRA_FAULTS = [
     ("mint task copies published at once", 4.0, 6.0),
+    ("confirmation task copies published at once", 7.0, 6.0),
     ("PostgreSQL connections terminated", 10.0, 20.0),
     ("Celery worker SIGKILLed and restarted", 15.0, 30.0),
     ("Redis killed and restarted empty", 25.0, 60.0),
@@ -105,6 +113,9 @@ class FaultInjector:
         self.by_label = {label: (route, spec) for label, route, spec in SANDBOX_FAULTS}
         self.infra: dict[str, Callable[[], None]] = {
             "mint task copies published at once": self.publish_mint_copies,
+            "confirmation task copies published at once": (
+                self.publish_confirmation_copies
+            ),
             "PostgreSQL connections terminated": self.terminate_database_sessions,
             "Celery worker SIGKILLed and restarted": self.kill_a_worker,
             "Redis killed and restarted empty": self.restart_redis,
@@ -174,3 +185,24 @@ class FaultInjector:
         with ThreadPoolExecutor(len(copies) or 1) as publishing:
             list(publishing.map(mint_bux_task.delay, copies))
         self.figures.count("notes", "mint task copies published", len(copies))
+
+    def publish_confirmation_copies(self) -> None:
+        """Copies of the confirmation task of the rewards shared last, all sent at
+        once: between them they confirm or fail each share once."""
+        from django.db import connection
+
+        from campaigns.models import ShareReward
+        from campaigns.tasks import confirm_share_task
+
+        try:
+            latest = list(
+                ShareReward.objects.filter(status=ShareReward.Status.SHARED)
+                .order_by("-shared_at")
+                .values_list("pk", flat=True)[:MINT_COPIED_REWARDS]
+            )
+        finally:
+            connection.close()
+        copies = [reward_id for reward_id in latest for _ in range(MINT_COPIES)]
+        with ThreadPoolExecutor(len(copies) or 1) as publishing:
+            list(publishing.map(confirm_share_task.delay, copies))
+        self.figures.count("notes", "confirmation task copies published", len(copies))

@@ -7,6 +7,7 @@ import statistics
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 
@@ -24,6 +25,9 @@ class Figures:
     faults: Counter[str] = field(default_factory=Counter)
     share_seconds: list[float] = field(default_factory=list)
     notes: Counter[str] = field(default_factory=Counter)
+    # Retweets readers took back on X, and what the audit after payout found.
+    undos: Counter[str] = field(default_factory=Counter)
+    audit: Counter[str] = field(default_factory=Counter)
     # Seconds each phase took: setup, load, converge.
     timings: dict[str, float] = field(default_factory=dict)
     # Set while Redis is held down, so the answers readers get meanwhile are counted.
@@ -64,11 +68,16 @@ class Figures:
         print_counter("share outcomes (message shown)", self.outcomes)
         print_counter("errors", self.errors)
         print_counter("faults injected", self.faults)
+        print_counter("readers taking retweets back on X", self.undos)
+        print_counter("audit after payout (sums of its runs)", self.audit)
         print_counter("other", Counter({k: v for k, v in self.notes.items() if k}))
 
 
 def print_rewards(
-    mints: list[dict[str, Any]], retweets: list[dict[str, Any]], mirror: str
+    mints: list[dict[str, Any]],
+    retweets: list[dict[str, Any]],
+    mirror: str,
+    x_requests: dict[str, dict[str, Any]],
 ) -> None:
     """Where the rewards ended, against the minter's and X's records."""
     from django.db.models import Count, Sum
@@ -76,7 +85,7 @@ def print_rewards(
     from campaigns.models import ShareReward
 
     by_status = dict(ShareReward.objects.values_list("status").annotate(n=Count("pk")))
-    minted = ShareReward.objects.filter(status="rewarded").aggregate(
+    minted = ShareReward.objects.filter(status__in=("rewarded", "undone")).aggregate(
         bux=Sum("bux_rewarded")
     )["bux"]
     print(
@@ -86,7 +95,20 @@ def print_rewards(
     )
     _print_operator_queue(mints)
     _print_pending(retweets)
+    _print_x_cost(x_requests, len(mints))
     print(f"mirror: {mirror}")
+
+
+def _print_x_cost(requests: dict[str, dict[str, Any]], minted: int) -> None:
+    """What X would have billed (the sandbox's totals by route): the retweets and
+    likes, and the timeline reads of the confirmation and the audit, per mint."""
+    reads = requests.get("GET /2/users/:id/tweets", {"requests": 0, "cost_usd": "0"})
+    total = sum(Decimal(r["cost_usd"]) for r in requests.values())
+    per_reward = f"${total / minted:.4f}" if minted else "n/a"
+    print(
+        f"X cost: ${total:.3f} in all, {per_reward} per mint; timeline reads "
+        f"(confirmation, audit, scores) {reads['requests']:,} for ${reads['cost_usd']}"
+    )
 
 
 def _print_operator_queue(mints: list[dict[str, Any]]) -> None:

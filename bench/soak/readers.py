@@ -23,7 +23,13 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 DOUBLE_CLICK = 0.15
-BOX_POLLS = 3
+# Readers who take their retweet back on X: right after X accepted it (before the
+# confirmation can see it, mostly), and right after their BUX were minted.
+UNDO_BEFORE_CONFIRMATION = 0.12
+UNDO_AFTER_PAYOUT = 0.12
+BOX_POLLS = 8
+# The box states that change by themselves (htmx keeps polling them).
+MOVING = ('data-state="confirming"', 'data-state="minting"')
 CSRF_HEADER = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
 # A refusal is told by an error message; a success by the reward's own state line.
 MESSAGE = re.compile(r'<p class="(message \w+|box-state done)"[^>]*>(.*?)</p>', re.S)
@@ -228,27 +234,52 @@ def reader_loop(
         else:
             results = [_share(reader, campaign, figures, done)]
         if any(results):
-            _watch_box(reader, campaign, figures, stop)
+            if rng.random() < UNDO_BEFORE_CONFIRMATION:
+                _undo(reader, campaign, pool.sandbox, figures, "before confirmation")
+                # The reader may try again once told the retweet was not found.
+                reader.done.discard(campaign.id)
+            if _watch_box(reader, campaign, figures, stop) and (
+                rng.random() < UNDO_AFTER_PAYOUT
+            ):
+                _undo(reader, campaign, pool.sandbox, figures, "after payout")
         stop.wait(rng.uniform(*pause))
+
+
+def _undo(
+    reader: Reader, campaign: Campaign, sandbox: Sandbox, figures: Figures, when: str
+) -> None:
+    """The reader takes the retweet back in X's app."""
+    try:
+        undone = sandbox.undo_retweet(reader.account_key, campaign.tweet_id)
+    except (httpx.HTTPError, AssertionError) as error:
+        figures.count("errors", f"undo: {type(error).__name__}")
+        return
+    if undone:
+        figures.count("undos", f"retweets taken back {when}")
 
 
 def _watch_box(
     reader: Reader, campaign: Campaign, figures: Figures, stop: threading.Event
-) -> None:
-    """Poll the box while it says it is minting, as htmx does every 3 s."""
+) -> bool:
+    """Poll the box while it says it is confirming or minting, as htmx does every
+    3 s; True once it shows the BUX earned."""
     for _ in range(BOX_POLLS):
         if stop.wait(1.5):
-            return
+            return False
         try:
             box = _get(reader, "box GET", f"/campaigns/{campaign.id}/box", figures)
         except httpx.HTTPError as error:
             figures.count("errors", f"box GET: {type(error).__name__}")
-            return
+            return False
         if box.status_code >= 500:
             figures.count("errors", f"box GET: HTTP {box.status_code}")
-        if 'data-state="minting"' not in box.text:
+        if not any(state in box.text for state in MOVING):
             if 'data-state="rewarded"' in box.text:
                 figures.count("notes", "boxes seen turning to earned")
-            elif 'data-state="operator"' in box.text:
+                return True
+            if 'data-state="operator"' in box.text:
                 figures.count("notes", "boxes seen telling of a delay")
-            return
+            elif 'data-state="not-found"' in box.text:
+                figures.count("notes", "boxes seen telling the retweet was not found")
+            return False
+    return False

@@ -199,6 +199,9 @@ class Soak:
         connected = XConnection.objects.count()
         if connected != len(self.readers):
             raise RuntimeError(f"{connected} of {len(self.readers)} readers connected")
+        # X's timelines lag: each retweet shows from the second look on, so every
+        # confirmation looks again before it sees the share.
+        self.sandbox.set_timeline_lag(1)
         self.figures.timings["setup"] = time.monotonic() - started
         say(
             f"{len(self.readers)} readers connected to X over OAuth, "
@@ -246,10 +249,13 @@ class Soak:
         self.figures.timings["load"] = time.monotonic() - started
 
     def converge(self) -> None:
-        """Faults off, every process up, then the sweeper until every verified
-        reward is minted or in the operator queue (`rewards_to_sweep` re-queues only
-        rewards left quiet; a lost mint's lease must run out), within a bound."""
+        """Faults off, every process up, then the sweepers until every share is
+        confirmed or failed, every verified reward is minted or in the operator
+        queue (`rewards_to_sweep` re-queues only rewards left quiet; a lost mint's
+        lease must run out), and every confirmed, rewarded share has had its audit
+        (AUDIT_DELAY_SECONDS after its mint), within a bound."""
         from django.db import connection
+        from django.db.models import Q
 
         from campaigns.models import ShareReward
 
@@ -266,14 +272,20 @@ class Soak:
         while True:
             try:
                 sweep_once(self.figures, repair=False)
-                unminted = ShareReward.objects.filter(
-                    status="verified", needs_operator=False
+                unsettled = ShareReward.objects.filter(
+                    Q(status="verified", needs_operator=False)
+                    | Q(status="shared")
+                    | Q(
+                        status="rewarded",
+                        audited_at__isnull=True,
+                        retweet_post_id__gt="",
+                    )
                 ).count()
             except Exception as error:
                 self.figures.count("errors", f"converge: {type(error).__name__}")
                 connection.close()
-                unminted = -1
-            if unminted == 0 or time.monotonic() > deadline:
+                unsettled = -1
+            if unsettled == 0 or time.monotonic() > deadline:
                 break
             time.sleep(2)
         self.figures.timings["converge"] = time.monotonic() - started
@@ -302,9 +314,11 @@ class Soak:
         in_sync, repaired, final = self.check_mirror()
         assert self.sandbox is not None
         mints, retweets = self.sandbox.mints(), self.sandbox.retweets()
+        undone = self.sandbox.undone_retweets()
         invariants = check_invariants(
             mints=mints,
             retweets=retweets,
+            undone_retweets=undone,
             sweep_period=SWEEP_EVERY,
             mirror_in_sync=in_sync,
             mirror_detail=final,
@@ -315,7 +329,12 @@ class Soak:
             readers=len(self.readers),
             places=self.args.places,
         )
-        print_rewards(mints, retweets, f"repair: {repaired}  then check: {final}")
+        print_rewards(
+            mints,
+            retweets,
+            f"repair: {repaired}  then check: {final}",
+            self.sandbox.requests(limit=0)["by_route"],
+        )
         print_invariants(invariants)
         violations = sum(i.violations for i in invariants)
         if violations:

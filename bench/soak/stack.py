@@ -27,6 +27,12 @@ MINTER_CONNECT_TIMEOUT = 2.0
 MINTER_READ_TIMEOUT = 3.0
 # Longer than the longest mint request (connect + read timeouts), twice over.
 MINT_LEASE_SECONDS = 2 * (MINTER_CONNECT_TIMEOUT + MINTER_READ_TIMEOUT)
+# Every share is confirmed on X (production's default), with looks a second apart so
+# a short run confirms within seconds; the audit looks again this long after a mint
+# (production: a day), so the run sees retweets taken back after payout.
+VERIFY_RETRY_SECONDS = 1.0
+VERIFY_ATTEMPTS = 3
+AUDIT_DELAY_SECONDS = 15
 
 
 def database_url_with_name(url: str, name: str) -> str:
@@ -170,6 +176,12 @@ def stack_environment(
         "BUX_MINT_RETRY_BASE_SECONDS": "1",
         "BUX_MINT_LEASE_SECONDS": f"{MINT_LEASE_SECONDS:.0f}",
         "REDIS_SOCKET_TIMEOUT": "1",
+        "X_VERIFY_SHARES": "all",
+        "X_VERIFY_FIRST_DELAY_SECONDS": "1",
+        "X_VERIFY_RETRY_SECONDS": f"{VERIFY_RETRY_SECONDS:g}",
+        "X_VERIFY_ATTEMPTS": str(VERIFY_ATTEMPTS),
+        "X_AUDIT_DELAY_SECONDS": str(AUDIT_DELAY_SECONDS),
+        "X_AUDIT_READS_PER_RUN": "1000",
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "plain",
     }

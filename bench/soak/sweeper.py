@@ -1,7 +1,8 @@
 """What beat does in a real deployment, from the soak process on a fast schedule:
-the stale-claim purge and the reward sweeper every few seconds and now and then the
-mirror repair, run with `.apply()` as a worker would run them (beat's production
-schedule is once a minute and every 10 minutes)."""
+the stale-claim purge, the reward sweeper, the shared-stage sweeper and the audit
+after payout every few seconds and now and then the mirror repair, run with
+`.apply()` as a worker would run them (beat's production schedule is once a minute,
+every 15 minutes and every 10 minutes)."""
 
 from __future__ import annotations
 
@@ -21,12 +22,18 @@ def sweep_once(figures: Figures, *, repair: bool) -> None:
     repair."""
     from django.db import close_old_connections, connection
 
-    from campaigns.tasks import purge_stale_claims_task
-    from rewards.tasks import repair_mirror_task, sweep_rewards_task
+    from campaigns.tasks import purge_stale_claims_task, sweep_shared_rewards_task
+    from rewards.tasks import (
+        audit_rewarded_shares_task,
+        repair_mirror_task,
+        sweep_rewards_task,
+    )
 
     tasks = [
         purge_stale_claims_task,
         sweep_rewards_task,
+        sweep_shared_rewards_task,
+        audit_rewarded_shares_task,
         *([repair_mirror_task] if repair else []),
     ]
     for task in tasks:
@@ -48,6 +55,12 @@ def sweep_once(figures: Figures, *, repair: bool) -> None:
                 figures.count(
                     "notes", "mints handed to an operator by the sweeper", flagged
                 )
+            if name == "sweep_shared_rewards_task":
+                queued = summary["queued"]
+                figures.count("notes", "confirmations re-queued by the sweeper", queued)
+            if name == "audit_rewarded_shares_task":
+                for outcome in ("read", "kept", "undone", "skipped"):
+                    figures.count("audit", outcome, summary[outcome])
     close_old_connections()
 
 

@@ -53,8 +53,9 @@ logger = logging.getLogger(__name__)
 
 Status = ShareReward.Status
 # X failing: the next look waits X_VERIFY_RETRY_SECONDS, doubled each time, at most
-# this long (a rate-limited reader is refused locally until X's reset, at no cost).
-X_FAILED_DELAY_CAP_SECONDS = 60
+# this many times as long (a rate-limited reader is refused locally until X's
+# reset, at no cost, so looking before the reset is harmless).
+X_FAILED_DELAY_FACTOR = 4
 # Rewards handled per sweep: a backlog is worked off over several runs.
 SWEEP_BATCH = 1000
 
@@ -80,8 +81,12 @@ def quiet_period() -> timedelta:
     """A shared reward untouched this long has lost its next look (the task's
     message was lost, or its worker died): the sweeper queues one. Longer than any
     wait between looks, so a look on its way is not doubled."""
-    longest_wait = max(settings.X_VERIFY_RETRY_SECONDS, X_FAILED_DELAY_CAP_SECONDS)
-    return timedelta(seconds=max(120, 2 * longest_wait + 60))
+    return timedelta(seconds=2 * longest_wait() + 60)
+
+
+def longest_wait() -> float:
+    """The longest wait between two looks at one share."""
+    return X_FAILED_DELAY_FACTOR * settings.X_VERIFY_RETRY_SECONDS
 
 
 def confirm_share(
@@ -151,14 +156,14 @@ def _x_failed(reward: ShareReward, error: XApiError) -> ConfirmAttempt:
     retry_after = None
     if isinstance(error, XRateLimited) and error.reset_at is not None:
         until_reset = (error.reset_at - timezone.now()).total_seconds() + 1
-        retry_after = min(max(until_reset, 1), X_FAILED_DELAY_CAP_SECONDS)
+        retry_after = min(max(until_reset, 1), longest_wait())
     return ConfirmAttempt(ConfirmResult.X_FAILED, retry_after=retry_after)
 
 
 def x_failed_delay(failures: int) -> float:
     """Seconds before the next look after X failed `failures` times in a row."""
     delay = settings.X_VERIFY_RETRY_SECONDS * 2 ** min(max(failures - 1, 0), 10)
-    return min(delay, X_FAILED_DELAY_CAP_SECONDS)
+    return min(delay, longest_wait())
 
 
 def _await_reconnect(reward: ShareReward) -> ConfirmAttempt:
