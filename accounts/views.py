@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 
-from rewards.selectors import member_activity, wallet_balance
+from rewards.selectors import member_activity, member_totals, wallet_balance
 from rewards.services import queue_rewards_waiting_for_wallet
 from social.services import safe_redirect_path
 
@@ -61,6 +61,7 @@ def member_detail(request: HttpRequest, user_id: int) -> HttpResponse:
         "member": member,
         "is_owner": request.user.pk == member.pk,
         "activity": activity.page,
+        "totals": member_totals(member.pk),
         # The page says quietly that it lists X shares only for now.
         "activity_from_database": activity.from_database,
     }

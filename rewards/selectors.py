@@ -1,6 +1,6 @@
-"""Rewards' reads: the member page's activity, from the Redis mirror or, while Redis
-is down or the mirror not rebuilt, from PostgreSQL; a wallet's balance, from the
-minter."""
+"""Rewards' reads: the member page's activity and a reader's totals, from the Redis
+mirror or, while Redis is down or the mirror not rebuilt, from PostgreSQL; a wallet's
+balance, from the minter."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
+from django.db.models import Sum
 from redis.exceptions import RedisError
 
 from campaigns.models import ShareReward
 
 from .minter import BalanceUnavailable, MinterClient
-from .mirror.read import UserActivity
+from .mirror.read import UserActivity, read_user_totals
 from .mirror.schema import FeedEntry, share_feed_entry
 
 logger = logging.getLogger(__name__)
@@ -69,6 +70,56 @@ def member_activity(user_id: int, *, page: str | None) -> MemberActivity:
         return MemberActivity(
             _page(DatabaseActivity(user_id), page), from_database=True
         )
+
+
+# The statuses whose BUX a reader sees as on their way: confirming on X, and
+# verified (queued for the minter, being retried, or waiting for a wallet).
+ON_THE_WAY = (ShareReward.Status.SHARED, ShareReward.Status.VERIFIED)
+
+
+@dataclass(frozen=True)
+class MemberTotals:
+    """A reader's BUX from shares, as the member page and the header show them."""
+
+    minted: Decimal
+    on_the_way: Decimal
+    undone: Decimal
+    # Redis was unavailable (or had lost the mirror): summed in PostgreSQL.
+    from_database: bool
+
+    @classmethod
+    def from_statuses(
+        cls, sums: dict[str, Decimal], *, from_database: bool
+    ) -> MemberTotals:
+        zero = Decimal("0.00")
+        return cls(
+            minted=sums.get(ShareReward.Status.REWARDED, zero),
+            on_the_way=sum((sums.get(s, zero) for s in ON_THE_WAY), zero),
+            undone=sums.get(ShareReward.Status.UNDONE, zero),
+            from_database=from_database,
+        )
+
+
+def database_totals(user_id: int) -> dict[str, Decimal]:
+    """The user's BUX by reward status, in one PostgreSQL aggregate."""
+    sums = (
+        ShareReward.objects.filter(user_id=user_id, bux_rewarded__isnull=False)
+        .order_by()
+        .values_list("status")
+        .annotate(total=Sum("bux_rewarded"))
+    )
+    return {status: total for status, total in sums if total}
+
+
+def member_totals(user_id: int) -> MemberTotals:
+    """The reader's totals from their mirror hash, or from PostgreSQL when Redis
+    fails or the mirror is not built."""
+    try:
+        return MemberTotals.from_statuses(
+            read_user_totals(user_id), from_database=False
+        )
+    except RedisError:
+        return MemberTotals.from_statuses(database_totals(user_id), from_database=True)
 
 
 def wallet_balance(address: str) -> Decimal | None:

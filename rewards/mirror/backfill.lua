@@ -4,13 +4,14 @@
 -- status says which sets and feed entry the pair is in: a new pair needs no
 -- removals, and a rewritten one only from its old status's set and feed entry.
 -- Index writes are grouped: one ZADD, SADD, SREM or ZREM per key with every member
--- of the call, which leaves about two commands per row (HGET, HSET) plus one per
--- distinct user and campaign.
+-- of the call, which leaves about two commands per row (HMGET, HSET) plus one per
+-- distinct user and campaign. Each user's totals move, in the same call, by what
+-- their pairs' hashes held before and hold now (one HINCRBY per user and status).
 --
 -- KEYS: the by_status sets (in the order of ARGV[1]'s statuses) and by_rewarded_at.
 -- ARGV[1]: JSON of the layout (rewards/mirror/backfill.py, _layout): the mirrored
 -- columns in row order, the statuses, and the key, member and feed-entry prefixes,
--- taken from the key functions. ARGV[2]: JSON [rows, feed entries], a row holding
+-- taken from the key functions, and the amount's decimal places. ARGV[2]: JSON [rows, feed entries], a row holding
 -- the columns (times as epoch seconds, the amount as text) and its entry "" unless
 -- the row is rewarded. Keys are built from the prefixes, so the script is for a
 -- single Redis server (on a cluster the backfill would write row by row with
@@ -28,6 +29,30 @@ for i, status in ipairs(t.statuses) do
 end
 local by_rewarded_at = KEYS[#t.statuses + 1]
 local groups, order = {}, {}
+local moves, moved = {}, {}
+
+-- "150.00" in hundredths of a BUX (t.places decimals), as totals_hash counts it.
+local function units(amount)
+  if not amount or amount == null or amount == '' then
+    return 0
+  end
+  local sign, whole, fraction = string.match(amount, '^(-?)(%d*)%.?(%d*)$')
+  fraction = string.sub(fraction .. string.rep('0', t.places), 1, t.places)
+  local value = (tonumber(whole) or 0) * 10 ^ t.places + (tonumber(fraction) or 0)
+  return sign == '-' and -value or value
+end
+
+local function move(user, status, delta)
+  if delta == 0 then
+    return
+  end
+  local key = t.totals .. user
+  if not moves[key] then
+    moves[key] = {}
+    moved[#moved + 1] = key
+  end
+  moves[key][status] = (moves[key][status] or 0) + delta
+end
 
 local function add(key, ...)
   local group = groups[key]
@@ -58,10 +83,13 @@ for i, row in ipairs(rows) do
   local key = t.hash[1] .. user .. t.hash[2] .. campaign
   local item = t.member[1] .. user .. t.member[2] .. campaign
   local feed = t.feed .. user
-  local old = redis.call('HGET', key, 'status')
+  local stored = redis.call('HMGET', key, 'status', 'bux_rewarded')
+  local old = stored[1]
   if old then
     redis.call('DEL', key)
+    move(user, old, -units(stored[2]))
   end
+  move(user, status, units(row[col.bux_rewarded]))
   -- The hash: every column that is neither null nor empty, numbers as integers
   -- (ids, and times in Unix seconds), as reward_hash writes it.
   local fields = {}
@@ -107,5 +135,13 @@ end
 for _, group in ipairs(order) do
   local space = string.find(group, ' ', 1, true)
   flush(string.sub(group, 1, space - 1), string.sub(group, space + 1), groups[group])
+end
+-- As totals_move.lua: a status whose sum reaches zero has no field.
+for _, key in ipairs(moved) do
+  for status, delta in pairs(moves[key]) do
+    if delta ~= 0 and redis.call('HINCRBY', key, status, int(delta)) == 0 then
+      redis.call('HDEL', key, status)
+    end
+  end
 end
 return 0

@@ -28,6 +28,7 @@ from .built import mark_built, redis_run_id
 from .multipliers import restore_user_multipliers
 from .scan import orphaned_hash_pairs
 from .schema import (
+    BUX_PLACES,
     COLUMNS,
     STATUSES,
     activity_feed_key,
@@ -40,6 +41,7 @@ from .schema import (
     feed_entry_prefix,
     member,
     share_reward_key,
+    user_totals_key,
 )
 from .write import (
     DEFAULT_BATCH_SIZE,
@@ -171,7 +173,9 @@ def _layout() -> str:
         "by_user": _cut(by_user_key(user), user)[0],
         "by_campaign": _cut(by_campaign_key(campaign), campaign)[0],
         "feed": _cut(activity_feed_key(user), user)[0],
+        "totals": _cut(user_totals_key(user), user)[0],
         "entry": [entry_head, entry_tail],
+        "places": BUX_PLACES,
     }
     # Keys that end with their last argument are built by appending it.
     if any(
@@ -180,7 +184,12 @@ def _layout() -> str:
             item_tail,
             *(
                 _cut(make(user), user)[1]
-                for make in (by_user_key, by_campaign_key, activity_feed_key)
+                for make in (
+                    by_user_key,
+                    by_campaign_key,
+                    activity_feed_key,
+                    user_totals_key,
+                )
             ),
         )
     ):

@@ -7,9 +7,12 @@ Two passes, both streamed in batches so memory stays flat:
 - Redis → PostgreSQL: SCAN the hashes, indexes, feeds and multipliers for entries
   whose row (or score) no longer exists.
 
-Repair re-syncs each drifted (user, campaign) pair through `sync_share_rewards`,
-which re-reads the row under WATCH: a pair changed since the check read it is
-written as it is now, never as the check saw it.
+Each user's totals hash is compared with the sums of their rows.
+
+Repair rewrites the users of the drifted pairs (and of drifted totals) whole through
+`sync_user_rewards`, which re-reads their rows under WATCH and sets their totals from
+those rows in the same MULTI/EXEC: a pair changed since the check read it is written
+as it is now, never as the check saw it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from blockster.redis_client import get_redis
 from campaigns.models import ShareReward
@@ -42,9 +46,11 @@ from .schema import (
     parse_member,
     reward_hash,
     share_reward_key,
+    totals_hash,
     user_multipliers_key,
+    user_totals_key,
 )
-from .write import DEFAULT_BATCH_SIZE, existing_pairs, sync_share_rewards
+from .write import DEFAULT_BATCH_SIZE, existing_pairs, sync_user_rewards
 
 KINDS = {
     "missing_hash": "missing hashes",
@@ -55,6 +61,7 @@ KINDS = {
     "by_status": "by_status index drift",
     "by_rewarded_at": "by_rewarded_at index drift",
     "activity_feed": "activity_feed drift",
+    "totals": "user_totals drift",
     "multiplier": "multiplier drift",
 }
 EXAMPLES_PER_KIND = 3
@@ -68,6 +75,7 @@ class MirrorReport:
     drift: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
     repaired_rewards: int = 0
+    repaired_totals: int = 0
     repaired_multipliers: int = 0
 
     def add(self, kind: str, example: str) -> None:
@@ -91,6 +99,7 @@ class MirrorReport:
             **{kind: self.drift[kind] for kind in KINDS},
             "drift": self.drift_found,
             "repaired_rewards": self.repaired_rewards,
+            "repaired_totals": self.repaired_totals,
             "repaired_multipliers": self.repaired_multipliers,
         }
 
@@ -111,7 +120,8 @@ class MirrorReport:
             lines.append(
                 f"Drift found: {self.drift_found:,}. Repaired "
                 f"{self.repaired_rewards:,} share rewards (hash, indexes and feed "
-                f"entry each) and {self.repaired_multipliers:,} multipliers."
+                f"entry each), {self.repaired_totals:,} users' totals and "
+                f"{self.repaired_multipliers:,} multipliers."
             )
         else:
             lines.append(
@@ -157,18 +167,23 @@ class _Checker:
         self.report, self.batch_size = report, batch_size
         self.client = get_redis()
         self.drifted: set[tuple[int, int]] = set()
+        self.drifted_totals: set[int] = set()
 
     def _drift(self, kind: str, pair: tuple[int, int], example: str) -> None:
         self.report.add(kind, example)
         self.drifted.add(pair)
 
     def _mend(self) -> None:
-        """Re-sync the drifted pairs of this batch (when repairing)."""
-        if self.report.repair and self.drifted:
-            for pairs in _chunks(sorted(self.drifted), self.batch_size):
-                sync_share_rewards(pairs)
-                self.report.repaired_rewards += len(pairs)
+        """Rewrite the users of this batch's drifted pairs and totals whole (when
+        repairing): their pairs, and their totals from their rows."""
+        if self.report.repair and (self.drifted or self.drifted_totals):
+            users = sorted({user for user, _ in self.drifted} | self.drifted_totals)
+            for chunk in _chunks(users, max(1, self.batch_size // 50)):
+                sync_user_rewards(chunk, self.drifted)
+            self.report.repaired_rewards += len(self.drifted)
+            self.report.repaired_totals += len(self.drifted_totals)
         self.drifted.clear()
+        self.drifted_totals.clear()
 
     # --- PostgreSQL → Redis ---------------------------------------------------------
 
@@ -236,11 +251,22 @@ class _Checker:
             for user_id in by_user:
                 pipe.zrange(by_user_key(user_id), 0, -1, withscores=True)
                 pipe.zrange(activity_feed_key(user_id), 0, -1, withscores=True)
+                pipe.hgetall(user_totals_key(user_id))
             replies = pipe.execute()
         for index, (user_id, user_rows) in enumerate(by_user.items()):
-            index_items, feed_items = replies[2 * index : 2 * index + 2]
+            index_items, feed_items, totals = replies[3 * index : 3 * index + 3]
             self._compare_by_user(user_id, user_rows, dict(index_items))
             self._compare_feed(user_id, user_rows, dict(feed_items))
+            self._compare_totals(user_id, totals_hash(user_rows), totals)
+
+    def _compare_totals(
+        self, user_id: int, expected: dict[str, str], actual: dict[str, str]
+    ) -> None:
+        if actual != expected:
+            changed = sorted(set(actual.items()) ^ set(expected.items()))
+            fields = ", ".join(dict.fromkeys(name for name, _ in changed))
+            self.report.add("totals", f"user_totals:{user_id} ({fields})")
+            self.drifted_totals.add(user_id)
 
     def _compare_by_user(
         self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
@@ -332,6 +358,7 @@ class _Checker:
         patterns = {
             "by_user": key_pattern("share_rewards", "by_user", "*"),
             "activity_feed": key_pattern("activity_feed", "*"),
+            "totals": key_pattern("user_totals", "*"),
         }
         for kind, pattern in patterns.items():
             for keys in scan_keys(self.client, pattern, count=self.batch_size):
@@ -351,6 +378,10 @@ class _Checker:
                 self._mend()
 
     def _check_rowless_user(self, kind: str, user_id: int, key: str) -> None:
+        if kind == "totals":
+            stored = cast("dict[str, str]", self.client.hgetall(key))
+            self._compare_totals(user_id, {}, stored)
+            return
         items = (item for item, _ in self.client.zscan_iter(key, count=1000))
         for item in items:
             if kind == "by_user":

@@ -1,7 +1,9 @@
-"""Reading the activity feed from Redis alone (the member page's fast path)."""
+"""Reading the activity feed and the totals from Redis alone (the member page's fast
+path)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import cast
 
 from redis import Redis
@@ -16,7 +18,18 @@ from .schema import (
     ShareActivity,
     activity_feed_key,
     decode_feed_entry,
+    decode_totals,
+    user_totals_key,
 )
+
+
+def read_user_totals(user_id: int) -> dict[str, Decimal]:
+    """The user's BUX by reward status, from their totals hash. Raises RedisError,
+    and MirrorNotBuilt while the mirror has not been rebuilt since Redis lost it."""
+    client = get_redis()
+    ensure_built(client)
+    stored = cast("dict[str, str]", client.hgetall(user_totals_key(user_id)))
+    return decode_totals(stored)
 
 
 def _newest(

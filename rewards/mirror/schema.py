@@ -5,11 +5,14 @@ reference; nothing else builds a key or names a mirrored column."""
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import NamedTuple, TypedDict
 
 from django.conf import settings
+from django.db import models
 
 from campaigns.models import ShareReward
 
@@ -86,6 +89,12 @@ def activity_feed_key(user_id: int | str) -> str:
     return _key("activity_feed", user_id)
 
 
+def user_totals_key(user_id: int | str) -> str:
+    """The user's BUX by reward status (see "Totals" below), written with the
+    user's reward keys."""
+    return _key("user_totals", user_id)
+
+
 def mirror_built_key() -> str:
     """Set by a complete backfill or repair; absent while Redis has lost the mirror
     and nothing has rebuilt it."""
@@ -126,6 +135,45 @@ def reward_hash(reward: ShareReward | RewardRow) -> dict[str, str]:
         if value is not None and value != "":
             values[name] = str(value)
     return values
+
+
+# --- Totals ---------------------------------------------------------------------------
+# `user_totals:{user_id}` holds, per reward status, the sum of the user's
+# `bux_rewarded` in that status, counted in hundredths of a BUX (the column's decimal
+# places) so HINCRBY adds them exactly; a status whose sum is zero has no field.
+
+
+def _bux_places() -> int:
+    field = ShareReward._meta.get_field("bux_rewarded")
+    assert isinstance(field, models.DecimalField)
+    return int(field.decimal_places)
+
+
+BUX_PLACES = _bux_places()
+
+
+def bux_units(amount: Decimal | str | None) -> int:
+    """An amount in the totals' unit (hundredths of a BUX); 0 for none."""
+    if amount is None or amount == "":
+        return 0
+    return int(Decimal(amount).scaleb(BUX_PLACES))
+
+
+def totals_hash(rows: Iterable[ShareReward | RewardRow]) -> dict[str, str]:
+    """The totals hash of a user whose rows these are (all of them)."""
+    sums: Counter[str] = Counter()
+    for row in rows:
+        sums[row.status] += bux_units(row.bux_rewarded)
+    return {status: str(units) for status, units in sums.items() if units}
+
+
+def decode_totals(stored: Mapping[str, str]) -> dict[str, Decimal]:
+    """A stored totals hash as BUX by status (statuses without BUX left out)."""
+    return {
+        status: Decimal(int(units)).scaleb(-BUX_PLACES)
+        for status, units in stored.items()
+        if status in STATUSES and units.lstrip("-").isdigit()
+    }
 
 
 # --- Activity feed entries ------------------------------------------------------------

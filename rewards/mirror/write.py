@@ -1,16 +1,18 @@
 """The live write path: after a PostgreSQL commit, make Redis hold exactly what the
 rows of some (user, campaign) pairs are now (or nothing, for a row that is gone).
 
-A pair's hash, index entries and feed entry are written together in one MULTI/EXEC,
-under WATCH of its hash: a sync that read an older row than another writer mirrored
-meanwhile reads again. A Redis failure is logged and counted, never raised to the
-user; `check_mirror --repair` mends what it left.
+A pair's hash, index entries and feed entry, and the move of its BUX in the user's
+totals, are written together in one MULTI/EXEC, under WATCH of its hash: a sync that
+read an older row than another writer mirrored meanwhile reads again. A Redis
+failure is logged and counted, never raised to the user; `check_mirror --repair`
+mends what it left.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection
+from collections import Counter, defaultdict
+from collections.abc import Callable, Collection, Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from .schema import (
     STATUSES,
     RewardRow,
     activity_feed_key,
+    bux_units,
     by_campaign_key,
     by_rewarded_at_key,
     by_status_key,
@@ -36,8 +39,11 @@ from .schema import (
     feed_entry_id,
     feed_entry_prefix,
     member,
+    parse_member,
     reward_hash,
     share_reward_key,
+    totals_hash,
+    user_totals_key,
 )
 
 if TYPE_CHECKING:
@@ -119,23 +125,57 @@ def existing_pairs(pairs: Collection[tuple[int, int]]) -> set[tuple[int, int]]:
         return {(user, campaign) for user, campaign in cursor.fetchall()}
 
 
+def rows_for_users(user_ids: Collection[int]) -> list[RewardRow]:
+    """Every row of these users, in one query."""
+    rows = reward_rows().filter(user_id__in=list(user_ids))
+    return [RewardRow._make(row) for row in rows]
+
+
 # --- Writing Redis --------------------------------------------------------------------
 
-_FEED_REPLACE = Path(__file__).with_name("feed_replace.lua").read_text()
-_feed_scripts: dict[int, Any] = {}
+_SCRIPTS = {
+    name: Path(__file__).with_name(f"{name}.lua").read_text()
+    for name in ("feed_replace", "totals_move")
+}
+_registered: dict[tuple[int, str], Any] = {}
+
+
+def _script(name: str) -> Any:
+    # One Script object per client: it remembers its SHA and redis-py loads it into a
+    # restarted server before the pipeline runs.
+    client = get_redis()
+    script = _registered.get((id(client), name))
+    if script is None:
+        script = _registered[id(client), name] = client.register_script(_SCRIPTS[name])
+    return script
 
 
 def _replace_feed_entry(
     pipe: Pipeline, user_id: int, campaign_id: int, entry: str, score: float
 ) -> None:
-    # One Script object per client: it remembers its SHA and redis-py loads it into a
-    # restarted server before the pipeline runs.
-    client = get_redis()
-    script = _feed_scripts.get(id(client))
-    if script is None:
-        script = _feed_scripts[id(client)] = client.register_script(_FEED_REPLACE)
     prefix = feed_entry_prefix(feed_entry_id(campaign_id))
-    script(keys=[activity_feed_key(user_id)], args=[prefix, entry, score], client=pipe)
+    _script("feed_replace")(
+        keys=[activity_feed_key(user_id)], args=[prefix, entry, score], client=pipe
+    )
+
+
+def move_totals(pipe: Pipeline, user_id: int, deltas: Counter[str]) -> None:
+    """Queue the move of the user's totals by `deltas` (hundredths of a BUX by
+    status); nothing when every delta is zero."""
+    args = [
+        part for status, delta in deltas.items() if delta for part in (status, delta)
+    ]
+    if args:
+        _script("totals_move")(keys=[user_totals_key(user_id)], args=args, client=pipe)
+
+
+def _stored_amounts(keys: list[str]) -> list[tuple[str | None, str | None]]:
+    """The status and amount each hash holds now (read after WATCH, on another
+    connection: a change after the read still fails the EXEC)."""
+    with get_redis().pipeline(transaction=False) as reader:
+        for key in keys:
+            reader.hmget(key, ["status", "bux_rewarded"])
+        return [(status, amount) for status, amount in reader.execute()]
 
 
 def write_reward(pipe: Pipeline, reward: ShareReward | RewardRow) -> None:
@@ -175,21 +215,75 @@ def remove_reward(pipe: Pipeline, user_id: int, campaign_id: int) -> None:
 
 def sync_share_rewards(pairs: Collection[tuple[int, int]]) -> None:
     """Make Redis match PostgreSQL for these (user, campaign) pairs in one MULTI/EXEC:
-    each row is written, or removed when it is gone. Raises RedisError."""
+    each row is written, or removed when it is gone, and each user's totals move by
+    what their pairs' hashes held before and hold now. Raises RedisError."""
     pairs = list(dict.fromkeys(pairs))
     keys = [share_reward_key(user_id, campaign_id) for user_id, campaign_id in pairs]
 
     def write(pipe: Pipeline) -> None:
+        stored = _stored_amounts(keys)
         rows = rows_for_pairs(pairs)
+        deltas: defaultdict[int, Counter[str]] = defaultdict(Counter)
         pipe.multi()
-        for pair in pairs:
+        for pair, (old_status, old_amount) in zip(pairs, stored, strict=True):
+            user_deltas = deltas[pair[0]]
+            if old_status is not None:
+                user_deltas[old_status] -= bux_units(old_amount)
             row = rows.get(pair)
             if row is None:
                 remove_reward(pipe, *pair)
             else:
                 write_reward(pipe, row)
+                user_deltas[row.status] += bux_units(row.bux_rewarded)
+        for user_id, user_deltas in deltas.items():
+            move_totals(pipe, user_id, user_deltas)
 
     watched_transaction(write, keys)
+
+
+def sync_user_rewards(
+    user_ids: Collection[int], pairs: Iterable[tuple[int, int]] = ()
+) -> None:
+    """Rewrite these users' mirror whole in one MULTI/EXEC: every row of theirs,
+    every pair their by_user index or `pairs` names (removed when it has no row),
+    and their totals set from the rows (the repair's write). WATCHes the totals, so
+    a live write that moved them meanwhile makes it read again. Raises RedisError."""
+    users = sorted(set(user_ids))
+    named = [pair for pair in pairs if pair[0] in set(users)]
+    watched = [user_totals_key(u) for u in users] + [by_user_key(u) for u in users]
+
+    def write(pipe: Pipeline) -> None:
+        with get_redis().pipeline(transaction=False) as reader:
+            for user_id in users:
+                reader.zrange(by_user_key(user_id), 0, -1)
+            indexed = [
+                parse_member(item) for items in reader.execute() for item in items
+            ]
+        rows = {(row.user_id, row.campaign_id): row for row in rows_for_users(users)}
+        everything = dict.fromkeys(
+            [*rows, *named, *(pair for pair in indexed if pair is not None)]
+        )
+        if everything:
+            pipe.watch(*(share_reward_key(*pair) for pair in everything))
+        # Read again: a row written before the WATCH above is in this read.
+        rows = {(row.user_id, row.campaign_id): row for row in rows_for_users(users)}
+        pipe.multi()
+        for pair in everything:
+            row = rows.get(pair)
+            if row is None:
+                remove_reward(pipe, *pair)
+            else:
+                write_reward(pipe, row)
+        by_user: defaultdict[int, list[RewardRow]] = defaultdict(list)
+        for row in rows.values():
+            by_user[row.user_id].append(row)
+        for user_id in users:
+            key = user_totals_key(user_id)
+            pipe.delete(key)
+            if totals := totals_hash(by_user[user_id]):
+                pipe.hset(key, mapping=totals)  # type: ignore[arg-type]  # redis-py: Mapping key invariant
+
+    watched_transaction(write, watched)
 
 
 def sync_share_reward(user_id: int, campaign_id: int) -> bool:

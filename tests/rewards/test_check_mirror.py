@@ -119,6 +119,22 @@ DRIFTS: dict[str, tuple[str, Callable]] = {
             },
         ),
     ),
+    "totals wrong": (
+        "totals",
+        lambda r, rows, owner: r.hincrby(
+            schema.user_totals_key(first(rows, "rewarded").user_id), "rewarded", 1
+        ),
+    ),
+    "totals missing": (
+        "totals",
+        lambda r, rows, owner: r.delete(schema.user_totals_key(rows[0].user_id)),
+    ),
+    "totals of a user without rows": (
+        "totals",
+        lambda r, rows, owner: r.hset(
+            schema.user_totals_key(999999), "rewarded", "15000"
+        ),
+    ),
     "multiplier wrong": (
         "multiplier",
         lambda r, rows, owner: r.hset(
