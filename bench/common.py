@@ -270,6 +270,45 @@ def campaign_on_new_tweet(
     return create_share_campaign(post, tweet_url=tweet["url"], **fields)
 
 
+def _defaulted(model: Any, given: str) -> tuple[str, str, list[Any]]:
+    """What an INSERT of `given` (its column list) into `model`'s table leaves out
+    and must still fill: the NOT NULL columns with a default, as `, col`
+    for the column list, `, %s::type` for the SELECT list, and their values. A field
+    added to a model then never breaks the generated rows."""
+    from django.db import connection
+
+    named = {name.strip() for name in given.split(",")}
+    columns, values, params = "", "", []
+    for field in model._meta.concrete_fields:
+        if field.column in named or field.null or field.primary_key:
+            continue
+        default = field.get_default()  # "" for a blank text field without one
+        if default is None or hasattr(default, "resolve_expression"):
+            continue  # nullable, or the database's own default
+        columns += f", {connection.ops.quote_name(field.column)}"
+        values += f", %s::{field.db_type(connection)}"
+        params.append(field.get_db_prep_save(default, connection))
+    return columns, values, params
+
+
+USER_COLUMNS = (
+    "password, is_superuser, email, display_name, wallet_address, is_staff,"
+    " is_active, date_joined"
+)
+POST_COLUMNS = (
+    "title, slug, body, is_published, published_at, created_at, updated_at, author_id"
+)
+CAMPAIGN_COLUMNS = (
+    "tweet_id, tweet_url, bux_reward, request_like, is_active, close_when_spent,"
+    " total_shares, created_at, updated_at, post_id"
+)
+REWARD_COLUMNS = (
+    "status, retweet_id, liked, bux_rewarded, failure_reason, verified_at,"
+    " rewarded_at, tx_hash, mint_attempts, needs_operator, waiting_for_wallet,"
+    " created_at, updated_at, campaign_id, user_id"
+)
+
+
 def create_rewards(
     users: int, campaigns: int, *, first_user_rewarded: bool = False
 ) -> int:
@@ -278,57 +317,60 @@ def create_rewards(
     user is rewarded (a full activity feed). Returns the first user's id."""
     from django.db import connection
 
+    from accounts.models import User
+    from campaigns.models import ShareCampaign, ShareReward
+    from posts.models import Post
+
     statuses = "(ARRAY['pending','verified','rewarded','failed'])[mod(n, 4) + 1]"
     status = (
         f"CASE WHEN uid = first_uid THEN 'rewarded' ELSE {statuses} END"
         if first_user_rewarded
         else statuses
     )
+    # Interpolated below: column lists and casts built from the models, and the
+    # CASE expression above, built from constants; values are parameters.
     with connection.cursor() as cursor:
+        more, cast, params = _defaulted(User, USER_COLUMNS)
         cursor.execute(
-            "INSERT INTO accounts_user (password, is_superuser, email, display_name,"
-            " wallet_address, is_staff, is_active, date_joined)"
+            f"INSERT INTO accounts_user ({USER_COLUMNS}{more})"  # noqa: S608
             " SELECT '!', false, 'bench' || g || '@example.com', 'Reader ' || g, '',"
-            " false, true, now() FROM generate_series(1, %s) g",
-            [users],
+            f" false, true, now(){cast} FROM generate_series(1, %s) g",
+            [*params, users],
         )
         cursor.execute("SELECT min(id) FROM accounts_user")
         first_uid = cursor.fetchone()[0]
+        more, cast, params = _defaulted(Post, POST_COLUMNS)
         cursor.execute(
-            "INSERT INTO posts_post (title, slug, body, is_published, published_at,"
-            " created_at, updated_at, author_id)"
-            " SELECT 'Post ' || g, 'post-' || g, 'Body', true, now(), now(), now(), %s"
-            " FROM generate_series(1, %s) g",
-            [first_uid, campaigns],
+            f"INSERT INTO posts_post ({POST_COLUMNS}{more})"  # noqa: S608
+            " SELECT 'Post ' || g, 'post-' || g, 'Body', true, now(), now(), now(),"
+            f" %s{cast} FROM generate_series(1, %s) g",
+            [first_uid, *params, campaigns],
         )
+        more, cast, params = _defaulted(ShareCampaign, CAMPAIGN_COLUMNS)
         cursor.execute(
-            "INSERT INTO campaigns_sharecampaign (tweet_id, tweet_url, bux_reward,"
-            " request_like, is_active, close_when_spent, total_shares, created_at,"
-            " updated_at, post_id)"
+            f"INSERT INTO campaigns_sharecampaign ({CAMPAIGN_COLUMNS}{more})"  # noqa: S608
             " SELECT (1865000000000000000 + id)::text,"
             " 'https://x.com/BlocksterCom/status/' || (1865000000000000000 + id),"
-            " 50, true, true, false, 0, now(), now(), id FROM posts_post"
+            f" 50, true, true, false, 0, now(), now(), id{cast} FROM posts_post",
+            params,
         )
-        # Interpolated: only the CASE expression above, built from constants.
+        more, cast, params = _defaulted(ShareReward, REWARD_COLUMNS)
         cursor.execute(
-            "INSERT INTO campaigns_sharereward (status, retweet_id, liked,"  # noqa: S608
-            " bux_rewarded, failure_reason, verified_at, rewarded_at, tx_hash,"
-            " mint_attempts, needs_operator, waiting_for_wallet, created_at,"
-            " updated_at, campaign_id, user_id)"
+            f"INSERT INTO campaigns_sharereward ({REWARD_COLUMNS}{more})"  # noqa: S608
             " SELECT status, CASE WHEN status = 'pending' THEN '' ELSE tweet_id END,"
             " status <> 'pending', mod(n, 90) + 10,"
             " CASE WHEN status = 'failed' THEN 'Mint failed' ELSE '' END,"
             " CASE WHEN status = 'pending' THEN NULL ELSE at END,"
             " CASE WHEN status = 'rewarded' THEN at + interval '1 minute' END,"
             " CASE WHEN status = 'rewarded' THEN '0x' || lpad(to_hex(n), 64, '0') END,"
-            " 0, false, false, at, at, cid, uid"
+            f" 0, false, false, at, at, cid, uid{cast}"
             f" FROM (SELECT *, {status} AS status,"
             " now() - n * interval '1 second' AS at"
             " FROM (SELECT u.id AS uid, c.id AS cid, c.tweet_id, %s AS first_uid,"
             " row_number() OVER (ORDER BY c.id, u.id) AS n"
             " FROM accounts_user u CROSS JOIN campaigns_sharecampaign c) pairs"
             ") rows",
-            [first_uid],
+            [*params, first_uid],
         )
         cursor.execute("ANALYZE")
     return first_uid
