@@ -1,5 +1,6 @@
 """The dashboard and the CSV export, served by the campaign admin
-(ShareCampaignAdmin.get_urls): staff only, GET only, nothing changes."""
+(ShareCampaignAdmin.get_urls): staff who may view campaigns (as the export action
+asks), GET only, nothing changes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -117,6 +119,7 @@ def _charts(board: Dashboard) -> dict[str, Any]:
 def dashboard_view(
     model_admin: admin.ModelAdmin, request: HttpRequest, campaign_id: int | None = None
 ) -> HttpResponse:
+    _may_view(model_admin, request)
     campaign = None
     if campaign_id is not None:
         campaign = get_object_or_404(
@@ -149,8 +152,16 @@ def dashboard_view(
 def export_view(
     model_admin: admin.ModelAdmin, request: HttpRequest, campaign_id: int
 ) -> StreamingHttpResponse:
+    _may_view(model_admin, request)
     campaign = get_object_or_404(ShareCampaign, pk=campaign_id)
     return export_response(campaign)
+
+
+def _may_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+    """Staff without the campaigns' view permission see neither the figures nor the
+    readers' e-mails."""
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
 
 
 def export_response(campaign: ShareCampaign) -> StreamingHttpResponse:

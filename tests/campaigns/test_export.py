@@ -54,6 +54,36 @@ def test_the_admin_action_exports_a_campaigns_rewards(
     assert rows[1]["transaction"] == "" and rows[1]["x_handle"] == ""
 
 
+def test_the_dashboards_button_downloads_the_same_csv(
+    admin_client, campaign_factory, bulk_rewards
+):
+    campaign = campaign_factory()
+    bulk_rewards(campaign, 5)
+
+    response = admin_client.get(f"/admin/campaigns/sharecampaign/{campaign.pk}/export/")
+
+    assert response["Content-Type"] == "text/csv"
+    assert b"".join(response.streaming_content).decode() == "".join(csv_lines(campaign))
+
+
+def test_staff_who_may_not_view_campaigns_get_neither_the_csv_nor_the_dashboard(
+    client, user_factory, campaign_factory, reward_factory, reader
+):
+    campaign = campaign_factory()
+    reward_factory(reader, campaign, rewarded=True)
+    client.force_login(user_factory(is_staff=True))  # staff, no permissions
+    base = f"/admin/campaigns/sharecampaign/{campaign.pk}"
+
+    for url in (
+        f"{base}/export/",
+        f"{base}/dashboard/",
+        "/admin/campaigns/sharecampaign/dashboard/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert reader.email not in response.content.decode()
+
+
 def test_the_command_writes_the_same_file(tmp_path, campaign_factory, bulk_rewards):
     campaign = campaign_factory()
     bulk_rewards(campaign, 40)
