@@ -103,3 +103,26 @@ def test_only_staff_see_the_dashboard(client, reader, shared_campaign):
     )
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def test_the_funnel_counts_each_reader_once_a_day_from_the_box_and_the_button(
+    client, admin_client, reader, other_user, campaign_factory
+):
+    campaign = campaign_factory()
+    post_url = campaign.post.get_absolute_url()
+    client.get(post_url)  # someone not signed in
+    for viewer in (reader, reader, other_user):
+        client.force_login(viewer)
+        client.get(post_url)
+    # A press counts even when the share goes no further (no X account here).
+    client.post(f"/campaigns/{campaign.pk}/share", HTTP_HX_REQUEST="true")
+    client.post(f"/campaigns/{campaign.pk}/share", HTTP_HX_REQUEST="true")
+
+    html = admin_client.get(
+        f"/admin/campaigns/sharecampaign/{campaign.pk}/dashboard/"
+    ).content.decode()
+
+    funnel = [
+        int(html.split(f'data-step="{n}">')[1].split("<")[0]) for n in range(1, 5)
+    ]
+    assert funnel == [3, 1, 0, 0]

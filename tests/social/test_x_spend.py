@@ -157,6 +157,50 @@ def test_credits_running_out_pause_sharing_until_an_operator_resumes_it(
     assert "Sharing is paused" not in page_text(admin_client.get("/admin/"))
 
 
+@pytest.mark.parametrize(
+    ("route", "told"),
+    [
+        # The retweet itself: nothing reached X, the reader is told of the pause.
+        ("POST /2/users/:id/retweets", SHARING_PAUSED_MESSAGE),
+        # The like after a retweet X took: the retweet still pays.
+        ("POST /2/users/:id/likes", "You earned"),
+    ],
+)
+def test_a_402_fault_from_x_pauses_sharing_for_everyone(
+    route,
+    told,
+    client,
+    user_factory,
+    sandbox_campaign_factory,
+    connect_x,
+    sandbox,
+    admin_client,
+    page_text,
+):
+    campaign = sandbox_campaign_factory()
+    first, second = user_factory(), user_factory()
+    for reader in (first, second):
+        connect_x(reader)
+    sandbox.fault(route, status=402)  # X's CreditsDepleted, once
+    share_url = f"/campaigns/{campaign.pk}/share"
+
+    client.force_login(first)
+    assert told in page_text(client.post(share_url, HTTP_HX_REQUEST="true"))
+
+    pause = SharingPause.objects.get(active=True)
+    assert pause.reason == SharingPause.Reason.CREDITS_DEPLETED
+    client.force_login(second)
+    box = page_text(client.get(campaign.post.get_absolute_url()))
+    assert SHARING_PAUSED_MESSAGE in box
+    assert "Retweet & Like ·" not in box
+    requests_before = sandbox.requests()["total_requests"]
+    assert SHARING_PAUSED_MESSAGE in page_text(
+        client.post(share_url, HTTP_HX_REQUEST="true")
+    )
+    assert sandbox.requests()["total_requests"] == requests_before
+    assert "Sharing is paused across the site" in page_text(admin_client.get("/admin/"))
+
+
 def test_the_daily_spend_limit_pauses_sharing_once_a_day(
     settings,
     client,
