@@ -100,4 +100,7 @@ def test_an_operator_reads_the_dashboard_of_a_campaign_readers_shared(
 
     directory = artifacts_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=directory / "campaign-dashboard.png", full_page=True)
+    screenshot = directory / "campaign-dashboard.png"
+    screenshot.unlink(missing_ok=True)  # the one kept is this run's
+    page.screenshot(path=screenshot, full_page=True)
+    assert screenshot.stat().st_size > 0
