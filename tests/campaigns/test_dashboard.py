@@ -3,6 +3,7 @@ table, for one campaign and for all."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -64,6 +65,28 @@ def test_the_dashboard_shows_a_campaigns_figures_with_tables(
     ] == [4, 3, 4, 2]
     # Scores: 100 BUX at base 2 is score 50 (band 41-50).
     assert "41-50 2" in text
+
+
+@pytest.mark.parametrize("campaign_dashboard", [True, False])
+def test_every_chart_is_an_image_with_a_title_and_a_table_beside_it(
+    campaign_dashboard, admin_client, shared_campaign
+):
+    url = "/admin/campaigns/sharecampaign/dashboard/"
+    if campaign_dashboard:
+        url = f"/admin/campaigns/sharecampaign/{shared_campaign.pk}/dashboard/"
+    html = admin_client.get(url).content.decode()
+
+    figures = re.findall(
+        r'<figure class="dashboard-chart" id="chart-(\w+)".*?</figure>', html, re.S
+    )
+    assert figures == ["shares", "minted", "scores", "spend", "funnel"]
+    for chart in re.findall(r'<figure class="dashboard-chart".*?</figure>', html, re.S):
+        svg = re.search(
+            r'<svg class="chart"[^>]*role="img" aria-labelledby="([\w-]+)"', chart
+        )
+        assert svg, chart[:200]
+        assert re.search(rf'<title id="{svg.group(1)}">\S', chart)
+        assert re.search(r"<details><summary>.*?<table>.*?<tbody>.*?<td", chart, re.S)
 
 
 def test_the_all_campaigns_dashboard_adds_every_campaign_up(

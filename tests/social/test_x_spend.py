@@ -85,6 +85,34 @@ def test_an_edited_price_is_what_the_next_request_costs(
     forget_prices()
 
 
+def test_the_price_table_starts_at_xs_pay_per_use_prices_and_is_edited_in_admin(
+    admin_client, reader, sandbox_campaign_factory, connect_x
+):
+    # X's pay-per-use prices (X-API-NOTES.md): $0.015 a retweet or like, $0.010 per
+    # user and $0.005 per post read; OAuth calls free.
+    assert {price.kind: price.usd for price in XPrice.objects.all()} == {
+        PriceKind.POST_WRITE: Decimal("0.015"),
+        PriceKind.USER_READ: Decimal("0.010"),
+        PriceKind.POST_READ: Decimal("0.005"),
+        PriceKind.OAUTH: Decimal("0"),
+    }
+    post_write = XPrice.objects.get(kind=PriceKind.POST_WRITE)
+    campaign = sandbox_campaign_factory()
+    connect_x(reader)
+    try:
+        edited = admin_client.post(
+            f"/admin/social/xprice/{post_write.pk}/change/", {"usd": "0.0200"}
+        )
+        assert edited.status_code == 302
+        admin_client.force_login(reader)
+        admin_client.post(f"/campaigns/{campaign.pk}/share", HTTP_HX_REQUEST="true")
+    finally:
+        forget_prices()  # the next test reads the table again
+
+    # The retweet and the like at the edited price.
+    assert recorded_micros(campaign_id=campaign.pk) == 40_000
+
+
 @pytest.mark.django_db(transaction=True)
 def test_recording_a_request_is_one_statement():
     record_x_request(PriceKind.POST_WRITE, "share", status=200, body={})
