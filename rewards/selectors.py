@@ -40,8 +40,15 @@ class DatabaseActivity:
         return self.rewards.count()
 
     def __getitem__(self, window: slice) -> list[FeedEntry]:
-        rows = self.rewards.only(
-            "campaign_id", "bux_rewarded", "retweet_id", "tx_hash", "rewarded_at"
+        rows = self.rewards.select_related("campaign__post").only(
+            "campaign__post__title",
+            "campaign__post__slug",
+            "bux_rewarded",
+            "retweet_id",
+            "tx_hash",
+            "rewarded_at",
+            "liked",
+            "retweet_post_id",
         )[window]
         return [share_feed_entry(row) for row in rows]
 

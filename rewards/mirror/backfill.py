@@ -30,7 +30,9 @@ from .scan import orphaned_hash_pairs
 from .schema import (
     BUX_PLACES,
     COLUMNS,
+    FEED_LOOKUPS,
     STATUSES,
+    RewardRow,
     activity_feed_key,
     by_campaign_key,
     by_rewarded_at_key,
@@ -59,8 +61,9 @@ _BACKFILL = Path(__file__).with_name("backfill.lua").read_text()
 # Rows per script call: one call blocks Redis for a few milliseconds, so other
 # clients are served between calls.
 _ROWS_PER_CALL = 500
-# Where the feed entry's parts sit in a backfill row.
-_AT = {name: index for index, name in enumerate(COLUMNS)}
+# Where the feed entry's parts sit in a backfill row (the script reads only the
+# COLUMNS at its head).
+_AT = {name: index for index, name in enumerate(RewardRow._fields)}
 
 
 class SyncResult(TypedDict):
@@ -130,7 +133,7 @@ def _rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
             return Cast(name, models.TextField())
         return name
 
-    return reward_rows().values_list(*(column(name) for name in COLUMNS))
+    return reward_rows().values_list(*(column(name) for name in COLUMNS), *FEED_LOOKUPS)
 
 
 def _batches(batch_size: int) -> Iterator[list[tuple]]:
@@ -209,6 +212,10 @@ def _entries(chunk: list[tuple]) -> list[str]:
             row[retweet],
             row[tx_hash],
             int(row[rewarded]),
+            liked=row[_AT["liked"]],
+            retweet_post_id=row[_AT["retweet_post_id"]],
+            title=row[_AT["post_title"]],
+            slug=row[_AT["post_slug"]],
         )
         if row[status] == "rewarded" and row[rewarded] is not None
         else ""

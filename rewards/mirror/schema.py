@@ -13,6 +13,7 @@ from typing import NamedTuple, TypedDict
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from campaigns.models import ShareReward
 
@@ -22,7 +23,8 @@ STATUSES: tuple[str, ...] = tuple(ShareReward.Status.values)
 
 class RewardRow(NamedTuple):
     """The mirrored columns of one ShareReward, in hash order: the one list of them
-    (COLUMNS). Read with `values_list`, so bulk passes skip model instantiation."""
+    (COLUMNS), then what only its feed entry shows (FEED_LOOKUPS). Read with
+    `values_list` (ROW_LOOKUPS), so bulk passes skip model instantiation."""
 
     id: int
     user_id: int
@@ -37,9 +39,22 @@ class RewardRow(NamedTuple):
     tx_hash: str | None
     created_at: datetime
     updated_at: datetime
+    # Not in the hash: the feed entry's what was done, retweet link and post.
+    liked: bool
+    retweet_post_id: str
+    post_title: str
+    post_slug: str
 
 
-COLUMNS: tuple[str, ...] = RewardRow._fields
+# The hash's columns, and the lookups of the feed-only fields after them.
+COLUMNS: tuple[str, ...] = RewardRow._fields[: RewardRow._fields.index("liked")]
+FEED_LOOKUPS: tuple[str, ...] = (
+    "liked",
+    "retweet_post_id",
+    "campaign__post__title",
+    "campaign__post__slug",
+)
+ROW_LOOKUPS: tuple[str, ...] = (*COLUMNS, *FEED_LOOKUPS)
 
 # --- Keys -----------------------------------------------------------------------------
 
@@ -180,6 +195,13 @@ def decode_totals(stored: Mapping[str, str]) -> dict[str, Decimal]:
 
 X_SHARE = "x_share"
 X_SHARE_LABEL = "X Share"
+RETWEETED = "Retweeted"
+RETWEETED_AND_LIKED = "Retweeted & Liked"
+
+
+def x_status_url(status_id: str | None) -> str | None:
+    """A post on X, in the form the project links every tweet and retweet."""
+    return f"https://x.com/i/status/{status_id}" if status_id else None
 
 
 class ShareActivity(TypedDict):
@@ -194,9 +216,16 @@ class ShareActivity(TypedDict):
 
 
 class FeedEntry(ShareActivity):
-    """An activity entry as the member page renders it, from Redis or PostgreSQL."""
+    """An activity entry as the member page renders it, from Redis or PostgreSQL:
+    the post's title and link (as they were when the entry was written), what was
+    done, the tweet (`url`) and the reader's own retweet on X (`retweet_url`, once a
+    confirmation found it)."""
 
     url: str | None
+    title: str | None
+    post_url: str | None
+    action: str | None
+    retweet_url: str | None
 
 
 def feed_entry_id(campaign_id: int | str) -> str:
@@ -228,10 +257,17 @@ def encode_feed_entry(
     retweet_id: str | None,
     tx_hash: str | None,
     rewarded: int | None,
+    *,
+    liked: bool,
+    retweet_post_id: str | None,
+    title: str,
+    slug: str,
 ) -> str:
     """A rewarded share's feed entry as stored: compact JSON of a FeedEntry with `id`
     first, the amount as text and the time as Unix seconds. Deterministic, so
-    rewriting an unchanged row is a no-op."""
+    rewriting an unchanged row is a no-op. The post's title and link are stored as
+    they are now: a renamed post's entries differ from what the check builds, and
+    the repair rewrites them (docs/mirror.md, "Activity feed entries")."""
     retweet_id = retweet_id or None
     return json.dumps(
         {
@@ -242,20 +278,33 @@ def encode_feed_entry(
             "retweet_id": retweet_id,
             "tx_hash": tx_hash,
             "timestamp": rewarded,
-            "url": f"https://x.com/i/status/{retweet_id}" if retweet_id else None,
+            "url": x_status_url(retweet_id),
+            "title": title,
+            "post_url": reverse("post_detail", args=[slug]),
+            "action": RETWEETED_AND_LIKED if liked else RETWEETED,
+            "retweet_url": x_status_url(retweet_post_id),
         },
         separators=(",", ":"),
     )
 
 
 def feed_entry(reward: ShareReward | RewardRow) -> str:
-    """The feed entry of a rewarded row (the live path's and the check's)."""
+    """The feed entry of a rewarded row (the live path's and the check's). A model
+    instance reads its campaign's post (select it with the row)."""
+    if isinstance(reward, ShareReward):
+        title, slug = reward.campaign.post.title, reward.campaign.post.slug
+    else:
+        title, slug = reward.post_title, reward.post_slug
     return encode_feed_entry(
         reward.campaign_id,
         str(reward.bux_rewarded),
         reward.retweet_id,
         reward.tx_hash,
         unix(reward.rewarded_at),
+        liked=reward.liked,
+        retweet_post_id=reward.retweet_post_id,
+        title=title,
+        slug=slug,
     )
 
 
@@ -284,6 +333,10 @@ def decode_feed_entry(raw: str, score: float) -> FeedEntry | None:
         "tx_hash": data.get("tx_hash"),
         "timestamp": datetime.fromtimestamp(data.get("timestamp") or score, UTC),
         "url": data.get("url"),
+        "title": data.get("title"),
+        "post_url": data.get("post_url"),
+        "action": data.get("action"),
+        "retweet_url": data.get("retweet_url"),
     }
 
 

@@ -26,7 +26,7 @@ from blockster.redis_client import get_redis
 from campaigns.models import ShareReward
 
 from .schema import (
-    COLUMNS,
+    ROW_LOOKUPS,
     STATUSES,
     RewardRow,
     activity_feed_key,
@@ -90,7 +90,7 @@ def watched_transaction(write: Callable[[Pipeline], None], keys: list[str]) -> N
 
 def reward_rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
     """Every ShareReward's mirrored columns, as tuples in RewardRow order."""
-    return ShareReward.objects.values_list(*COLUMNS)
+    return ShareReward.objects.values_list(*ROW_LOOKUPS)
 
 
 def _pairs_sql(column: str = "id") -> str:

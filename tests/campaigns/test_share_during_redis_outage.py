@@ -54,6 +54,6 @@ def test_a_share_made_while_redis_is_down_is_minted_and_mirrored_when_it_returns
     stored = get_redis().hgetall(schema.share_reward_key(reader.pk, campaign.pk))
     assert stored["status"] == "rewarded"
     page = page_text(client.get(f"/members/{reader.pk}"))
-    assert "X Share" in page and "+20" in page
+    assert "Retweeted" in page and "+20" in page
     assert "Showing X shares only" not in page
     assert len(sandbox.mints()) == 1

@@ -145,7 +145,7 @@ def test_a_new_reader_connects_x_shares_and_earns(
     page.get_by_role("link", name="My profile").click()
     entry = page.locator(".activity-entry")
     expect(entry).to_have_count(1)
-    expect(entry).to_contain_text("X Share")
+    expect(entry).to_contain_text("Retweeted & Liked")
     expect(entry.locator(".activity-amount")).to_have_text(f"+{earned} BUX")
     expect(entry.get_by_role("link", name=re.compile(r"^0x"))).to_have_attribute(
         "href", tx_url

@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from campaigns.models import ShareReward
 from rewards.mirror import backfill, read, schema, write
+from rewards.mirror.check import check_mirror
 from tests.rewards.mirror_helpers import at
 
 
@@ -69,7 +70,7 @@ def test_list_user_share_rewards_reads_redis_alone(owner, reward_factory, redis)
 
 
 def entries(body: str) -> list[str]:
-    return re.findall(r'<li class="activity-entry activity-(\w+)">', body)
+    return re.findall(r'data-entry="(\w+)"', body)
 
 
 def test_the_member_page_lists_shares_newest_first_with_links(
@@ -112,7 +113,7 @@ def test_the_feed_pages_twenty_at_a_time(client, owner, reward_factory):
     assert len(entries(first)) == 20 and len(entries(second)) == 3
     assert rows[19].tx_hash in first and rows[20].tx_hash not in first
     assert rows[20].tx_hash in second and rows[0].tx_hash not in second
-    assert 'href="?page=2"' in first and "Page 2 of 2" in second
+    assert 'href="?page=2#activity"' in first and "Page 2 of 2" in second
     # An out-of-range page shows the last page rather than an error.
     beyond = client.get(f"/members/{owner.pk}?page=9").content.decode()
     assert rows[22].tx_hash in beyond
@@ -151,3 +152,78 @@ def test_a_member_without_activity_sees_the_empty_state(client, owner):
     body = client.get(f"/members/{owner.pk}").content.decode()
 
     assert "No activity yet." in body
+
+
+def feed_html(body: str) -> str:
+    """The feed's entries and day headings, as the page renders them."""
+    start = body.index('<section class="card" id="activity">')
+    return body[start : body.index("</section>", start)]
+
+
+def test_each_entry_names_the_post_what_was_done_and_links_the_retweet_and_tx(
+    client, owner, reward_factory, settings
+):
+    settings.BUX_EXPLORER_TX_URL = "https://explorer.example/tx/{tx}"
+    liked = reward_factory(
+        owner,
+        rewarded=True,
+        liked=True,
+        retweet_post_id="1865000000000099001",
+        rewarded_at=at(60),
+    )
+    liked.campaign.post.title = "Why BUX & Blockster"
+    liked.campaign.post.save()
+    plain = reward_factory(owner, rewarded=True, rewarded_at=at(3 * 86400))
+    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in (liked, plain)])
+
+    feed = feed_html(client.get(f"/members/{owner.pk}").content.decode())
+
+    post = liked.campaign.post
+    assert (
+        f'<a class="activity-title" href="{post.get_absolute_url()}">'
+        "Why BUX &amp; Blockster</a>"
+    ) in feed
+    assert "Retweeted &amp; Liked" in feed
+    assert 'href="https://x.com/i/status/1865000000000099001"' in feed
+    assert f'href="https://explorer.example/tx/{liked.tx_hash}"' in feed
+    # The share whose retweet was not looked up links the post it retweeted.
+    assert f'data-link="tweet" href="https://x.com/i/status/{plain.retweet_id}"' in feed
+    assert plain.campaign.post.title in feed
+    # One heading per day, newest first.
+    days = re.findall(r'<h3 class="activity-day"><time datetime="([\d-]+)">', feed)
+    assert days == [
+        liked.rewarded_at.date().isoformat(),
+        plain.rewarded_at.date().isoformat(),
+    ]
+    assert ">Today<" in feed or ">Yesterday<" in feed
+
+
+def test_with_redis_down_the_entries_read_the_same(
+    owned_redis, client, owner, reward_factory
+):
+    rewarded_shares(owner, reward_factory, 3)
+    backfill.sync_all_share_rewards()
+
+    from_redis = feed_html(client.get(f"/members/{owner.pk}").content.decode())
+    with owned_redis.down():
+        page = client.get(f"/members/{owner.pk}").content.decode()
+
+    from_postgresql = feed_html(page)
+    assert "Showing X shares only" in from_postgresql
+    quiet_line = r'<p class="muted small" role="status">.*?</p>'
+    assert re.sub(quiet_line, "", from_postgresql).split() == from_redis.split()
+
+
+def test_a_renamed_post_is_renamed_in_the_feed_by_the_repair(
+    client, owner, reward_factory
+):
+    [reward] = rewarded_shares(owner, reward_factory, 1)
+    post = reward.campaign.post
+    post.title = "A better title"
+    post.save()
+
+    assert check_mirror().drift["activity_feed"] >= 1
+    check_mirror(repair=True)
+
+    feed = feed_html(client.get(f"/members/{owner.pk}").content.decode())
+    assert "A better title" in feed

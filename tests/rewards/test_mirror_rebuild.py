@@ -35,7 +35,7 @@ def test_after_an_empty_restart_the_feed_comes_from_postgresql_and_a_repair_is_q
     owned_redis, rewarded, client, owner, page_text
 ):
     before = page_text(client.get(f"/members/{owner.pk}"))
-    assert "X Share" in before and FROM_POSTGRESQL not in before
+    assert "Retweeted" in before and FROM_POSTGRESQL not in before
 
     with owned_redis.down():
         pass  # back empty: the mirror, its marker and the broker's queues are gone
@@ -43,7 +43,7 @@ def test_after_an_empty_restart_the_feed_comes_from_postgresql_and_a_repair_is_q
 
     for page in pages:
         assert "No activity yet." not in page
-        assert page.count("X Share") == 2 and FROM_POSTGRESQL in page
+        assert page.count("Retweeted") == 2 and FROM_POSTGRESQL in page
     assert queued_messages() == 1  # one repair, however many readers
 
 
@@ -57,7 +57,7 @@ def test_a_live_write_before_the_rebuild_does_not_make_the_feed_look_complete(
 
     page = page_text(client.get(f"/members/{owner.pk}"))
 
-    assert page.count("X Share") == 3 and FROM_POSTGRESQL in page
+    assert page.count("Retweeted") == 3 and FROM_POSTGRESQL in page
 
 
 @pytest.mark.django_db(transaction=True)
@@ -72,7 +72,7 @@ def test_the_queued_repair_rebuilds_the_mirror_and_the_feed_is_read_from_redis_a
     assert wait_for(lambda: get_redis().exists(schema.mirror_built_key()))
 
     page = page_text(client.get(f"/members/{owner.pk}"))
-    assert "X Share" in page and FROM_POSTGRESQL not in page
+    assert "Retweeted" in page and FROM_POSTGRESQL not in page
     assert check_mirror().in_sync
 
 
