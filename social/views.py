@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.http import AuthenticatedHttpRequest
 from blockster.proxy import client_ip
 from blockster.ratelimit import over_limit
+from campaigns.services.confirm import resume_confirmations
 
 from . import services
 from .models import XOAuthState
@@ -118,6 +119,8 @@ def callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, failure.user_message)
         return redirect(target)
     schedule_score_calculation(connection)
+    # Shares whose confirmation on X waited for this reconnect are looked for now.
+    resume_confirmations(request.user.pk)
     messages.success(
         request, f"X account @{connection.x_username} connected successfully!"
     )

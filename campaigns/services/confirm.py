@@ -195,6 +195,17 @@ def _settle(reward: ShareReward, **changes: object) -> bool:
     return updated == 1
 
 
+def resume_confirmations(user_id: int) -> int:
+    """The reader has just connected X again: their shares that waited for it are
+    looked for now rather than at the sweeper's next pass. A look already on its way
+    is harmless (copies write nothing twice)."""
+    waiting = ShareReward.objects.filter(user_id=user_id, status=Status.SHARED)
+    return sum(
+        request_confirmation(reward_id)
+        for reward_id in waiting.values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+
+
 class SharedSweep(TypedDict):
     queued: int
     expired: int

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import time
 from unittest import mock
+from urllib.parse import urlsplit
 
 import pytest
 
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import share_to_x
+from campaigns.services.confirm import ConfirmResult, confirm_share
 from campaigns.tasks import confirm_share_task
 from rewards.reasons import NOT_SEEN_ON_X
+from social.models import XConnection
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -97,3 +100,37 @@ def test_a_worker_killed_mid_look_is_redelivered_and_confirms_once(
     assert wait_for(lambda: status_of(reward) == Status.REWARDED, timeout=40)
     assert len(sandbox.mints()) == 1
     assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 1
+
+
+def test_a_reader_who_reconnects_x_has_the_share_confirmed_at_once(
+    client, reader, sandbox_campaign_factory, sandbox, celery_worker, wait_for
+):
+    campaign = sandbox_campaign_factory()
+    client.force_login(reader)
+    connect_through_x(client, sandbox, "reader")
+    # The worker works out the new connection's X score, which the reward needs.
+    assert wait_for(lambda: XConnection.objects.get(user=reader).x_score is not None)
+    with mock.patch("campaigns.services.claim.request_confirmation", autospec=True):
+        outcome = share_to_x(reader, campaign)
+    assert outcome.reward is not None, outcome.message
+    reward = outcome.reward
+    assert reward.status == Status.SHARED
+    sandbox.revoke_tokens("reader")
+    # X refuses the token: the reader is asked to reconnect, the place is kept.
+    assert confirm_share(reward.pk).result == ConfirmResult.RECONNECT
+    assert not XConnection.objects.filter(user=reader).exists()
+
+    connect_through_x(client, sandbox, "reader")
+
+    # Looked for on reconnecting, not at the sweeper's next pass (none runs here).
+    assert wait_for(lambda: status_of(reward) == Status.REWARDED)
+    assert len(sandbox.mints()) == 1
+
+
+def connect_through_x(client, sandbox, account: str) -> None:
+    """The Connect button, X's consent page and the callback, over HTTP."""
+    started = client.get("/auth/x/authorize", {"redirect_to": "/"})
+    location = urlsplit(sandbox.authorize(started["Location"], account=account))
+    assert location.path == "/auth/x/callback"
+    assert client.get(f"{location.path}?{location.query}").status_code == 302
+    assert XConnection.objects.filter(user=client.session["_auth_user_id"]).exists()
