@@ -7,12 +7,14 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import BARRED_FOR_UNDONE_SHARES, is_barred_for_undone_shares
 from posts.models import Post
 from rewards.amounts import x_multiplier
 from rewards.reasons import MINTER_REFUSED, WALLET_REFUSED
+from rewards.services.minting import next_mint_attempt
 from social.models import XConnection
 from social.services import get_x_connection_for_user
 from social.spend import SHARING_PAUSED_MESSAGE, current_sharing_pause
@@ -98,15 +100,33 @@ class CampaignBox:
         if self.reward.status == Status.VERIFIED:
             if self.reward.needs_operator:
                 return "operator"
-            return "waiting-for-wallet" if self.awaiting_wallet else "minting"
+            if self.awaiting_wallet:
+                return "waiting-for-wallet"
+            return "minter-retrying" if self.next_mint_attempt else "minting"
         return str(self.reward.status)
 
     @property
+    def next_mint_attempt(self) -> datetime | None:
+        """When a mint that failed for now is tried again (None unless it waits)."""
+        return next_mint_attempt(self.reward) if self.reward is not None else None
+
+    @property
+    def retry_in(self) -> int:
+        """Seconds until the next mint attempt (0 unless one is due later): the box
+        says so and reloads itself then rather than polling for nothing new."""
+        if self.next_mint_attempt is None:
+            return 0
+        wait = (self.next_mint_attempt - timezone.now()).total_seconds()
+        return int(wait) + 1 if wait > 0 else 0
+
+    @property
     def polling(self) -> bool:
-        """The box refreshes itself while something it shows is about to change."""
+        """The box refreshes itself while something it shows is about to change: a
+        share in flight (perhaps in another tab), a confirmation, a mint (not while
+        it waits for its next attempt), an X score."""
         return (
-            self.minting
-            or self.reward_state == "confirming"
+            (self.minting and not self.retry_in)
+            or self.reward_state in ("sharing", "confirming")
             or (self.reward is None and self.is_open and self.score_pending)
         )
 

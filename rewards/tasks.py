@@ -10,7 +10,7 @@ from .mirror.built import REPAIR_MIRROR_TASK
 from .mirror.check import check_mirror
 from .services.audit import AuditResult, audit_rewarded_shares
 from .services.mint_queue import MINT_BUX_TASK
-from .services.minting import MintResult, mint_share_reward
+from .services.minting import MintResult, mint_retry_delay, mint_share_reward
 from .services.stats import refresh_recent_stats
 from .services.sweeper import SweepResult, sweep_rewards
 
@@ -29,10 +29,7 @@ def mint_bux_task(self: Task[[int], str], reward_id: int) -> str:
         close_old_connections()
         raise self.retry(countdown=5) from error
     if attempt.result == MintResult.RETRY:
-        countdown = settings.BUX_MINT_RETRY_BASE_SECONDS * 2 ** max(
-            attempt.attempts - 1, 0
-        )
-        raise self.retry(countdown=countdown)
+        raise self.retry(countdown=mint_retry_delay(attempt.attempts))
     if attempt.result == MintResult.IN_FLIGHT:
         # Another attempt holds the claim; look again once its lease could expire.
         raise self.retry(countdown=settings.BUX_MINT_LEASE_SECONDS)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -70,6 +70,31 @@ class _Claim:
     started_at: datetime
     attempts: int
     wallet_address: str
+
+
+def mint_retry_delay(attempts: int) -> float:
+    """Seconds before the mint is tried again after its `attempts`-th attempt failed
+    for now: BUX_MINT_RETRY_BASE_SECONDS, doubled after each attempt."""
+    return settings.BUX_MINT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+
+
+def waits_for_mint_retry(reward: ShareReward) -> bool:
+    """The last attempt failed for now (the minter unreachable, or no answer from an
+    idempotent one) and the mint task tries again after its delay."""
+    return (
+        reward.is_minting
+        and reward.mint_started_at is None
+        and reward.mint_attempts > 0
+        and bool(reward.failure_reason)
+    )
+
+
+def next_mint_attempt(reward: ShareReward) -> datetime | None:
+    """About when a reward waiting for a retry is tried again (its failed attempt
+    was recorded at `updated_at`); None unless it waits for one."""
+    if not waits_for_mint_retry(reward):
+        return None
+    return reward.updated_at + timedelta(seconds=mint_retry_delay(reward.mint_attempts))
 
 
 def _locked_wallet(user_id: int) -> str:
