@@ -132,7 +132,7 @@ def test_a_new_reader_connects_x_shares_and_earns(
         f"Retweeted & Liked! You earned {earned} BUX!"
     )
     expect(box).to_contain_text("Minting your BUX…")
-    expect(box.locator(".box-state")).to_contain_text(f"Earned {earned} BUX")
+    expect(box.locator("[data-state=rewarded]")).to_contain_text(f"Earned {earned} BUX")
     mints = sandbox.mints()
     assert [(m["walletAddress"], Decimal(m["amount"])) for m in mints] == [
         (WALLET, earned)
@@ -177,7 +177,7 @@ def test_a_reward_waits_for_a_wallet_and_mints_once_one_is_added(
     save_wallet(page, WALLET)
 
     open_post(page, campaign)
-    expect(box.locator(".box-state")).to_contain_text("Earned 20 BUX")
+    expect(box.locator("[data-state=rewarded]")).to_contain_text("Earned 20 BUX")
     mints = sandbox.mints()
     assert [(m["walletAddress"], Decimal(m["amount"])) for m in mints] == [(WALLET, 20)]
 
@@ -258,7 +258,7 @@ def test_a_reader_whose_x_session_expired_reconnects_and_shares(
     expect(box.get_by_role("status")).to_have_text(
         f"Retweeted & Liked! You earned {earned} BUX!"
     )
-    expect(box.locator(".box-state")).to_contain_text(f"Earned {earned} BUX")
+    expect(box.locator("[data-state=rewarded]")).to_contain_text(f"Earned {earned} BUX")
     assert [Decimal(m["amount"]) for m in sandbox.mints()] == [earned]
 
 
@@ -289,7 +289,7 @@ def test_a_share_is_confirmed_on_x_before_it_is_minted(
     expect(box).to_contain_text("Checking that your retweet is on X")
     assert sandbox.mints() == []
 
-    expect(box.locator(".box-state")).to_contain_text("Earned 20 BUX")
+    expect(box.locator("[data-state=rewarded]")).to_contain_text("Earned 20 BUX")
     assert [Decimal(m["amount"]) for m in sandbox.mints()] == [20]
     reads = sandbox.requests()["by_route"]["GET /2/users/:id/tweets"]
     assert reads["requests"] == 2
