@@ -4,16 +4,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from campaigns.selectors import open_campaign_rewards
-
 from . import selectors
 
 
 def home(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.published_posts(), 20).get_page(request.GET.get("page"))
-    earn = open_campaign_rewards(page.object_list)
-    rows = [(post, earn.get(post.pk)) for post in page]
-    return render(request, "posts/home.html", {"page": page, "rows": rows})
+    return render(request, "posts/home.html", {"page": page})
 
 
 def post_detail(request: HttpRequest, slug: str) -> HttpResponse:
