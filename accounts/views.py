@@ -7,7 +7,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 
-from rewards.selectors import member_activity, member_totals, wallet_balance
+from rewards.selectors import (
+    member_activity,
+    member_totals,
+    parse_as_of,
+    wallet_balance,
+)
 from rewards.services import queue_rewards_waiting_for_wallet
 from social.services import safe_redirect_path
 
@@ -56,11 +61,16 @@ def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def member_detail(request: HttpRequest, user_id: int) -> HttpResponse:
     member = get_object_or_404(User, pk=user_id, is_active=True)
-    activity = member_activity(member.pk, page=request.GET.get("page"))
+    activity = member_activity(
+        member.pk,
+        page=request.GET.get("page"),
+        as_of=parse_as_of(request.GET.get("as_of")),
+    )
     context = {
         "member": member,
         "is_owner": request.user.pk == member.pk,
         "activity": activity.page,
+        "activity_as_of": activity.as_of,
         "totals": member_totals(member.pk),
         # The page says quietly that it lists X shares only for now.
         "activity_from_database": activity.from_database,

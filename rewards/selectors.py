@@ -5,8 +5,11 @@ balance, from the minter."""
 from __future__ import annotations
 
 import logging
+import math
+import time
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.core.cache import cache
@@ -31,10 +34,13 @@ class DatabaseActivity:
     """The member's rewarded X shares from PostgreSQL, newest first: what the page
     shows while the Redis mirror is unreachable. Same entries as the mirror's."""
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, *, as_of: int | None = None) -> None:
         self.rewards = ShareReward.objects.filter(
             user_id=user_id, status=ShareReward.Status.REWARDED
         ).order_by("-rewarded_at", "-pk")
+        if as_of is not None:
+            until = datetime.fromtimestamp(as_of, UTC)
+            self.rewards = self.rewards.filter(rewarded_at__lte=until)
 
     def count(self) -> int:
         return self.rewards.count()
@@ -58,6 +64,9 @@ class MemberActivity:
     page: Page[FeedEntry]
     # Redis was unavailable (or had lost the mirror): X shares from PostgreSQL.
     from_database: bool
+    # The feed as of this time (Unix seconds): what the page links carry, so the
+    # next page continues where this one ended however many entries arrive.
+    as_of: int
 
 
 def _page(activity: UserActivity | DatabaseActivity, number: str | None) -> Page:
@@ -68,15 +77,26 @@ def _page(activity: UserActivity | DatabaseActivity, number: str | None) -> Page
     return paginator.get_page(number)
 
 
-def member_activity(user_id: int, *, page: str | None) -> MemberActivity:
-    """One page of the member's activity feed, read from Redis, or from PostgreSQL
-    (X shares only) when Redis fails or the mirror is not built."""
+def parse_as_of(value: str | None) -> int | None:
+    """A page link's `as_of`; None (the feed as it is now) unless it is a time."""
+    return int(value) if value and value.isdigit() and len(value) <= 12 else None
+
+
+def member_activity(
+    user_id: int, *, page: str | None, as_of: int | None = None
+) -> MemberActivity:
+    """One page of the member's activity feed as of `as_of` (now, by default), read
+    from Redis, or from PostgreSQL (X shares only) when Redis fails or the mirror is
+    not built."""
+    if as_of is None:
+        # Every entry rewarded before this page was asked for.
+        as_of = math.ceil(time.time())
     try:
-        return MemberActivity(_page(UserActivity(user_id), page), from_database=False)
+        feed = UserActivity(user_id, as_of=as_of)
+        return MemberActivity(_page(feed, page), from_database=False, as_of=as_of)
     except RedisError:
-        return MemberActivity(
-            _page(DatabaseActivity(user_id), page), from_database=True
-        )
+        rows = DatabaseActivity(user_id, as_of=as_of)
+        return MemberActivity(_page(rows, page), from_database=True, as_of=as_of)
 
 
 # The statuses whose BUX a reader sees as on their way: confirming on X, and

@@ -83,24 +83,43 @@ def list_user_share_rewards(
 class UserActivity:
     """A user's activity feed, newest first, read from Redis alone.
 
-    Sliceable with a `count()`, so Django's Paginator pages through it. Raises
-    RedisError when Redis is unavailable, and MirrorNotBuilt (one, after queueing
-    the rebuild) while the mirror has not been rebuilt since Redis lost it.
+    Sliceable with a `count()`, so Django's Paginator pages through it. With
+    `as_of` (Unix seconds), only the entries of then: later ones do not push the
+    pages along. Raises RedisError when Redis is unavailable, and MirrorNotBuilt
+    (one, after queueing the rebuild) while the mirror has not been rebuilt since
+    Redis lost it.
     """
 
-    def __init__(self, user_id: int) -> None:
+    def __init__(self, user_id: int, *, as_of: int | None = None) -> None:
         self.user_id = user_id
+        self.as_of = as_of
         self.client = get_redis()
 
     def count(self) -> int:
         ensure_built(self.client)
-        return int(self.client.zcard(activity_feed_key(self.user_id)))
+        key = activity_feed_key(self.user_id)
+        if self.as_of is None:
+            return int(self.client.zcard(key))
+        return int(self.client.zcount(key, "-inf", self.as_of))
 
     def __getitem__(self, window: slice) -> list[FeedEntry]:
         start, stop = window.start or 0, window.stop
         if stop is None or stop <= start:
             return []
-        items = _newest(self.client, self.user_id, start, stop)
+        if self.as_of is None:
+            items = _newest(self.client, self.user_id, start, stop)
+        else:
+            items = cast(
+                "list[tuple[str, float]]",
+                self.client.zrevrangebyscore(
+                    activity_feed_key(self.user_id),
+                    self.as_of,
+                    "-inf",
+                    start=start,
+                    num=stop - start,
+                    withscores=True,
+                ),
+            )
         return [
             entry
             for raw, score in items

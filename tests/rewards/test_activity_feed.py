@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import re
 from decimal import Decimal
 
@@ -113,7 +114,8 @@ def test_the_feed_pages_twenty_at_a_time(client, owner, reward_factory):
     assert len(entries(first)) == 20 and len(entries(second)) == 3
     assert rows[19].tx_hash in first and rows[20].tx_hash not in first
     assert rows[20].tx_hash in second and rows[0].tx_hash not in second
-    assert 'href="?page=2#activity"' in first and "Page 2 of 2" in second
+    assert re.search(r'href="\?page=2&amp;as_of=\d+#activity"', first)
+    assert "Page 2 of 2" in second
     # An out-of-range page shows the last page rather than an error.
     beyond = client.get(f"/members/{owner.pk}?page=9").content.decode()
     assert rows[22].tx_hash in beyond
@@ -227,3 +229,24 @@ def test_a_renamed_post_is_renamed_in_the_feed_by_the_repair(
 
     feed = feed_html(client.get(f"/members/{owner.pk}").content.decode())
     assert "A better title" in feed
+
+
+def test_the_next_page_continues_where_the_first_ended_as_shares_arrive(
+    client, owner, reward_factory, owned_redis
+):
+    rows = rewarded_shares(owner, reward_factory, 23)
+    backfill.sync_all_share_rewards()
+    first = client.get(f"/members/{owner.pk}").content.decode()
+    older = html.unescape(re.search(r'href="([^"]+)" rel="next"', first).group(1))
+    # Two shares rewarded after the first page was read.
+    newer = [reward_factory(owner, rewarded=True, rewarded_at=at(-5)) for _ in range(2)]
+    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in newer])
+
+    second = client.get(f"/members/{owner.pk}{older}").content.decode()
+    with owned_redis.down():
+        from_postgresql = client.get(f"/members/{owner.pk}{older}").content.decode()
+
+    for page in (second, from_postgresql):
+        assert len(entries(page)) == 3
+        assert all(row.tx_hash in page for row in rows[20:])
+        assert rows[19].tx_hash not in page
