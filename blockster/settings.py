@@ -33,6 +33,7 @@ REQUIRED_IN_PRODUCTION = (
     "TOKEN_ENCRYPTION_KEYS",
     "X_CLIENT_ID",
     "X_CLIENT_SECRET",
+    "X_BEARER_TOKEN",
     "X_CALLBACK_URL",
     "BUX_MINTER_URL",
     "BUX_MINTER_SECRET",
@@ -383,6 +384,7 @@ if SANDBOX:
     _x_defaults = {
         "X_CLIENT_ID": "sandbox-client-id",
         "X_CLIENT_SECRET": "sandbox-client-secret",
+        "X_BEARER_TOKEN": "sandbox-app-bearer-token",
         "X_CALLBACK_URL": f"{SITE_URL}/auth/x/callback",
         "X_AUTHORIZE_URL": f"{SANDBOX_URL}/i/oauth2/authorize",
         "X_API_BASE": f"{SANDBOX_URL}/2",
@@ -393,6 +395,7 @@ else:
     _x_defaults = {
         "X_CLIENT_ID": "",
         "X_CLIENT_SECRET": "",
+        "X_BEARER_TOKEN": "",
         "X_CALLBACK_URL": f"{SITE_URL}/auth/x/callback",
         "X_AUTHORIZE_URL": "https://x.com/i/oauth2/authorize",
         "X_API_BASE": "https://api.x.com/2",
@@ -402,6 +405,9 @@ else:
 
 X_CLIENT_ID = env.str("X_CLIENT_ID", default=_x_defaults["X_CLIENT_ID"])
 X_CLIENT_SECRET = env.str("X_CLIENT_SECRET", default=_x_defaults["X_CLIENT_SECRET"])
+# The app-only Bearer token (X's developer portal, "Keys and tokens"): the app's own
+# reads, such as a campaign's tweet when staff add it (GET /2/tweets/:id).
+X_BEARER_TOKEN = env.str("X_BEARER_TOKEN", default=_x_defaults["X_BEARER_TOKEN"])
 X_CALLBACK_URL = env.str("X_CALLBACK_URL", default=_x_defaults["X_CALLBACK_URL"])
 X_AUTHORIZE_URL = env.str("X_AUTHORIZE_URL", default=_x_defaults["X_AUTHORIZE_URL"])
 X_API_BASE = env.str("X_API_BASE", default=_x_defaults["X_API_BASE"]).rstrip("/")

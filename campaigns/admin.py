@@ -63,6 +63,27 @@ def budget_bar(held: Decimal, budget: Decimal) -> str:
     )
 
 
+def tweet_on_x(campaign: ShareCampaign) -> str:
+    """The tweet as X showed it when it was added, or what became of it."""
+    if campaign.tweet_deleted_at is not None:
+        return format_html(
+            '<strong class="errornote">Deleted on X</strong> (a retweet was answered '
+            '"not found" on {}). Readers see "This post is no longer on X"; put '
+            "another tweet in the campaign, or deactivate it.",
+            _when(campaign.tweet_deleted_at),
+        )
+    if not campaign.tweet_text:
+        return "—"
+    posted = _when(campaign.tweet_posted_at) if campaign.tweet_posted_at else ""
+    return format_html(
+        "<strong>{}</strong> @{} · {}<br>{}",
+        campaign.tweet_author_name,
+        campaign.tweet_author_username,
+        posted,
+        campaign.tweet_text,
+    )
+
+
 # --- Campaigns ------------------------------------------------------------------------
 
 
@@ -94,11 +115,21 @@ class ShareCampaignInline(admin.StackedInline):
     max_num = 1
     extra = 1
     # What the form edits, with the tweet id after its URL and the share count.
-    fields = (EDITED_FIELDS[0], "tweet_id", *EDITED_FIELDS[1:], "total_shares")
-    readonly_fields = ("tweet_id", "total_shares")
+    fields = (
+        EDITED_FIELDS[0],
+        "tweet_id",
+        "tweet_on_x",
+        *EDITED_FIELDS[1:],
+        "total_shares",
+    )
+    readonly_fields = ("tweet_id", "tweet_on_x", "total_shares")
     show_change_link = True
     verbose_name = "Retweet & Like campaign"
     verbose_name_plural = "Retweet & Like campaign"
+
+    @admin.display(description="On X")
+    def tweet_on_x(self, campaign: ShareCampaign) -> str:
+        return tweet_on_x(campaign)
 
     def has_delete_permission(
         self, request: HttpRequest, obj: Post | None = None
@@ -163,7 +194,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     actions = ["toggle_active", "export_rewards"]
     change_list_template = "admin/campaigns/sharecampaign/change_list.html"
     fieldsets = (
-        (None, {"fields": ("post", "tweet_url", "tweet_id")}),
+        (None, {"fields": ("post", "tweet_url", "tweet_id", "tweet_on_x")}),
         (
             "Reward",
             {
@@ -195,6 +226,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     )
     readonly_fields = (
         "tweet_id",
+        "tweet_on_x",
         "total_shares",
         "budget_used",
         "statistics",
@@ -258,10 +290,15 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     @admin.display(description="Tweet", ordering="tweet_id")
     def tweet_link(self, campaign: ShareCampaign) -> str:
         return format_html(
-            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>{}',
             campaign.tweet_url,
             campaign.tweet_id,
+            " (deleted on X)" if campaign.tweet_deleted_at else "",
         )
+
+    @admin.display(description="On X")
+    def tweet_on_x(self, campaign: ShareCampaign) -> str:
+        return tweet_on_x(campaign)
 
     @admin.display(description="Shares", ordering="total_shares")
     def shares(self, campaign: ShareCampaign) -> str:
@@ -270,7 +307,10 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
 
     @admin.display(description="Status", ordering="campaign_status")
     def status(self, campaign: CampaignWithStatus) -> str:
-        return CampaignStatus(campaign.campaign_status).label
+        label = CampaignStatus(campaign.campaign_status).label
+        if campaign.tweet_deleted_at is not None:
+            return f"{label} · tweet deleted on X"
+        return label
 
     @admin.display(description="Period", ordering="starts_at")
     def period(self, campaign: ShareCampaign) -> str:

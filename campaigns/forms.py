@@ -5,12 +5,15 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from social.x_api import XTweetCard
+
 from .models import ShareCampaign
 from .services.campaigns import (
     active_campaign_for_tweet,
     parse_tweet_url,
     tweet_in_use_error,
 )
+from .services.tweets import TWEET_CARD_FIELDS, apply_tweet_card, read_campaign_tweet
 
 # A campaign's fields staff edit, besides its post.
 EDITED_FIELDS = (
@@ -35,10 +38,12 @@ class ShareCampaignForm(forms.ModelForm):
         max_length=300,
         assume_scheme="https",
         help_text="The post on X that readers retweet, for example "
-        "https://x.com/BlocksterCom/status/1234567890. A tweet can be in one active "
-        "campaign at a time; readers who shared it from an earlier campaign do not "
-        "earn again.",
+        "https://x.com/BlocksterCom/status/1234567890. It is read from X when "
+        "saved and must be public. A tweet can be in one active campaign at a time; "
+        "readers who shared it from an earlier campaign do not earn again.",
     )
+    # The tweet as X showed it, read when the form's tweet is new to the campaign.
+    tweet_card: XTweetCard | None = None
 
     class Meta:
         model = ShareCampaign
@@ -47,6 +52,10 @@ class ShareCampaignForm(forms.ModelForm):
     def clean_tweet_url(self) -> str:
         url = self.cleaned_data["tweet_url"]
         self.tweet_id = parse_tweet_url(url)
+        if self.instance.pk is None or self.tweet_id != self.instance.tweet_id:
+            # The admin's view holds a transaction open here, but nothing is
+            # written or locked yet: X's answer delays no other request.
+            self.tweet_card = read_campaign_tweet(self.tweet_id)
         return url
 
     def clean_max_participants(self) -> int | None:
@@ -76,6 +85,8 @@ class ShareCampaignForm(forms.ModelForm):
     def save(self, commit: bool = True) -> ShareCampaign:
         campaign = super().save(commit=False)
         campaign.tweet_id = self.tweet_id
+        if self.tweet_card is not None:
+            apply_tweet_card(campaign, self.tweet_card)
         if commit:
             self.save_campaign(campaign)
         return campaign
@@ -92,4 +103,5 @@ class ShareCampaignForm(forms.ModelForm):
             for field in ShareCampaign._meta.concrete_fields
             if field.name in self.fields and not field.primary_key
         ]
-        campaign.save(update_fields=[*edited, "tweet_id", "updated_at"])
+        card = list(TWEET_CARD_FIELDS) if self.tweet_card is not None else []
+        campaign.save(update_fields=[*edited, "tweet_id", *card, "updated_at"])

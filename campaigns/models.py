@@ -107,6 +107,17 @@ class ShareCampaign(models.Model):
     )
     tweet_id = models.CharField(max_length=19)
     tweet_url = models.URLField(max_length=300)
+    # The tweet as X showed it when staff added it (campaigns.services.tweets), for
+    # the card the share box draws; empty for campaigns made before it was read.
+    tweet_text = models.TextField(blank=True, editable=False)
+    tweet_author_name = models.CharField(max_length=50, blank=True, editable=False)
+    # X allows 15 characters; older handles, and the sandbox's personas, are longer.
+    tweet_author_username = models.CharField(max_length=50, blank=True, editable=False)
+    tweet_posted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a retweet was answered "not found": the author deleted the tweet on X.
+    tweet_deleted_at = models.DateTimeField(
+        "tweet deleted on X", null=True, blank=True, editable=False
+    )
     bux_reward = models.DecimalField(
         "base BUX reward",
         max_digits=18,

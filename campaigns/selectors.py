@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
@@ -12,17 +13,21 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.services import BARRED_FOR_UNDONE_SHARES, is_barred_for_undone_shares
 from posts.models import Post
-from rewards.amounts import x_multiplier
+from rewards.amounts import best_reward, x_multiplier
 from rewards.reasons import MINTER_REFUSED, WALLET_REFUSED
 from rewards.services.minting import next_mint_attempt
 from social.models import XConnection
 from social.services import get_x_connection_for_user
 from social.spend import SHARING_PAUSED_MESSAGE, current_sharing_pause
 
-from .models import ShareCampaign, ShareReward
+from .models import CampaignStatus, ShareCampaign, ShareReward
 from .services.budget import campaign_usage, minimum_reward, reward_amount
 from .services.confirm import reconnect_hold
 from .services.share import ShareOutcome, is_score_pending
+
+# A scheduled campaign's box reloads itself when the campaign opens; a browser's
+# timer is trusted for this long at most before the box asks again.
+LONGEST_OPENING_WAIT = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,26 @@ class CampaignBox:
     sharing_paused_message: str = ""
     # Why the reader may not take part: they took back too many paid retweets.
     barred_message: str = ""
+    # Where the campaign stands (CampaignStatus, "" without a campaign): full once
+    # its places are taken, checked only while it is otherwise open.
+    status: str = ""
+    # The campaign's tweet was deleted on X after the launch.
+    tweet_deleted: bool = False
+
+    @property
+    def opens_at(self) -> datetime | None:
+        if self.campaign is None or self.status != CampaignStatus.SCHEDULED:
+            return None
+        return self.campaign.starts_at
+
+    @property
+    def opens_in(self) -> int:
+        """Seconds until a scheduled campaign opens (0 otherwise), the box's
+        reload timer: at least one, at most LONGEST_OPENING_WAIT."""
+        if self.opens_at is None:
+            return 0
+        wait = min(self.opens_at - timezone.now(), LONGEST_OPENING_WAIT)
+        return max(int(wait.total_seconds()) + 1, 1)
 
     @property
     def shows_reward(self) -> bool:
@@ -171,7 +196,9 @@ def campaign_box(
     campaign = _campaign_of(post)
     reward = get_share_reward(user, campaign) if campaign else None
     connection = get_x_connection_for_user(user) if user.is_authenticated else None
-    is_open = bool(campaign and campaign.is_open)
+    status = campaign.status_at(timezone.now()) if campaign else ""
+    tweet_deleted = bool(campaign and campaign.tweet_deleted_at)
+    is_open = status == CampaignStatus.ACTIVE and not tweet_deleted
     amount = None
     budget_spent = False
     if campaign is not None:
@@ -186,7 +213,9 @@ def campaign_box(
             # What this reader would earn, or the least anyone would.
             wanted = amount if connection is not None else minimum_reward(campaign)
             budget_spent = not usage.can_pay(campaign, wanted)
-            is_open = not campaign.is_full_with(usage.places) and not budget_spent
+            if campaign.is_full_with(usage.places):
+                status = CampaignStatus.FULL
+            is_open = status == CampaignStatus.ACTIVE and not budget_spent
     paused = ""
     if is_open and current_sharing_pause() is not None:
         paused, is_open = SHARING_PAUSED_MESSAGE, False
@@ -212,4 +241,21 @@ def campaign_box(
         budget_spent=budget_spent,
         sharing_paused_message=paused,
         barred_message=barred,
+        status=status,
+        tweet_deleted=tweet_deleted,
     )
+
+
+def open_campaign_rewards(posts: Iterable[Post]) -> dict[int, Decimal]:
+    """The most a reader can earn from each post's campaign, by post id, for the
+    posts whose campaign is open now (one query for the lot)."""
+    campaigns = (
+        ShareCampaign.objects.with_status()
+        .filter(
+            post__in=list(posts),
+            campaign_status=CampaignStatus.ACTIVE,
+            tweet_deleted_at__isnull=True,
+        )
+        .values_list("post_id", "bux_reward")
+    )
+    return {post_id: best_reward(base) for post_id, base in campaigns}

@@ -4,12 +4,16 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from campaigns.selectors import open_campaign_rewards
+
 from . import selectors
 
 
 def home(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.published_posts(), 20).get_page(request.GET.get("page"))
-    return render(request, "posts/home.html", {"page": page})
+    earn = open_campaign_rewards(page.object_list)
+    rows = [(post, earn.get(post.pk)) for post in page]
+    return render(request, "posts/home.html", {"page": page, "rows": rows})
 
 
 def post_detail(request: HttpRequest, slug: str) -> HttpResponse:

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 RECALCULATE_AFTER = timedelta(days=7)
 MAX_TWEETS = 10
+# The best X score there is (the worst is 1).
+MAX_SCORE = 100
 
 # Component maxima, in the order the breakdown is logged.
 MAXIMA = {
@@ -123,7 +125,7 @@ def calculate_score(
         activity=activity,
         list=lists,
         scale=scale,
-        total=min(max(round_half_away_from_zero(raw), 1), 100),
+        total=min(max(round_half_away_from_zero(raw), 1), MAX_SCORE),
         engagement_rate=rate,
         avg_engagement=avg_engagement,
         tweets_analyzed=len(originals),

@@ -14,6 +14,7 @@ PRODUCTION_ENV = {
     "TOKEN_ENCRYPTION_KEYS": "k1:MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
     "X_CLIENT_ID": "client-id",
     "X_CLIENT_SECRET": "client-secret",
+    "X_BEARER_TOKEN": "app-bearer-token",
     "X_CALLBACK_URL": "https://blockster.example/auth/x/callback",
     "BUX_MINTER_URL": "https://minter.internal",
     "BUX_MINTER_SECRET": "minter-secret",

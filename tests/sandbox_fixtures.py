@@ -45,6 +45,7 @@ def sandbox(sandbox_server: SandboxProcess, settings: Any) -> Iterator[Sandbox]:
     settings.X_API_BASE = handle.api_base
     settings.X_CLIENT_ID = handle.client_id
     settings.X_CLIENT_SECRET = handle.client_secret
+    settings.X_BEARER_TOKEN = handle.app_bearer_token
     settings.X_CALLBACK_URL = handle.callback_url
     settings.BUX_MINTER_URL = handle.minter_url
     settings.BUX_MINTER_SECRET = handle.minter_secret

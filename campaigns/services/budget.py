@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from celery import current_app
 from django.conf import settings
@@ -20,6 +20,8 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils import timezone
+
+from rewards.amounts import reward_for
 
 from ..models import (
     ALERT_THRESHOLDS,
@@ -38,10 +40,8 @@ BUDGET_SPENT_MESSAGE = "This campaign's BUX budget is used up."
 
 
 def reward_amount(campaign: ShareCampaign, multiplier: int) -> Decimal:
-    """round(x_multiplier × base reward), halves rounded up."""
-    return (Decimal(multiplier) * campaign.bux_reward).quantize(
-        Decimal("1"), rounding=ROUND_HALF_UP
-    )
+    """The campaign's reward at this multiplier (rewards.amounts.reward_for)."""
+    return reward_for(campaign.bux_reward, multiplier)
 
 
 def minimum_reward(campaign: ShareCampaign) -> Decimal:

@@ -14,6 +14,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from posts.models import Post
+from social.x_api import XTweetCard
 
 from ..models import (
     ACTIVE_TWEET_CONSTRAINT,
@@ -21,6 +22,7 @@ from ..models import (
     ShareCampaign,
     ShareReward,
 )
+from .tweets import apply_tweet_card
 
 Status = ShareReward.Status
 MINTED = (Status.REWARDED, Status.UNDONE)
@@ -54,7 +56,9 @@ def create_share_campaign(
     request_like: bool = True,
     bux_budget: Decimal | None = None,
     close_when_spent: bool = False,
+    tweet: XTweetCard | None = None,
 ) -> ShareCampaign:
+    """A campaign on `post`; `tweet`, the tweet as X shows it, fills its card."""
     campaign = ShareCampaign(
         post=post,
         tweet_id=parse_tweet_url(tweet_url),
@@ -68,6 +72,8 @@ def create_share_campaign(
         bux_budget=bux_budget,
         close_when_spent=close_when_spent,
     )
+    if tweet is not None:
+        apply_tweet_card(campaign, tweet)
     if campaign.is_active and (
         other := active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)
     ):

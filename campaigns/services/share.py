@@ -32,6 +32,7 @@ from social.x_api import (
     XBadRequest,
     XCreditsDepleted,
     XForbidden,
+    XNotFound,
     XUnauthorized,
 )
 
@@ -47,6 +48,7 @@ from .claim import (
     verify_share_reward,
 )
 from .lease import hold_claim
+from .tweets import TWEET_DELETED_MESSAGE, mark_tweet_deleted
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ def share_to_x(
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
     if current_sharing_pause() is not None:
         return ShareOutcome(False, SHARING_PAUSED_MESSAGE)
+    if campaign.tweet_deleted_at is not None:
+        return ShareOutcome(False, TWEET_DELETED_MESSAGE)
     # The connection row is loaded already: its score is the multiplier.
     amount = reward_amount(campaign, x_multiplier(connection.x_score))
     try:
@@ -112,6 +116,11 @@ def share_to_x(
         retry_if_connection_dropped(delete_share_reward, reward)
         require_reconnect(user, reason="access_token_refused")
         return ShareOutcome(False, XReconnectRequired.user_message, reconnect=True)
+    except XNotFound:
+        # X has no such tweet any more: its author deleted it after the launch.
+        retry_if_connection_dropped(delete_share_reward, reward)
+        retry_if_connection_dropped(mark_tweet_deleted, campaign)
+        return ShareOutcome(False, TWEET_DELETED_MESSAGE)
     except XApiError as error:
         retry_if_connection_dropped(delete_share_reward, reward)
         logger.info(

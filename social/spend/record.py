@@ -40,6 +40,7 @@ class Purpose(StrEnum):
     SCORE = "score"  # the reads behind an X score
     CONNECT = "connect"  # users/me after the OAuth consent
     TOKEN = "token"  # noqa: S105 (code exchange, refresh, revoke)
+    CAMPAIGN_TWEET = "campaign_tweet"  # a campaign's tweet read when staff add it
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,11 @@ from .parsing import (
     ShareResult,
     TokenSet,
     XTweet,
+    XTweetCard,
     XUser,
     parse_flag,
     parse_token_set,
+    parse_tweet_card,
     parse_tweets,
     parse_user,
     read_response,
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 # request never left, "never" none (a single-use authorization code).
 Retry = Literal["read", "connect", "never"]
 USER_FIELDS = "public_metrics,created_at,profile_image_url,name,username"
+TWEET_CARD_FIELDS = "created_at,public_metrics,author_id"
 
 
 # --- The client -----------------------------------------------------------------------
@@ -69,11 +72,13 @@ class XApiClient:
         read_timeout: float = 10.0,
         retry_delays: tuple[float, ...] = (0.5, 1.0),
         transport: httpx.BaseTransport | None = None,
+        app_bearer_token: str = "",
     ):
         self.api_base = api_base.rstrip("/")
         self.authorize_endpoint = authorize_endpoint
         self.client_id = client_id
         self._client_secret = client_secret
+        self._app_bearer_token = app_bearer_token
         self.callback_url = callback_url
         self.scopes = scopes
         self.retry_delays = retry_delays
@@ -93,6 +98,7 @@ class XApiClient:
             authorize_endpoint=settings.X_AUTHORIZE_URL,
             client_id=settings.X_CLIENT_ID,
             client_secret=settings.X_CLIENT_SECRET,
+            app_bearer_token=settings.X_BEARER_TOKEN,
             callback_url=settings.X_CALLBACK_URL,
             scopes=tuple(settings.X_SCOPES),
             connect_timeout=settings.X_CONNECT_TIMEOUT,
@@ -229,6 +235,25 @@ class XApiClient:
             if tweet.retweet_of == tweet_id and post_id in (None, tweet.id):
                 return tweet.id
         return None
+
+    def get_tweet_card(self, tweet_id: str) -> XTweetCard:
+        """A tweet and its author, read with the app's own Bearer token (no reader
+        involved). XNotFound when X does not show it to the public."""
+        if not self._app_bearer_token:
+            raise XUnauthorized("X_BEARER_TOKEN is not set")
+        body = self._request(
+            "GET",
+            f"/tweets/{tweet_id}",
+            token=self._app_bearer_token,
+            params={
+                "tweet.fields": TWEET_CARD_FIELDS,
+                "expansions": "author_id",
+                "user.fields": "name,username",
+            },
+            retry="read",
+            spend=(PriceKind.POST_READ, Purpose.CAMPAIGN_TWEET),
+        )
+        return parse_tweet_card(body)
 
     def fetch_score_data(self, access_token: str, user_id: str) -> ScoreData:
         user = self.get_user_with_metrics(access_token, user_id)

@@ -64,6 +64,18 @@ class XTweet:
 
 
 @dataclass(frozen=True)
+class XTweetCard:
+    """A tweet as a card shows it: its text, its author and when it was posted."""
+
+    id: str
+    text: str
+    author_id: str
+    author_name: str
+    author_username: str
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ScoreData:
     user: XUser
     tweets: list[XTweet]
@@ -189,6 +201,38 @@ def parse_tweets(body: Any) -> list[XTweet]:
             )
         )
     return tweets
+
+
+def parse_tweet_card(body: Any) -> XTweetCard:
+    """GET /2/tweets/:id with the author expanded. A tweet X does not show (deleted,
+    never posted, or its author protected) comes as `errors` alone: XNotFound."""
+    data = _data(body)
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        raise XResponseError("tweet data has no id")
+    text, author_id = data.get("text"), data.get("author_id")
+    if not isinstance(text, str) or not isinstance(author_id, str):
+        raise XResponseError("tweet data has no text or author_id")
+    includes = body.get("includes") if isinstance(body, dict) else None
+    users = includes.get("users") if isinstance(includes, dict) else None
+    author = next(
+        (
+            user
+            for user in users or []
+            if isinstance(user, dict) and user.get("id") == author_id
+        ),
+        None,
+    )
+    if author is None or not isinstance(author.get("username"), str):
+        raise XResponseError("tweet answer has no author in includes.users")
+    name = author.get("name")
+    return XTweetCard(
+        id=data["id"],
+        text=text,
+        author_id=author_id,
+        author_name=name if isinstance(name, str) else "",
+        author_username=author["username"],
+        created_at=parse_time(data.get("created_at")),
+    )
 
 
 def _retweeted_id(references: Any) -> str | None:

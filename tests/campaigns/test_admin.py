@@ -24,6 +24,24 @@ REWARDS_URL = "/admin/campaigns/sharereward/"
 _numbers = itertools.count(1)
 
 
+# The tweets these tests put in campaigns, on the sandbox's X: the admin reads each
+# one when it is added (tests/campaigns/test_campaign_tweet.py tests that reading).
+TWEET_IDS = (
+    "1790000000000000001",
+    "1234567890",
+    "31337",
+    "555",
+    *(str(n) for n in range(42, 44)),
+    *(str(n) for n in range(77, 81)),
+)
+
+
+@pytest.fixture(autouse=True)
+def tweets_on_x(sandbox):
+    for tweet_id in TWEET_IDS:
+        sandbox.create_tweet(f"Campaign tweet {tweet_id}", id=tweet_id)
+
+
 def post_form(
     post: Post | None, author, *, campaign: ShareCampaign | None = None, **inline: str
 ) -> dict[str, str]:

@@ -5,11 +5,15 @@ from accounts.models import User
 from campaigns.models import ShareCampaign
 from posts.management.commands.seed_demo import (
     DEMO_CAMPAIGNS,
+    DEMO_TWEETS,
     DEMO_USERS,
     DEMO_X_ACCOUNTS,
+    OPENING_HOUR,
 )
 from posts.models import Post
+from sandbox.seed import BLOCKSTER_TWEETS
 from social.score import calculate_and_save_score
+from social.x_api import XApiClient
 
 
 def test_seed_demo_twice_creates_nothing_twice(db, settings, capsys):
@@ -23,9 +27,9 @@ def test_seed_demo_twice_creates_nothing_twice(db, settings, capsys):
     assert User.objects.filter(email__in=[user[0] for user in DEMO_USERS]).count() == 4
     assert User.objects.filter(is_staff=True).count() == 1
     assert Post.objects.filter(is_published=True).count() == 3
-    assert "users_created=4 posts_created=3 campaigns_created=2" in first
+    assert "users_created=4 posts_created=3 campaigns_created=3" in first
     assert "users_created=0 posts_created=0 campaigns_created=0" in second
-    assert ShareCampaign.objects.count() == 2
+    assert ShareCampaign.objects.count() == 3
     assert "admin@blockster.local / blockster-admin" in first
 
 
@@ -35,7 +39,9 @@ def test_the_demo_campaigns_dashboards_show_their_history(
     settings.DEBUG = True
     call_command("seed_demo")
 
-    for slug, (*_, budget, shares) in DEMO_CAMPAIGNS.items():
+    for slug, (*_, budget, shares, opens_in_days) in DEMO_CAMPAIGNS.items():
+        if opens_in_days:
+            continue  # a scheduled campaign has no history
         campaign = ShareCampaign.objects.get(post__slug=slug)
         text = page_text(
             admin_client.get(f"/admin/campaigns/sharecampaign/{campaign.pk}/dashboard/")
@@ -45,6 +51,36 @@ def test_the_demo_campaigns_dashboards_show_their_history(
         assert "Nothing minted in this period." not in text
         assert "No X requests in this period." not in text
         assert campaign.bux_budget == budget
+
+
+def test_the_demo_tweets_are_the_sandboxs(sandbox, db):
+    x = XApiClient.from_settings()
+    for tweet_id, (_, text) in DEMO_TWEETS.items():
+        assert x.get_tweet_card(tweet_id).text == text
+    assert [text for _, text in DEMO_TWEETS.values()] == list(BLOCKSTER_TWEETS)
+
+
+def test_make_run_shows_an_open_and_a_scheduled_campaign_with_their_tweets(
+    db, settings, client, page_text
+):
+    settings.DEBUG = True
+    call_command("seed_demo")
+
+    home = page_text(client.get("/"))
+    scheduled = ShareCampaign.objects.get(starts_at__isnull=False)
+    page = page_text(client.get(scheduled.post.get_absolute_url()))
+    welcome = page_text(client.get("/welcome-to-blockster"))
+
+    assert "Earn up to 100 BUX" in home  # base 1 at the best X score
+    assert "Earn up to 300 BUX" not in home  # the scheduled campaign is not open
+    opens = scheduled.starts_at
+    assert opens is not None
+    assert (opens.hour, opens.minute) == (OPENING_HOUR, 0)
+    assert f"Opens {opens:%a} {opens.day} {opens:%b}, 14:00 UTC" in page
+    assert "+3 BUX × your X score" in page
+    assert "Weekly market notes are out" in page
+    assert "What is BUX, and how do you earn it?" in welcome
+    assert "Blockster @BlocksterCom" in welcome
 
 
 def test_seed_demo_logins_work(client, db, settings):

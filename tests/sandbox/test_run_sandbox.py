@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SITE = {
     "X_CLIENT_ID": "site-client-id",
     "X_CLIENT_SECRET": "site-client-secret",
+    "X_BEARER_TOKEN": "site-app-bearer-token",
     "X_CALLBACK_URL": "http://testserver/auth/x/callback",
     "BUX_MINTER_SECRET": "site-minter-secret",
 }
@@ -47,6 +48,7 @@ def test_run_sandbox_registers_the_sites_settings(tmp_path):
         client_secret=SITE["X_CLIENT_SECRET"],
         callback_url=SITE["X_CALLBACK_URL"],
         minter_secret=SITE["BUX_MINTER_SECRET"],
+        app_bearer_token=SITE["X_BEARER_TOKEN"],
     )
     try:
         server.wait_ready(lambda: handle.state() is not None, timeout=30)
@@ -59,12 +61,17 @@ def test_run_sandbox_registers_the_sites_settings(tmp_path):
             json={"walletAddress": "0x" + "ab" * 20, "amount": 5},
             headers={"Authorization": f"Bearer {SITE['BUX_MINTER_SECRET']}"},
         )
+        tweet = httpx.get(
+            f"{handle.api_base}/tweets/1865000000000036000",
+            headers={"Authorization": f"Bearer {SITE['X_BEARER_TOKEN']}"},
+        )
     finally:
         handle.close()
         server.stop()
 
     assert tokens["access_token"]
     assert minted.status_code == 200
+    assert tweet.json()["data"]["id"] == "1865000000000036000"
     # The command became the sandbox itself, so make run's SIGTERM reaches the server
     # (which saves its state); the secrets were never on its command line.
     assert b"-m\0sandbox\0" in command_line
@@ -90,13 +97,18 @@ def test_run_sandbox_refuses_with_debug_off():
 
 
 def test_run_sandbox_names_the_settings_it_lacks():
-    unset = dict.fromkeys(("X_CLIENT_ID", "X_CLIENT_SECRET", "BUX_MINTER_SECRET"), "")
+    unset = dict.fromkeys(
+        ("X_CLIENT_ID", "X_CLIENT_SECRET", "X_BEARER_TOKEN", "BUX_MINTER_SECRET"), ""
+    )
     done = _run(
         ["manage.py", "run_sandbox"], _environment(DEBUG="1", SANDBOX="0", **unset)
     )
 
     assert done.returncode == 1
-    assert "X_CLIENT_ID, X_CLIENT_SECRET, BUX_MINTER_SECRET not set" in done.stderr
+    assert (
+        "X_CLIENT_ID, X_CLIENT_SECRET, X_BEARER_TOKEN, BUX_MINTER_SECRET not set"
+        in done.stderr
+    )
     assert "SANDBOX=1" in done.stderr
 
 

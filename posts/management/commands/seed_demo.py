@@ -3,7 +3,7 @@ from __future__ import annotations
 import random
 from argparse import ArgumentParser
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -21,6 +21,7 @@ from rewards.services.stats import refresh_recent_stats
 from social.models import XConnection, XSpend
 from social.spend import Purpose
 from social.spend.prices import DEFAULT_PRICES, MICROS_PER_USD, PriceKind
+from social.x_api import XTweetCard
 
 DEMO_USERS = [
     # email, password, staff, display name, wallet
@@ -56,8 +57,34 @@ DEMO_X_ACCOUNTS = {
     "creator@blockster.local": ("chain_builder_mo", "a high X score"),
 }
 
-# Posts by the sandbox's publisher account that stay the same across sandbox resets:
-# tweet, base reward, places, BUX budget, past shares the dashboard shows.
+# Posts by the sandbox's publisher account (@BlocksterCom) that stay the same across
+# sandbox resets: id -> (hours before the sandbox started, text as X shows it). The
+# sandbox seeds the same texts (sandbox.seed.BLOCKSTER_TWEETS; a test keeps them
+# alike); seed_demo runs before the sandbox is up, so it cannot ask it.
+DEMO_TWEETS = {
+    "1865000000000036000": (
+        72,
+        "What is BUX, and how do you earn it? Read a story, share it on X, and BUX "
+        "land in your wallet. Start here: https://blockster.com/welcome-to-blockster",
+    ),
+    "1865000000000042000": (
+        26,
+        "Your X score runs from 1 to 100 and multiplies every reward you earn on "
+        "Blockster. Here is how it is worked out: "
+        "https://blockster.com/how-the-x-score-works",
+    ),
+    "1865000000000047000": (
+        2,
+        "Weekly market notes are out: on-chain activity, fees and the stories worth "
+        "your time, with @chain_builder_mo. "
+        "https://blockster.com/weekly-market-notes #DeFi",
+    ),
+}
+# The sandbox publisher's X account id.
+BLOCKSTER_X_ID = "1405555512345678848"
+# The demo's campaigns: tweet, base reward, places, BUX budget, past shares the
+# dashboard shows, and the day it opens (0: open already; 1: tomorrow at 14:00 UTC,
+# a scheduled campaign).
 DEMO_CAMPAIGNS = {
     "welcome-to-blockster": (
         "1865000000000036000",
@@ -65,6 +92,7 @@ DEMO_CAMPAIGNS = {
         None,
         Decimal("3000"),
         40,
+        0,
     ),
     "how-the-x-score-works": (
         "1865000000000042000",
@@ -72,8 +100,19 @@ DEMO_CAMPAIGNS = {
         100,
         Decimal("8000"),
         30,
+        0,
+    ),
+    "weekly-market-notes": (
+        "1865000000000047000",
+        Decimal("3"),
+        50,
+        Decimal("6000"),
+        0,
+        1,
     ),
 }
+# When a scheduled demo campaign opens, on its day (UTC).
+OPENING_HOUR = 14
 # The demo campaigns' past: shares spread over this many days before today.
 HISTORY_DAYS = 7
 
@@ -153,15 +192,18 @@ class Command(BaseCommand):
                 )
                 created_posts += created
                 if slug in DEMO_CAMPAIGNS and get_campaign_for_post(post) is None:
-                    tweet_id, base, places, budget, shares = DEMO_CAMPAIGNS[slug]
+                    tweet_id, base, places, budget, shares, day = DEMO_CAMPAIGNS[slug]
                     campaign = create_share_campaign(
                         post,
                         tweet_url=f"https://x.com/BlocksterCom/status/{tweet_id}",
                         bux_reward=base,
                         max_participants=places,
                         bux_budget=budget,
+                        starts_at=opening(day),
+                        tweet=demo_tweet(tweet_id),
                     )
-                    give_history(campaign, shares)
+                    if shares:
+                        give_history(campaign, shares)
                     created_campaigns += 1
         # The dashboard's hourly sums, for the history just written.
         refresh_recent_stats(timedelta(days=HISTORY_DAYS + 1))
@@ -178,6 +220,28 @@ class Command(BaseCommand):
                 f"posts_created={created_posts} campaigns_created={created_campaigns}"
             )
         )
+
+
+def opening(day: int) -> datetime | None:
+    """None for a campaign open already; otherwise `day` days from today, at
+    OPENING_HOUR UTC."""
+    if not day:
+        return None
+    start = timezone.now().astimezone(UTC) + timedelta(days=day)
+    return start.replace(hour=OPENING_HOUR, minute=0, second=0, microsecond=0)
+
+
+def demo_tweet(tweet_id: str) -> XTweetCard:
+    """The publisher's tweet as the sandbox's X shows it."""
+    hours, text = DEMO_TWEETS[tweet_id]
+    return XTweetCard(
+        id=tweet_id,
+        text=text,
+        author_id=BLOCKSTER_X_ID,
+        author_name="Blockster",
+        author_username="BlocksterCom",
+        created_at=timezone.now() - timedelta(hours=hours),
+    )
 
 
 def give_history(campaign: ShareCampaign, shares: int) -> None:
