@@ -3,6 +3,8 @@ and rewards filtered by the shared and undone states."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -71,7 +73,7 @@ def test_rewards_are_filtered_by_the_confirmation_states(
     admin_client, reward_factory, user_factory, campaign_factory, status
 ):
     campaign = campaign_factory()
-    states = {
+    states: dict[str, dict[str, Any]] = {
         Status.SHARED: {"status": Status.SHARED, "shared_at": timezone.now()},
         Status.UNDONE: {
             "status": Status.UNDONE,
