@@ -53,7 +53,9 @@ def test_a_mint_retried_after_a_failure_says_when_and_stops_polling(
         f"{next_attempt:%H:%M} ." in text
     )
     assert POLLS not in box
-    delay = int(re.search(r'hx-trigger="load delay:(\d+)s"', box).group(1))
+    reload = re.search(r'hx-trigger="load delay:(\d+)s"', box)
+    assert reload is not None
+    delay = int(reload.group(1))
     assert 1150 <= delay <= 1201  # 1,200 s after the failure, less the test's time
 
 

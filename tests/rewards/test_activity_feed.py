@@ -237,7 +237,9 @@ def test_the_next_page_continues_where_the_first_ended_as_shares_arrive(
     rows = rewarded_shares(owner, reward_factory, 23)
     backfill.sync_all_share_rewards()
     first = client.get(f"/members/{owner.pk}").content.decode()
-    older = html.unescape(re.search(r'href="([^"]+)" rel="next"', first).group(1))
+    link = re.search(r'href="([^"]+)" rel="next"', first)
+    assert link is not None
+    older = html.unescape(link.group(1))
     # Two shares rewarded after the first page was read.
     newer = [reward_factory(owner, rewarded=True, rewarded_at=at(-5)) for _ in range(2)]
     write.sync_share_rewards([(r.user_id, r.campaign_id) for r in newer])
