@@ -414,11 +414,17 @@ X_API_BASE = env.str("X_API_BASE", default=_x_defaults["X_API_BASE"]).rstrip("/"
 # Likes through the API need X's Enterprise plan; this turns them off everywhere (and
 # stops asking readers for the like.write scope).
 X_LIKES_ENABLED = env.bool("X_LIKES_ENABLED", default=True)
+# With likes on, also confirm the like on X with the retweet (docs/x-policy.md): a
+# like not seen is recorded as not made; the reward, earned by the retweet, stays.
+# Off by default: it costs a read of the reader's likes per look, and readers are
+# asked for the like.read scope (those connected before must reconnect for it).
+X_VERIFY_LIKES = X_LIKES_ENABLED and env.bool("X_VERIFY_LIKES", default=False)
 X_SCOPES = [
     "tweet.read",
     "tweet.write",
     "users.read",
     *(["like.write"] if X_LIKES_ENABLED else []),
+    *(["like.read"] if X_VERIFY_LIKES else []),
     "offline.access",
 ]
 # X spend per day (UTC), in US dollars, past which sharing pauses until an operator

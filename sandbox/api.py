@@ -32,6 +32,7 @@ from sandbox.state import (
 READ = ("tweet.read", "users.read")
 RETWEET = ("tweet.read", "tweet.write", "users.read")
 LIKE = ("tweet.read", "users.read", "like.write")
+LIKED = ("tweet.read", "users.read", "like.read")
 
 ID = re.compile(r"^\d{1,19}$")
 
@@ -369,6 +370,31 @@ async def users_tweets(ctx: Ctx) -> Response:
     return JSONResponse({"data": data, "meta": _ordered_meta(meta)})
 
 
+async def liked_tweets(ctx: Ctx) -> Response:
+    """The posts the user liked, the newest like first (as X orders them)."""
+    authenticate(ctx, LIKED)
+    user_id = path_id(ctx, "id")
+    size = max_results(ctx, low=10, high=100, default=100)
+    fields = _tweet_fields(ctx)
+    if user_id not in ctx.state.accounts:
+        return _not_found("user", "id", user_id)
+    likes = sorted(
+        (
+            like
+            for like in ctx.state.likes.values()
+            if like.user_id == user_id and like.tweet_id in ctx.state.tweets
+        ),
+        key=lambda like: like.at,
+        reverse=True,
+    )
+    ids, meta = paginate(ctx, [like.tweet_id for like in likes], size)
+    if not ids:
+        return JSONResponse({"meta": meta})
+    ctx.cost_micros = pricing.POST_READ_MICROS * len(ids)
+    data = [tweet_json(ctx, ctx.state.tweets[i], fields) for i in ids]
+    return JSONResponse({"data": data, "meta": _ordered_meta(meta)})
+
+
 def _id_bound(ctx: Ctx, name: str) -> int | None:
     """`since_id` (only newer posts) or `until_id` (only older), as numbers."""
     raw = ctx.request.query_params.get(name)
@@ -574,6 +600,17 @@ async def like(ctx: Ctx) -> Response:
     return JSONResponse({"data": {"liked": True}})
 
 
+def undo_like(state: SandboxState, account: Account, tweet_id: str) -> bool:
+    """Remove the account's like of `tweet_id`; False when there was none."""
+    if state.likes.pop(engagement_key(account.id, tweet_id), None) is None:
+        return False
+    account.like_count = max(account.like_count - 1, 0)
+    target = state.tweets.get(tweet_id)
+    if target is not None:
+        target.like_count = max(target.like_count - 1, 0)
+    return True
+
+
 ROUTES = [
     RouteSpec("GET", "/2/users/me", users_me, "api", "users_me"),
     RouteSpec("GET", "/2/users/:id", users_lookup, "api", "users_lookup"),
@@ -583,5 +620,6 @@ ROUTES = [
         "DELETE", "/2/users/:id/retweets/:tweet_id", unretweet, "api", "unretweet"
     ),
     RouteSpec("POST", "/2/users/:id/likes", like, "api", "like"),
+    RouteSpec("GET", "/2/users/:id/liked_tweets", liked_tweets, "api", "liked_tweets"),
     RouteSpec("GET", "/2/tweets/:id", tweets_lookup, "api", "tweets_lookup"),
 ]

@@ -418,6 +418,19 @@ async def undo_retweet(ctx: Ctx) -> Response:
     return JSONResponse({"undone": undone})
 
 
+async def undo_like(ctx: Ctx) -> Response:
+    """The account takes its like back, as a reader does in X's app."""
+    body = await _object(ctx)
+    account = ctx.state.account(str(body.get("account", "")))
+    if account is None:
+        return _bad(f"no account {body.get('account')}")
+    tweet_id = str(body.get("tweet_id", ""))
+    if not api.ID.match(tweet_id):
+        return _bad("tweet_id must be a 1-19 digit id")
+    undone = api.undo_like(ctx.state, account, tweet_id)
+    return JSONResponse({"undone": undone})
+
+
 async def advance_clock(ctx: Ctx) -> Response:
     seconds = (await _object(ctx)).get("seconds")
     if not isinstance(seconds, int | float) or seconds < 0:
@@ -462,6 +475,7 @@ ROUTES = [
     _c("POST", "/accounts", create_account),
     _c("POST", "/tokens/revoke", revoke_tokens),
     _c("POST", "/retweets/undo", undo_retweet),
+    _c("POST", "/likes/undo", undo_like),
     _c("POST", "/clock", advance_clock),
     _c("GET", "/:part", read_part),
 ]

@@ -32,6 +32,7 @@ _CURRENT: dict[str, Limit] = {
     "retweet": Limit(50),
     "unretweet": Limit(50),
     "like": Limit(50),
+    "liked_tweets": Limit(75),
 }
 
 PROFILES: dict[str, dict[str, Limit]] = {
@@ -46,6 +47,7 @@ PROFILES: dict[str, dict[str, Limit]] = {
         "retweet": Limit(5),
         "unretweet": Limit(5),
         "like": Limit(200, DAY),
+        "liked_tweets": Limit(5),
     },
     "free": {
         "users_me": Limit(25, DAY),
@@ -55,6 +57,7 @@ PROFILES: dict[str, dict[str, Limit]] = {
         "retweet": Limit(1),
         "unretweet": Limit(1),
         "like": Limit(1),
+        "liked_tweets": Limit(1),
     },
 }
 

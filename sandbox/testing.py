@@ -39,7 +39,14 @@ MINTER_SECRET = "test-minter-secret"
 APP_BEARER_TOKEN = "test-app-bearer-token"
 # Django's test client serves the site as http://testserver.
 CALLBACK_URL = "http://testserver/auth/x/callback"
-SCOPES = ("tweet.read", "tweet.write", "users.read", "like.write", "offline.access")
+SCOPES = (
+    "tweet.read",
+    "tweet.write",
+    "users.read",
+    "like.read",
+    "like.write",
+    "offline.access",
+)
 
 
 class SandboxProcess:
@@ -191,6 +198,12 @@ class Sandbox:
         X's app; False when there was none."""
         body = {"account": account, "tweet_id": tweet_id}
         return self._control("POST", "/retweets/undo", body)["undone"]
+
+    def undo_like(self, account: str, tweet_id: str) -> bool:
+        """`account` (a key or an id) takes back its like of `tweet_id`, as in X's
+        app; False when there was none."""
+        body = {"account": account, "tweet_id": tweet_id}
+        return self._control("POST", "/likes/undo", body)["undone"]
 
     def undone_retweets(self) -> list[dict[str, Any]]:
         """Every retweet undone since the last reset: `{user_id, tweet_id,

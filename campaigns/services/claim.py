@@ -309,13 +309,17 @@ def _mark_shared(reward: ShareReward, *, retweet_id: str, liked: bool) -> bool:
     return True
 
 
-def confirm_share_reward(reward: ShareReward, *, retweet_post_id: str) -> bool:
+def confirm_share_reward(
+    reward: ShareReward, *, retweet_post_id: str, like_seen: bool | None = None
+) -> bool:
     """shared → verified: the retweet was seen on the reader's timeline (never
-    called otherwise); counts the share and queues the mint after commit. False if
+    called otherwise); counts the share and queues the mint after commit. A like
+    looked for and not seen (`like_seen=False`) is recorded as not made. False if
     the reward is no longer shared."""
-    return _mark_verified(
-        reward, from_status=Status.SHARED, retweet_post_id=retweet_post_id
-    )
+    changes: dict[str, object] = {"retweet_post_id": retweet_post_id}
+    if like_seen is False:
+        changes["liked"] = False
+    return _mark_verified(reward, from_status=Status.SHARED, **changes)
 
 
 def _mark_verified(reward: ShareReward, *, from_status: str, **changes: object) -> bool:

@@ -11,7 +11,10 @@ newest posts (`XApiClient.find_retweet`, a cheap read) for the retweet:
   the place freed, and the reader's next share claims the row again;
 - X failing (429, 5xx, no answer): looked for again later, nothing judged;
 - X refusing the token (401) or no connection: the reader is asked to reconnect,
-  and the place is kept X_VERIFY_RECONNECT_HOURS from the share, then freed.
+  and the place is kept X_VERIFY_RECONNECT_HOURS from the share, then freed;
+- with X_VERIFY_LIKES, a share X liked has its like looked for too once the
+  retweet is seen, with the same looks; not seen by the last one, the like is
+  recorded as not made and the share confirmed on its retweet.
 
 Copies of the task (a redelivery, the sweeper's re-queue) are harmless: each look
 reads X only, and what it concludes is written by a conditional UPDATE on the
@@ -107,7 +110,7 @@ def confirm_share(
     client = client or XApiClient.from_settings()
     try:
         # Outside any transaction: nothing is written until X has answered.
-        post_id = _look(reward, connection, client)
+        post_id, like_seen = _look(reward, connection, client)
     except XReconnectRequired:
         return _await_reconnect(reward)
     except XUnauthorized:
@@ -115,30 +118,54 @@ def confirm_share(
         return _await_reconnect(reward)
     except XApiError as error:
         return _x_failed(reward, error)
-    if post_id is not None:
-        if confirm_share_reward(reward, retweet_post_id=post_id):
-            logger.info("share %s confirmed on X (post %s)", reward.pk, post_id)
-            return ConfirmAttempt(ConfirmResult.CONFIRMED)
-        return ConfirmAttempt(ConfirmResult.ALREADY_DONE)
-    return _not_seen(reward)
+    if post_id is None or (like_seen is False and not _last_look(reward)):
+        # The like lags as the retweet does: looked for again while looks remain.
+        return _not_seen(reward)
+    if confirm_share_reward(reward, retweet_post_id=post_id, like_seen=like_seen):
+        logger.info("share %s confirmed on X (post %s)", reward.pk, post_id)
+        if like_seen is False:
+            logger.info("share %s: its like was not seen on X", reward.pk)
+        return ConfirmAttempt(ConfirmResult.CONFIRMED)
+    return ConfirmAttempt(ConfirmResult.ALREADY_DONE)
 
 
 def _look(
     reward: ShareReward, connection: XConnection, client: XApiClient
-) -> str | None:
+) -> tuple[str | None, bool | None]:
+    """The retweet's post on the reader's timeline (None: not seen), and, once it
+    is seen and X_VERIFY_LIKES asks for it, whether the like X accepted is among
+    the reader's likes (None: not looked for)."""
     with spending_for(reward.campaign_id):
         connection = maybe_refresh_token(connection, client=client)
-        return client.find_retweet(
-            get_access_token(connection),
+        token = get_access_token(connection)
+        post_id = client.find_retweet(
+            token,
             connection.x_user_id,
             reward.campaign.tweet_id,
             max_results=settings.X_VERIFY_TIMELINE_POSTS,
         )
+        if post_id is None or not (settings.X_VERIFY_LIKES and reward.liked):
+            return post_id, None
+        try:
+            return post_id, client.find_like(
+                token, connection.x_user_id, reward.campaign.tweet_id
+            )
+        except XApiError as error:
+            if not error.permanent or isinstance(error, XUnauthorized):
+                raise
+            # X will not show the reader's likes (a token without like.read, a
+            # plan without the endpoint): the like is left as X answered it.
+            logger.warning("share %s: like not checked: %s", reward.pk, error.detail)
+            return post_id, None
+
+
+def _last_look(reward: ShareReward) -> bool:
+    return reward.confirm_attempts + 1 >= settings.X_VERIFY_ATTEMPTS
 
 
 def _not_seen(reward: ShareReward) -> ConfirmAttempt:
     looks = reward.confirm_attempts + 1
-    if looks >= settings.X_VERIFY_ATTEMPTS:
+    if _last_look(reward):
         if _settle(reward, status=Status.FAILED, failure_reason=NOT_SEEN_ON_X):
             logger.info("share %s not found on X after %d looks", reward.pk, looks)
             return ConfirmAttempt(ConfirmResult.NOT_FOUND)

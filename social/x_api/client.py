@@ -236,6 +236,22 @@ class XApiClient:
                 return tweet.id
         return None
 
+    def find_like(
+        self, access_token: str, user_id: str, tweet_id: str, *, max_results: int = 10
+    ) -> bool:
+        """Whether `tweet_id` is among the posts the user liked last (newest like
+        first; X answers 10..100 of them)."""
+        body = self._request(
+            "GET",
+            f"/users/{user_id}/liked_tweets",
+            token=access_token,
+            params={"max_results": min(max(max_results, 10), 100)},
+            retry="read",
+            rate_limit=("users/:id/liked_tweets", user_id),
+            spend=(PriceKind.POST_READ, Purpose.VERIFY),
+        )
+        return any(tweet.id == tweet_id for tweet in parse_tweets(body))
+
     def get_tweet_card(self, tweet_id: str) -> XTweetCard:
         """A tweet and its author, read with the app's own Bearer token (no reader
         involved). XNotFound when X does not show it to the public."""

@@ -336,3 +336,75 @@ def test_the_sweeper_queues_a_look_whose_message_was_lost(
             in (Status.VERIFIED, Status.REWARDED)
         )
     )
+
+
+LIKED_TWEETS = "GET /2/users/:id/liked_tweets"
+
+
+def liked_tweets_reads(sandbox) -> int:
+    return (
+        sandbox.requests(limit=0)["by_route"].get(LIKED_TWEETS, {}).get("requests", 0)
+    )
+
+
+@pytest.mark.parametrize("like_taken_back", [False, True])
+def test_with_likes_confirmed_a_like_not_seen_is_recorded_as_not_made(
+    reader, sandbox_campaign_factory, connect_x, sandbox, settings, like_taken_back
+):
+    settings.X_VERIFY_LIKES = True
+    campaign = sandbox_campaign_factory()
+    connect_x(reader, "reader")
+    reward = shared_reward(reader, campaign)
+    assert reward.liked
+    earned = reward.bux_rewarded
+    if like_taken_back:
+        sandbox.undo_like("reader", campaign.tweet_id)
+
+    results = looks(reward, settings.X_VERIFY_ATTEMPTS)
+
+    reward.refresh_from_db()
+    if like_taken_back:
+        # Looked for as long as the retweet would be, then the share is confirmed
+        # on its retweet alone, the like recorded as not made.
+        assert results[-1] == ConfirmResult.CONFIRMED
+        assert set(results[:-1]) == {ConfirmResult.LOOK_AGAIN}
+        assert (reward.status, reward.liked) == (Status.VERIFIED, False)
+        assert liked_tweets_reads(sandbox) == settings.X_VERIFY_ATTEMPTS
+    else:
+        assert results[0] == ConfirmResult.CONFIRMED
+        assert (reward.status, reward.liked) == (Status.VERIFIED, True)
+        assert liked_tweets_reads(sandbox) == 1
+    assert reward.bux_rewarded == earned  # earned by the retweet alone
+
+
+def test_likes_are_not_confirmed_by_default(
+    reader, sandbox_campaign_factory, connect_x, sandbox
+):
+    campaign = sandbox_campaign_factory()
+    connect_x(reader, "reader")
+    reward = shared_reward(reader, campaign)
+    sandbox.undo_like("reader", campaign.tweet_id)
+
+    assert looks(reward, 1) == [ConfirmResult.CONFIRMED]
+
+    reward.refresh_from_db()
+    assert (reward.status, reward.liked) == (Status.VERIFIED, True)
+    assert liked_tweets_reads(sandbox) == 0
+
+
+def test_likes_x_will_not_show_leave_the_like_as_x_answered(
+    reader, sandbox_campaign_factory, connect_x, sandbox, settings
+):
+    """A token from before like.read was asked for, or a plan without the read:
+    the share is confirmed on its retweet, nothing judged of the like."""
+    settings.X_VERIFY_LIKES = True
+    campaign = sandbox_campaign_factory()
+    connect_x(reader, "reader")
+    reward = shared_reward(reader, campaign)
+    sandbox.fault(LIKED_TWEETS, status=403)
+
+    assert looks(reward, 1) == [ConfirmResult.CONFIRMED]
+
+    reward.refresh_from_db()
+    assert (reward.status, reward.liked) == (Status.VERIFIED, True)
+    assert liked_tweets_reads(sandbox) == 1
