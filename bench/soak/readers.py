@@ -29,7 +29,11 @@ UNDO_BEFORE_CONFIRMATION = 0.12
 UNDO_AFTER_PAYOUT = 0.12
 BOX_POLLS = 8
 # The box states that change by themselves (htmx keeps polling them).
-MOVING = ('data-state="confirming"', 'data-state="minting"')
+MOVING = (
+    'data-state="confirming"',
+    'data-state="minting"',
+    'data-state="minter-retrying"',
+)
 CSRF_HEADER = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
 # A refusal is told by an error message; a success by the reward's own state line.
 MESSAGE = re.compile(r'<p class="(message \w+|box-state done)"[^>]*>(.*?)</p>', re.S)
@@ -263,6 +267,7 @@ def _watch_box(
 ) -> bool:
     """Poll the box while it says it is confirming or minting, as htmx does every
     3 s; True once it shows the BUX earned."""
+    told_retry = False
     for _ in range(BOX_POLLS):
         if stop.wait(1.5):
             return False
@@ -273,6 +278,9 @@ def _watch_box(
             return False
         if box.status_code >= 500:
             figures.count("errors", f"box GET: HTTP {box.status_code}")
+        if not told_retry and 'data-state="minter-retrying"' in box.text:
+            figures.count("notes", "boxes seen telling the minter is retried")
+            told_retry = True
         if not any(state in box.text for state in MOVING):
             if 'data-state="rewarded"' in box.text:
                 figures.count("notes", "boxes seen turning to earned")
