@@ -21,6 +21,8 @@ _defaults = {
     "X_CLIENT_ID": CLIENT_ID,
     "X_CLIENT_SECRET": CLIENT_SECRET,
     "X_CALLBACK_URL": "http://127.0.0.1:8000/auth/x/callback",
+    # Campaigns are built in the database: the app token is never sent.
+    "X_BEARER_TOKEN": "bench-app-bearer-token",
     "BUX_MINTER_URL": "http://127.0.0.1:9/minter",
     "BUX_MINTER_SECRET": MINTER_SECRET,
     "EMAIL_URL": "consolemail://",
