@@ -121,3 +121,11 @@ def test_the_open_box_names_its_state(client, owner, campaign_factory, user_fact
     assert STATE.findall(client.get(url).content.decode()) == ["sign-in"]
     client.force_login(user_factory())
     assert STATE.findall(client.get(url).content.decode()) == ["connect-x"]
+
+
+def test_a_post_without_a_campaign_offers_a_plain_share(client, owner, post_factory):
+    post = post_factory(author=owner)
+
+    page = client.get(post.get_absolute_url()).content.decode()
+
+    assert STATE.findall(page) == ["share-only"]
