@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import NamedTuple, TypedDict
 
 from django.conf import settings
@@ -251,6 +252,13 @@ def feed_entry_campaign(entry: str) -> int | None:
     return int(campaign) if campaign.isdigit() else None
 
 
+@lru_cache(maxsize=10_000)
+def post_url(slug: str) -> str:
+    """A post's page, by its slug (remembered: the backfill writes many entries of
+    each post)."""
+    return reverse("post_detail", args=[slug])
+
+
 def encode_feed_entry(
     campaign_id: int | str,
     amount: str,
@@ -280,7 +288,7 @@ def encode_feed_entry(
             "timestamp": rewarded,
             "url": x_status_url(retweet_id),
             "title": title,
-            "post_url": reverse("post_detail", args=[slug]),
+            "post_url": post_url(slug),
             "action": RETWEETED_AND_LIKED if liked else RETWEETED,
             "retweet_url": x_status_url(retweet_post_id),
         },
