@@ -85,7 +85,16 @@ _HOUR_AND_DAY_ROWS = f"""
 def record_x_request(kind: str, purpose: str, *, status: int, body: Any) -> None:
     """Count one answer from X: its cost when it succeeded (X bills nothing else),
     and sharing paused when X says our credits are gone. Never raises: a request
-    X answered is never failed by our bookkeeping."""
+    X answered is never failed by our bookkeeping (the database may be gone while X
+    answered: the next request reconnects)."""
+    try:
+        _record(kind, purpose, status=status, body=body)
+    except DatabaseError as error:
+        log = logger.error if status == 402 else logger.warning
+        log("X spend not recorded (X answered %s): %s", status, type(error).__name__)
+
+
+def _record(kind: str, purpose: str, *, status: int, body: Any) -> None:
     if status == 402:
         pause_sharing(
             SharingPause.Reason.CREDITS_DEPLETED,
@@ -101,11 +110,7 @@ def record_x_request(kind: str, purpose: str, *, status: int, body: Any) -> None
         "purpose": scope.purpose or purpose,
         "cost": cost,
     }
-    try:
-        day_total = _upsert(params)
-    except DatabaseError as error:
-        logger.warning("X spend not recorded: %s", type(error).__name__)
-        return
+    day_total = _upsert(params)
     limit = settings.X_DAILY_SPEND_LIMIT_USD
     if (
         limit is not None

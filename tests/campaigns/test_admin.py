@@ -482,7 +482,8 @@ def campaigns_in_every_state(
             starts_at=now - timedelta(days=9), ends_at=now - timedelta(days=2)
         ),
         "Full": campaign_factory(max_participants=2),
-        "Inactive": campaign_factory(is_active=False),
+        # A title no other campaign's title or tweet id shares a word with.
+        "Inactive": campaign_factory(is_active=False, post__title="Quiet announcement"),
     }
     for status in (Status.REWARDED, Status.PENDING):
         reward_factory(user_factory(), campaigns["Full"], status=status)
