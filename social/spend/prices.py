@@ -97,7 +97,16 @@ def forget_prices() -> None:
 def cost_micros(kind: str, body: Any) -> int:
     """What X bills for a successful answer with this body."""
     price = price_of(kind)
-    return price.micros * billed_units(price.unit, body)
+    return price.micros * billed_units(price.unit, body) + _expanded_users(body)
+
+
+def _expanded_users(body: Any) -> int:
+    """Users an expansion returned (`includes.users`) are billed as user reads."""
+    includes = body.get("includes") if isinstance(body, dict) else None
+    users = includes.get("users") if isinstance(includes, dict) else None
+    if not isinstance(users, list) or not users:
+        return 0
+    return price_of(PriceKind.USER_READ).micros * len(users)
 
 
 def billed_units(unit: str, body: Any) -> int:

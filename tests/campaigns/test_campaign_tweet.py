@@ -5,11 +5,14 @@ box, and "no longer on X" once a retweet is answered "not found"."""
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 import pytest
 
 from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services.tweets import TWEET_DELETED_MESSAGE
+from social.models import XSpend
+from social.spend import Purpose
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -60,6 +63,9 @@ def test_adding_a_tweet_stores_it_as_x_shows_it(admin_client, post_factory, sand
     # Read with the app's own token: no reader's token is involved.
     (lookup,) = [r for r in sandbox.requests()["log"] if r["route"] == "/2/tweets/:id"]
     assert (lookup["status"], lookup["user_id"]) == (200, None)
+    # Billed as X bills it: the post, and its author from the expansion.
+    spent = XSpend.objects.get(purpose=Purpose.CAMPAIGN_TWEET)
+    assert spent.cost_micros == round(Decimal(lookup["cost_usd"]) * 1_000_000) > 0
 
 
 @pytest.mark.parametrize("why", ["never posted", "deleted", "protected"])
