@@ -24,7 +24,7 @@ ACCOUNTS: tuple[Account, ...] = (
     Account(
         id="1861234567890123456",
         key="newbie",
-        username="fresh_start_2026",
+        username="freshstart2026",
         name="Fresh Start",
         created_at="",  # two days before the state was created
         description="Just joined.",
@@ -45,7 +45,7 @@ ACCOUNTS: tuple[Account, ...] = (
     Account(
         id="874365234987123712",
         key="reader",
-        username="dana_reads_crypto",
+        username="danareadscrypto",
         name="Dana Reader",
         created_at="2017-06-14T17:02:11.000Z",
         description="Reading about web3 on the train. Opinions my own.",
@@ -59,7 +59,7 @@ ACCOUNTS: tuple[Account, ...] = (
     Account(
         id="695289143220150272",
         key="creator",
-        username="chain_builder_mo",
+        username="chainbuilder_mo",
         name="Mo | Chain Builder",
         created_at="2016-02-04T10:41:07.000Z",
         description="Building on-chain tools. Threads on DeFi, wallets and UX.",
@@ -111,7 +111,7 @@ BLOCKSTER_TWEETS = (
     "Blockster. Here is how it is worked out: "
     "https://blockster.com/how-the-x-score-works",
     "Weekly market notes are out: on-chain activity, fees and the stories worth your "
-    "time, with @chain_builder_mo. https://blockster.com/weekly-market-notes #DeFi",
+    "time, with @chainbuilder_mo. https://blockster.com/weekly-market-notes #DeFi",
 )
 
 # Timelines, oldest first: (hours ago, text, likes, retweets, replies, quotes) for

@@ -55,7 +55,7 @@ def test_adding_a_tweet_stores_it_as_x_shows_it(admin_client, post_factory, sand
     assert campaign.tweet_text == "Our DeFi wallet guide is out."
     assert (campaign.tweet_author_name, campaign.tweet_author_username) == (
         "Mo | Chain Builder",
-        "chain_builder_mo",
+        "chainbuilder_mo",
     )
     assert campaign.tweet_posted_at is not None
     assert campaign.tweet_posted_at.isoformat().startswith(tweet["created_at"][:19])

@@ -56,7 +56,7 @@ def test_an_admin_adds_a_tweet_and_readers_see_it_drawn_as_a_card(
     )
     page.get_by_role("link", name=post.title).click()
     card = campaign_box(page).locator(".tweet-card")
-    expect(card).to_contain_text("Mo | Chain Builder @chain_builder_mo")
+    expect(card).to_contain_text("Mo | Chain Builder @chainbuilder_mo")
     expect(card.locator("blockquote")).to_have_text(
         "Our wallet guide is out: https://blockster.com/guide"
     )

@@ -100,3 +100,14 @@ def test_every_persona_but_the_newbie_has_recent_originals_and_retweets(
 def test_consent_offers_the_personas_only(sandbox):
     offered = [a["key"] for a in sandbox.state()["accounts"] if a["selectable"]]
     assert sorted(offered) == sorted(PERSONAS)
+
+
+def test_every_handle_is_one_x_would_give():
+    """X handles are 1 to 15 letters, digits or underscores: a persona's tweet URL
+    must pass the admin's check as a real one does."""
+    from campaigns.services.campaigns import parse_tweet_url
+    from sandbox.seed import ACCOUNTS
+
+    for account in ACCOUNTS:
+        url = f"https://x.com/{account.username}/status/1865000000000000001"
+        assert parse_tweet_url(url) == "1865000000000000001", account.username

@@ -21,7 +21,7 @@ def test_users_me_answers_the_token_user_with_rate_limit_headers(reader):
     assert answer.status_code == 200
     data = answer.json()["data"]
     assert data["id"] == reader.id
-    assert data["username"] == "dana_reads_crypto"
+    assert data["username"] == "danareadscrypto"
     assert data["profile_image_url"].endswith(".svg")
     assert answer.headers["x-rate-limit-limit"] == "75"
     assert answer.headers["x-rate-limit-remaining"] == "74"

@@ -102,7 +102,7 @@ def test_routes_are_listed_for_fault_injection(sandbox):
 
 def test_index_page_and_avatars(sandbox):
     page = sandbox.http.get("/")
-    assert page.status_code == 200 and "dana_reads_crypto" in page.text
+    assert page.status_code == 200 and "danareadscrypto" in page.text
     avatar = sandbox.http.get(f"/avatars/{sandbox.account('reader')['id']}.svg")
     assert avatar.headers["content-type"].startswith("image/svg+xml")
 

@@ -112,7 +112,7 @@ def test_consent_page_preselects_the_ordinary_reader(sandbox):
     checked = re.findall(
         r"<input type='radio' name='account' value='(\w+)' checked>", html
     )
-    # Pressing Authorize straight away signs in as @dana_reads_crypto (score 25),
+    # Pressing Authorize straight away signs in as @danareadscrypto (score 25),
     # not the brand-new account (score 1).
     assert checked == ["reader"]
 
@@ -186,7 +186,7 @@ def test_code_exchange_returns_xs_token_response(sandbox):
     assert body["scope"] == " ".join(SCOPES)
     assert body["access_token"] and body["refresh_token"]
     assert me(sandbox, body["access_token"]).json()["data"]["username"] == (
-        "dana_reads_crypto"
+        "danareadscrypto"
     )
 
 
@@ -383,4 +383,4 @@ def test_tokens_never_leave_the_sandbox_through_control_or_state_file(
         assert secret not in on_disk
     views = sandbox.tokens()
     assert {v["kind"] for v in views} == {"access", "refresh"}
-    assert all(v["username"] == "dana_reads_crypto" for v in views)
+    assert all(v["username"] == "danareadscrypto" for v in views)

@@ -78,7 +78,7 @@ def test_a_damaged_state_file_is_set_aside(tmp_path):
     with SandboxProcess(state_file=state_file, log_file=tmp_path / "log") as process:
         handle = Sandbox(process.url)
         # Started afresh, with the seeded accounts.
-        assert handle.account("reader")["username"] == "dana_reads_crypto"
+        assert handle.account("reader")["username"] == "danareadscrypto"
         handle.close()
     assert (tmp_path / "state.json.damaged").read_text() == "{not json"
 

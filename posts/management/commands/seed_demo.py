@@ -53,8 +53,8 @@ DEMO_USERS = [
 # demo's X scores span the range (docs/sandbox.md lists the personas and scores).
 DEMO_X_ACCOUNTS = {
     "newcomer@blockster.local": ("quiet_observer", "a low X score"),
-    "reader@blockster.local": ("dana_reads_crypto", "a middling X score"),
-    "creator@blockster.local": ("chain_builder_mo", "a high X score"),
+    "reader@blockster.local": ("danareadscrypto", "a middling X score"),
+    "creator@blockster.local": ("chainbuilder_mo", "a high X score"),
 }
 
 # Posts by the sandbox's publisher account (@BlocksterCom) that stay the same across
@@ -76,7 +76,7 @@ DEMO_TWEETS = {
     "1865000000000047000": (
         2,
         "Weekly market notes are out: on-chain activity, fees and the stories worth "
-        "your time, with @chain_builder_mo. "
+        "your time, with @chainbuilder_mo. "
         "https://blockster.com/weekly-market-notes #DeFi",
     ),
 }
