@@ -579,6 +579,21 @@ def undo_retweet(
     return True
 
 
+def remove_retweets_of(state: SandboxState, tweet_id: str, *, at: float) -> int:
+    """The original's author deleted it: as on X, every retweet of it leaves its
+    retweeter's timeline. Logged apart from the undone retweets (no reader took
+    anything back); answers how many left."""
+    keys = [key for key, r in state.retweets.items() if r.tweet_id == tweet_id]
+    for key in keys:
+        record = state.retweets.pop(key)
+        state.tweets.pop(record.post_id, None)
+        retweeter = state.accounts.get(record.user_id)
+        if retweeter is not None:
+            retweeter.tweet_count = max(retweeter.tweet_count - 1, 0)
+        state.removed_retweets.append(replace(record, at=at))
+    return len(keys)
+
+
 async def like(ctx: Ctx) -> Response:
     account = authenticate(ctx, LIKE)
     if ctx.runtime.plan != "enterprise":

@@ -19,7 +19,7 @@ from sandbox.faults import FaultError
 from sandbox.minter import format_ether
 from sandbox.ratelimit import PROFILES
 from sandbox.seed import iso_from_timestamp
-from sandbox.state import Account, Runtime, SandboxState, Tweet
+from sandbox.state import Account, Engagement, Runtime, SandboxState, Tweet
 
 
 class ControlError(ValueError):
@@ -81,6 +81,14 @@ def engagement_views(state: SandboxState, kind: str) -> list[dict[str, Any]]:
 
 
 def undone_views(state: SandboxState) -> list[dict[str, Any]]:
+    return _retweet_log_views(state.undone_retweets)
+
+
+def removed_views(state: SandboxState) -> list[dict[str, Any]]:
+    return _retweet_log_views(state.removed_retweets)
+
+
+def _retweet_log_views(records: list[Engagement]) -> list[dict[str, Any]]:
     return [
         {
             "user_id": record.user_id,
@@ -88,7 +96,7 @@ def undone_views(state: SandboxState) -> list[dict[str, Any]]:
             "retweet_id": record.post_id,
             "at": record.at,
         }
-        for record in state.undone_retweets
+        for record in records
     ]
 
 
@@ -161,6 +169,7 @@ async def read_state(ctx: Ctx) -> Response:
             "tokens": token_views(state),
             "retweets": engagement_views(state, "retweets"),
             "undone_retweets": undone_views(state),
+            "removed_retweets": removed_views(state),
             "deleted_tweets": list(state.deleted_tweet_ids),
             "likes": engagement_views(state, "likes"),
             "mints": mint_views(state),
@@ -178,6 +187,7 @@ async def read_part(ctx: Ctx) -> Response:
         "tokens": lambda: token_views(state),
         "retweets": lambda: engagement_views(state, "retweets"),
         "undone_retweets": lambda: undone_views(state),
+        "removed_retweets": lambda: removed_views(state),
         "likes": lambda: engagement_views(state, "likes"),
         "mints": lambda: mint_views(state),
         "accounts": lambda: [account_view(a) for a in state.accounts.values()],
@@ -392,8 +402,9 @@ async def revoke_tokens(ctx: Ctx) -> Response:
 
 
 async def delete_tweet(ctx: Ctx) -> Response:
-    """The author deletes the tweet on X: reads no longer find it, and retweeting
-    it is answered as for a tweet that never existed."""
+    """The author deletes the tweet on X: reads no longer find it, retweeting it is
+    answered as for a tweet that never existed, and every retweet of it leaves its
+    retweeter's timeline (logged in `removed_retweets`, not as an undo)."""
     tweet_id = ctx.param("id")
     tweet = ctx.state.tweets.pop(tweet_id, None)
     if tweet is None:
@@ -402,7 +413,8 @@ async def delete_tweet(ctx: Ctx) -> Response:
     author = ctx.state.accounts.get(tweet.author_id)
     if author is not None:
         author.tweet_count = max(author.tweet_count - 1, 0)
-    return JSONResponse({"deleted": True, "id": tweet_id})
+    removed = api.remove_retweets_of(ctx.state, tweet_id, at=ctx.now())
+    return JSONResponse({"deleted": True, "id": tweet_id, "retweets_removed": removed})
 
 
 async def undo_retweet(ctx: Ctx) -> Response:

@@ -203,6 +203,9 @@ class SandboxState:
     # Tweets their authors deleted (the control API): gone from every read, and a
     # retweet of one is answered as for a tweet that never existed.
     deleted_tweet_ids: list[str] = field(default_factory=list)
+    # Retweets that left X with their original (its author deleted it), oldest
+    # first; `at` is when. No reader took them back: they are not undone_retweets.
+    removed_retweets: list[Engagement] = field(default_factory=list)
     mints: list[Mint] = field(default_factory=list)
     # lower-case address -> balance in wei (as a string: JSON numbers lose precision)
     balances: dict[str, str] = field(default_factory=dict)
@@ -263,6 +266,9 @@ def state_from_json(data: dict[str, Any]) -> SandboxState:
     state.mints = [_build(Mint, m) for m in data.get("mints", [])]
     state.undone_retweets = [
         _build(Engagement, e) for e in data.get("undone_retweets", [])
+    ]
+    state.removed_retweets = [
+        _build(Engagement, e) for e in data.get("removed_retweets", [])
     ]
     state.request_log.extend(_build(RequestRecord, r) for r in data["request_log"])
     state.deleted_tweet_ids = list(data.get("deleted_tweet_ids", []))

@@ -281,10 +281,16 @@ class Sandbox:
             "POST", "/tweets", {"text": text, "author": author, **fields}
         )
 
-    def delete_tweet(self, tweet_id: str) -> None:
+    def delete_tweet(self, tweet_id: str) -> int:
         """The author deletes the post on X: lookups and retweets no longer find
-        it."""
-        self._control("DELETE", f"/tweets/{tweet_id}")
+        it, and its retweets leave every timeline, as on X; answers how many left
+        (`removed_retweets()` lists them; they are no reader's undo)."""
+        return self._control("DELETE", f"/tweets/{tweet_id}")["retweets_removed"]
+
+    def removed_retweets(self) -> list[dict[str, Any]]:
+        """Every retweet that left X with its deleted original since the last
+        reset: `{user_id, tweet_id, retweet_id, at}`."""
+        return self._control("GET", "/removed_retweets")
 
     def create_account(self, key: str, **fields: Any) -> dict[str, Any]:
         return self._control("POST", "/accounts", {"key": key, **fields})

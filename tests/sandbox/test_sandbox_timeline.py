@@ -95,3 +95,28 @@ def test_timeline_faults_and_cost(sandbox: Sandbox, reader, campaign_tweet):
         "requests": 3,
         "cost_usd": "0.005000",
     }
+
+
+def test_deleting_the_original_removes_its_retweets_from_every_timeline(
+    sandbox: Sandbox, reader, creator, campaign_tweet
+):
+    kept = sandbox.create_tweet("Another post that stays")
+    posts = {
+        "reader": _retweet(reader, campaign_tweet["id"]),
+        "creator": _retweet(creator, campaign_tweet["id"]),
+    }
+    other = _retweet(reader, kept["id"])
+
+    assert sandbox.delete_tweet(campaign_tweet["id"]) == 2
+
+    # As on X: every retweet of the deleted post is gone, the others stand.
+    reader_posts = [post["id"] for post in _timeline(reader)]
+    assert reader_posts[0] == other and posts["reader"] not in reader_posts
+    assert posts["creator"] not in [post["id"] for post in _timeline(creator)]
+    assert [r["tweet_id"] for r in sandbox.retweets()] == [kept["id"]]
+    # No reader took anything back: the undone log stays empty.
+    assert sandbox.undone_retweets() == []
+    removed = sandbox.removed_retweets()
+    assert sorted((r["user_id"], r["retweet_id"]) for r in removed) == sorted(
+        [(reader.id, posts["reader"]), (creator.id, posts["creator"])]
+    )
