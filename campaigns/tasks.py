@@ -4,6 +4,9 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
+from rewards.services.audit import MARK_TWEET_DELETED_TASK
+
+from .models import ShareCampaign
 from .services.budget import mail_campaign_alert
 from .services.confirm import (
     ConfirmResult,
@@ -14,6 +17,7 @@ from .services.confirm import (
 )
 from .services.confirm_queue import CONFIRM_SHARE_TASK
 from .services.lease import purge_stale_pending_rewards
+from .services.tweets import mark_tweet_deleted
 
 
 @shared_task(acks_late=True)
@@ -52,3 +56,14 @@ def send_campaign_alert_task(self: Task, alert_id: int) -> bool:
         return mail_campaign_alert(alert_id)
     except OSError as error:  # SMTP refused or unreachable: try again later
         raise self.retry(exc=error, countdown=60 * 2**self.request.retries) from None
+
+
+@shared_task(name=MARK_TWEET_DELETED_TASK, acks_late=True)
+def mark_tweet_deleted_task(campaign_id: int, tweet_id: str) -> bool:
+    """The audit after payout found the campaign's post `tweet_id` gone from X.
+    False when the campaign has another post by now (staff changed it)."""
+    campaign = ShareCampaign.objects.filter(pk=campaign_id, tweet_id=tweet_id).first()
+    if campaign is None:
+        return False
+    mark_tweet_deleted(campaign)
+    return True

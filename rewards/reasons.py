@@ -25,6 +25,12 @@ RECONNECT_TOO_LATE = (
     "reconnected in time. Retweet it again to earn."
 )
 RETRYABLE_FAILURES = (NOT_SEEN_ON_X, RECONNECT_TOO_LATE)
+# A share still confirming when the campaign's post was deleted on X: its retweet went
+# with the post, which no one can retweet again, so the share fails for good.
+POST_DELETED_ON_X = (
+    "This post is no longer on X: its author deleted it before your retweet was "
+    "confirmed, so no BUX were minted."
+)
 # scheme://user:password@host keeps its scheme and host only.
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]+@")
 # secret=..., token: ..., api_key=... (also inside query strings).

@@ -9,6 +9,11 @@ newest posts (`XApiClient.find_retweet`, a cheap read) for the retweet:
 - not seen yet: looked for again, X_VERIFY_RETRY_SECONDS later, up to
   X_VERIFY_ATTEMPTS looks (X's timelines lag); then `failed` with NOT_SEEN_ON_X,
   the place freed, and the reader's next share claims the row again;
+- not seen because the campaign's post is gone (its author deleted it, and its
+  retweets went with it): `failed` with POST_DELETED_ON_X, the place freed, and the
+  campaign marked deleted. Known from the campaign's `tweet_deleted_at` (no read),
+  or, before the last look judges "not found", from one read of the post with the
+  app's token (`get_tweet_card`);
 - X failing (429, 5xx, no answer): looked for again later, nothing judged;
 - X refusing the token (401) or no connection: the reader is asked to reconnect,
   and the place is kept X_VERIFY_RECONNECT_HOURS from the share, then freed;
@@ -36,7 +41,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from rewards.mirror.write import sync_after_commit
-from rewards.reasons import NOT_SEEN_ON_X, RECONNECT_TOO_LATE, failure_reason
+from rewards.reasons import (
+    NOT_SEEN_ON_X,
+    POST_DELETED_ON_X,
+    RECONNECT_TOO_LATE,
+    failure_reason,
+)
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
@@ -45,12 +55,19 @@ from social.services import (
     maybe_refresh_token,
     require_reconnect,
 )
-from social.spend import spending_for
-from social.x_api import XApiClient, XApiError, XRateLimited, XUnauthorized
+from social.spend import Purpose, spending_for
+from social.x_api import (
+    XApiClient,
+    XApiError,
+    XNotFound,
+    XRateLimited,
+    XUnauthorized,
+)
 
 from ..models import ShareReward
 from .claim import confirm_share_reward
 from .confirm_queue import request_confirmation
+from .tweets import mark_tweet_deleted
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +84,7 @@ class ConfirmResult(StrEnum):
     CONFIRMED = "confirmed"  # seen on X: verified, mint queued
     LOOK_AGAIN = "look_again"  # not seen yet: another look X_VERIFY_RETRY_SECONDS on
     NOT_FOUND = "not_found"  # not seen after X_VERIFY_ATTEMPTS looks: failed
+    POST_DELETED = "post_deleted"  # the campaign's post is gone from X: failed
     X_FAILED = "x_failed"  # X gave no usable answer: look again later
     RECONNECT = "reconnect"  # the reader must reconnect X; the place is kept
     EXPIRED = "expired"  # never reconnected in time: failed
@@ -104,6 +122,9 @@ def confirm_share(
     )
     if reward is None or reward.status != Status.SHARED:
         return ConfirmAttempt(ConfirmResult.ALREADY_DONE)
+    if reward.campaign.tweet_deleted_at is not None:
+        # Its retweet left X with the post: nothing to look for.
+        return _post_deleted(reward)
     connection = get_x_connection_for_user(reward.user)
     if connection is None:
         return _await_reconnect(reward)
@@ -118,6 +139,15 @@ def confirm_share(
         return _await_reconnect(reward)
     except XApiError as error:
         return _x_failed(reward, error)
+    if post_id is None and _last_look(reward):
+        # Before judging "not found": a deleted post takes its retweets with it.
+        try:
+            post_deleted = _post_gone(reward, client)
+        except XApiError as error:
+            return _x_failed(reward, error)
+        if post_deleted:
+            mark_tweet_deleted(reward.campaign)
+            return _post_deleted(reward)
     if post_id is None or (like_seen is False and not _last_look(reward)):
         # The like lags as the retweet does: looked for again while looks remain.
         return _not_seen(reward)
@@ -157,6 +187,37 @@ def _look(
             # plan without the endpoint): the like is left as X answered it.
             logger.warning("share %s: like not checked: %s", reward.pk, error.detail)
             return post_id, None
+
+
+def _post_gone(reward: ShareReward, client: XApiClient) -> bool:
+    """Whether X no longer shows the campaign's post (its author deleted it), read
+    with the app's token. X failing for now raises (looked at again later); the
+    app's token refused, or any other lasting error, leaves the share to be judged
+    on its timeline as before."""
+    campaign = reward.campaign
+    try:
+        # The post is read to judge a share: the spend is the confirmation's.
+        with spending_for(campaign.pk, purpose=Purpose.VERIFY):
+            client.get_tweet_card(campaign.tweet_id)
+    except XNotFound:
+        return True
+    except XApiError as error:
+        if not error.permanent:
+            raise
+        logger.warning(
+            "share %s: campaign %s's post not read: %s",
+            reward.pk,
+            campaign.pk,
+            error.detail,
+        )
+    return False
+
+
+def _post_deleted(reward: ShareReward) -> ConfirmAttempt:
+    if _settle(reward, status=Status.FAILED, failure_reason=POST_DELETED_ON_X):
+        logger.info("share %s failed: its post was deleted on X", reward.pk)
+        return ConfirmAttempt(ConfirmResult.POST_DELETED)
+    return ConfirmAttempt(ConfirmResult.ALREADY_DONE)
 
 
 def _last_look(reward: ShareReward) -> bool:

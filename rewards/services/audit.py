@@ -11,6 +11,13 @@ bar. Shares paid without a confirmation (policy `off`, or not sampled) have no p
 to look at and are not audited: a read of the newest posts a day later cannot tell
 a retweet taken back from one pushed down the timeline.
 
+A retweet not found is not judged before the campaign's post is read with the app's
+token (`get_tweet_card`, once per campaign and run): when its author deleted it, every
+retweet of it went with it, so the reward is marked audited with POST_DELETED_NOTE,
+not undone, the reader's count is left alone, and the campaign is marked deleted (its
+own service, in `campaigns`, run as MARK_TWEET_DELETED_TASK). A campaign already
+marked deleted has its shares marked so without reading X.
+
 X failing, or a reader who must reconnect X, leaves the reward for a later run; a
 reader without a connection is not read until they reconnect.
 """
@@ -21,13 +28,14 @@ import logging
 from datetime import timedelta
 from typing import TypedDict
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
-from campaigns.models import ShareReward
+from campaigns.models import ShareCampaign, ShareReward
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
@@ -35,8 +43,14 @@ from social.services import (
     maybe_refresh_token,
     require_reconnect,
 )
-from social.spend import spending_for
-from social.x_api import XApiClient, XApiError, XCreditsDepleted, XUnauthorized
+from social.spend import Purpose, spending_for
+from social.x_api import (
+    XApiClient,
+    XApiError,
+    XCreditsDepleted,
+    XNotFound,
+    XUnauthorized,
+)
 
 from ..mirror.write import sync_after_commit
 from ..reasons import failure_reason
@@ -48,6 +62,13 @@ UNDONE_REASON = (
     "The retweet was taken back on X after the BUX were minted (found by the audit "
     "after payout). The BUX stay minted."
 )
+POST_DELETED_NOTE = (
+    "Not audited: the campaign's post was deleted on X, and its retweets went with "
+    "it. The reader took nothing back."
+)
+# Marks a campaign's post deleted (campaigns.services.tweets.mark_tweet_deleted): sent
+# by name, as `rewards` does not call `campaigns`' services.
+MARK_TWEET_DELETED_TASK = "campaigns.tasks.mark_tweet_deleted_task"
 
 
 class AuditResult(TypedDict):
@@ -55,6 +76,8 @@ class AuditResult(TypedDict):
     kept: int
     undone: int
     skipped: int
+    # Not found because the campaign's post was deleted on X: no one's undo.
+    post_deleted: int
 
 
 def rewards_to_audit() -> QuerySet[ShareReward]:
@@ -74,11 +97,18 @@ def rewards_to_audit() -> QuerySet[ShareReward]:
 
 
 def audit_rewarded_shares(*, client: XApiClient | None = None) -> AuditResult:
-    result = AuditResult(read=0, kept=0, undone=0, skipped=0)
+    result = AuditResult(read=0, kept=0, undone=0, skipped=0, post_deleted=0)
     budget = settings.X_AUDIT_READS_PER_RUN
     due = rewards_to_audit().select_related("campaign", "user__x_connection")
     client = client or XApiClient.from_settings()
+    # Campaign id -> whether X no longer shows its post, read once per run.
+    posts_gone: dict[int, bool] = {}
     for reward in due[:budget]:
+        if result["read"] >= budget:
+            break
+        if reward.campaign.tweet_deleted_at is not None:
+            result["post_deleted"] += _mark_audited(reward, note=POST_DELETED_NOTE)
+            continue
         try:
             still_there = _look(reward, reward.user.x_connection, client)
         except XCreditsDepleted:
@@ -92,9 +122,63 @@ def audit_rewarded_shares(*, client: XApiClient | None = None) -> AuditResult:
             result["read"] += 1
         if still_there:
             result["kept"] += _mark_audited(reward)
+            continue
+        campaign = reward.campaign
+        if campaign.pk not in posts_gone:
+            # Not found: a deleted post takes every retweet of it along, so the
+            # post is read before the reader is judged.
+            try:
+                posts_gone[campaign.pk] = _post_gone(campaign, client)
+            except XCreditsDepleted:
+                logger.warning("audit stopped: X credits are depleted")
+                break
+            except XApiError as error:
+                logger.info(
+                    "audit of reward %s postponed: campaign %s's post not read: %s",
+                    reward.pk,
+                    campaign.pk,
+                    error.detail,
+                )
+                result["skipped"] += 1
+                continue
+            finally:
+                result["read"] += 1
+            if posts_gone[campaign.pk]:
+                _mark_campaign_post_deleted(campaign)
+        if posts_gone[campaign.pk]:
+            result["post_deleted"] += _mark_audited(reward, note=POST_DELETED_NOTE)
         else:
             result["undone"] += mark_undone(reward)
     return result
+
+
+def _post_gone(campaign: ShareCampaign, client: XApiClient) -> bool:
+    """Whether X no longer shows the campaign's post, read with the app's token
+    (its author deleted it). X failing raises: nothing is judged."""
+    # The post is read to judge a share: the spend is the audit's.
+    with spending_for(campaign.pk, purpose=Purpose.VERIFY):
+        try:
+            client.get_tweet_card(campaign.tweet_id)
+        except XNotFound:
+            return True
+    return False
+
+
+def _mark_campaign_post_deleted(campaign: ShareCampaign) -> None:
+    logger.warning(
+        "audit: campaign %s's post %s is no longer on X", campaign.pk, campaign.tweet_id
+    )
+    try:
+        current_app.send_task(
+            MARK_TWEET_DELETED_TASK, args=(campaign.pk, campaign.tweet_id)
+        )
+    except Exception as error:  # kombu raises several types for a dead broker
+        # The next run reads the post again and sends it again.
+        logger.warning(
+            "campaign %s not marked deleted (%s): queued again next run",
+            campaign.pk,
+            error,
+        )
 
 
 def _look(reward: ShareReward, connection: XConnection, client: XApiClient) -> bool:

@@ -19,7 +19,8 @@ from campaigns.services.confirm import (
     confirm_share,
     sweep_shared_rewards,
 )
-from rewards.reasons import NOT_SEEN_ON_X, RECONNECT_TOO_LATE
+from campaigns.services.tweets import mark_tweet_deleted
+from rewards.reasons import NOT_SEEN_ON_X, POST_DELETED_ON_X, RECONNECT_TOO_LATE
 from social.models import XConnection
 
 pytestmark = pytest.mark.usefixtures("fast_retries", "confirm_shares")
@@ -110,6 +111,61 @@ def test_after_not_found_the_reader_shares_again_on_the_same_row(
     assert looks(again, 1) == [ConfirmResult.CONFIRMED]
     assert ShareReward.objects.get(pk=first.pk).status == Status.VERIFIED
     assert len(sandbox.retweets()) == 1
+
+
+def test_a_share_confirming_when_its_post_is_deleted_fails_for_that_reason(
+    client, reader, other_user, sandbox_campaign_factory, connect_x, sandbox,
+    page_text,
+):  # fmt: skip
+    campaign = sandbox_campaign_factory(max_participants=1)
+    connect_x(reader, "reader")
+    connect_x(other_user)
+    reward = shared_reward(reader, campaign)
+
+    # The author deletes the post: as on X, the reader's retweet goes with it.
+    assert sandbox.delete_tweet(campaign.tweet_id) == 1
+    before = sandbox.requests(limit=0)["by_route"]
+
+    assert looks(reward, 3) == [
+        ConfirmResult.LOOK_AGAIN,
+        ConfirmResult.LOOK_AGAIN,
+        ConfirmResult.POST_DELETED,
+    ]
+    reward.refresh_from_db()
+    assert reward.status == Status.FAILED
+    assert reward.failure_reason == POST_DELETED_ON_X
+    assert not reward.can_retry and sandbox.mints() == []
+    campaign.refresh_from_db()
+    assert campaign.tweet_deleted_at is not None
+    # One read of the post with the app's token, before the last look judged.
+    after = sandbox.requests(limit=0)["by_route"]
+    assert after["GET /2/tweets/:id"]["requests"] == (
+        before.get("GET /2/tweets/:id", {}).get("requests", 0) + 1
+    )
+    client.force_login(reader)
+    page = page_text(client.get(campaign.post.get_absolute_url()))
+    assert "This post is no longer on X" in page
+    assert "Retweet it again" not in page and "Retweet & Like · earn" not in page
+    # The place is freed; the campaign refuses new shares of a post that is gone.
+    assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 0
+    refused = share_to_x(other_user, campaign)
+    assert not refused.ok and refused.message == "This post is no longer on X"
+
+
+def test_a_share_of_a_post_known_deleted_fails_without_reading_x(
+    reader, sandbox_campaign_factory, connect_x, sandbox
+):
+    campaign = sandbox_campaign_factory()
+    connect_x(reader, "reader")
+    reward = shared_reward(reader, campaign)
+    mark_tweet_deleted(campaign)
+    before = sandbox.requests(limit=0)["total_requests"]
+
+    assert looks(reward, 1) == [ConfirmResult.POST_DELETED]
+
+    assert sandbox.requests(limit=0)["total_requests"] == before
+    reward.refresh_from_db()
+    assert (reward.status, reward.failure_reason) == (Status.FAILED, POST_DELETED_ON_X)
 
 
 def test_a_failed_share_frees_its_place(

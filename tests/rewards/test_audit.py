@@ -8,17 +8,19 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import SecurityEvent, User
-from campaigns.models import ShareReward
+from campaigns.models import ShareCampaign, ShareReward
 from campaigns.services import get_campaign_stats, share_to_x
 from campaigns.services.confirm import confirm_share
+from campaigns.services.tweets import mark_tweet_deleted
 from rewards.services import audit_rewarded_shares, mark_undone, mint_share_reward
-from rewards.services.audit import UNDONE_REASON
+from rewards.services.audit import POST_DELETED_NOTE, UNDONE_REASON
 from tests.factories import WALLET
 
 pytestmark = pytest.mark.usefixtures("fast_retries", "confirm_shares")
 
 Status = ShareReward.Status
 TIMELINE = "GET /2/users/:id/tweets"
+TWEET_LOOKUP = "GET /2/tweets/:id"
 
 
 @pytest.fixture
@@ -48,7 +50,14 @@ def test_a_retweet_undone_after_payout_is_marked_undone_by_the_audit(
     sandbox.undo_retweet("reader", campaign.tweet_id)
     result = audit_rewarded_shares()
 
-    assert result == {"read": 1, "kept": 0, "undone": 1, "skipped": 0}
+    # The timeline, then the campaign's post (still on X: the reader took it back).
+    assert result == {
+        "read": 2,
+        "kept": 0,
+        "undone": 1,
+        "skipped": 0,
+        "post_deleted": 0,
+    }
     reward.refresh_from_db()
     assert reward.status == Status.UNDONE
     assert reward.failure_reason == UNDONE_REASON
@@ -66,6 +75,69 @@ def test_a_retweet_undone_after_payout_is_marked_undone_by_the_audit(
     assert "The 20 BUX minted stay yours" in box
     # Looked at once: a second run reads nothing.
     assert audit_rewarded_shares()["read"] == 0
+
+
+def test_retweets_gone_with_their_deleted_post_are_not_held_against_readers(
+    client, reader, user_factory, sandbox_campaign_factory, connect_x, sandbox,
+    audit_now, celery_worker, wait_for, page_text,
+):  # fmt: skip
+    campaign = sandbox_campaign_factory()
+    second = user_factory(wallet_address=WALLET)
+    connect_x(reader, "reader")
+    connect_x(second)
+    rewards = [paid_share(reader, campaign), paid_share(second, campaign)]
+    # The author deletes the post: as on X, both retweets go with it.
+    assert sandbox.delete_tweet(campaign.tweet_id) == 2
+
+    result = audit_rewarded_shares()
+
+    # Two timelines, and the post read once for both.
+    assert result == {
+        "read": 3,
+        "kept": 0,
+        "undone": 0,
+        "skipped": 0,
+        "post_deleted": 2,
+    }
+    assert sandbox.requests(limit=0)["by_route"][TWEET_LOOKUP]["requests"] == 1
+    for reward in rewards:
+        reward.refresh_from_db()
+        assert reward.status == Status.REWARDED and reward.audited_at is not None
+        assert reward.failure_reason == POST_DELETED_NOTE
+    assert [
+        u.undone_shares for u in User.objects.filter(pk__in=[reader.pk, second.pk])
+    ] == [0, 0]
+    assert get_campaign_stats(campaign)["undone"] == 0
+    assert sandbox.undone_retweets() == []
+    # The campaign is marked deleted by its own service, on the worker.
+    assert wait_for(
+        lambda: ShareCampaign.objects.get(pk=campaign.pk).tweet_deleted_at is not None
+    )
+    client.force_login(reader)
+    box = page_text(client.get(f"/campaigns/{campaign.pk}/box"))
+    assert "You took this retweet back" not in box
+    assert audit_rewarded_shares()["read"] == 0
+
+
+def test_shares_of_a_post_known_deleted_are_audited_without_reading_x(
+    reader, sandbox_campaign_factory, connect_x, sandbox, audit_now
+):
+    campaign = sandbox_campaign_factory()
+    connect_x(reader, "reader")
+    reward = paid_share(reader, campaign)
+    sandbox.delete_tweet(campaign.tweet_id)
+    mark_tweet_deleted(campaign)
+    before = sandbox.requests(limit=0)["total_requests"]
+
+    assert audit_rewarded_shares()["post_deleted"] == 1
+
+    assert sandbox.requests(limit=0)["total_requests"] == before
+    reward.refresh_from_db()
+    assert (reward.status, reward.failure_reason) == (
+        Status.REWARDED,
+        POST_DELETED_NOTE,
+    )
+    assert User.objects.get(pk=reader.pk).undone_shares == 0
 
 
 def test_a_retweet_still_there_is_kept_for_one_cheap_read(
