@@ -52,6 +52,7 @@ def check_invariants(
     mints: list[dict[str, Any]],
     retweets: list[dict[str, Any]],
     undone_retweets: list[dict[str, Any]],
+    removed_retweets: list[dict[str, Any]],
     sweep_period: float,
     mirror_in_sync: bool,
     mirror_detail: str,
@@ -68,7 +69,7 @@ def check_invariants(
         ).order_by("pk")
     )
     tweet_of = {campaign.pk: campaign.tweet_id for campaign in campaigns}
-    x = XRecords(retweets, undone_retweets, tweet_of)
+    x = XRecords(retweets, undone_retweets, removed_retweets, tweet_of)
     return [
         _one_per_pair(rewards),
         _total_shares(campaigns),
@@ -86,11 +87,13 @@ def check_invariants(
 
 @dataclass
 class XRecords:
-    """What the sandbox's X holds: retweets standing now, and those taken back
-    (with their post and when), by (X user, tweet)."""
+    """What the sandbox's X holds: retweets standing now, those taken back by their
+    reader (with their post and when), and those that left X with their deleted
+    original (no reader's undo), by (X user, tweet)."""
 
     retweets: list[dict[str, Any]]
     undone_retweets: list[dict[str, Any]]
+    removed_retweets: list[dict[str, Any]]
     tweet_of: dict[int, str]
 
     def __post_init__(self) -> None:
@@ -102,6 +105,10 @@ class XRecords:
         for record in self.undone_retweets:
             key = (str(record["user_id"]), str(record["tweet_id"]))
             self.undone.setdefault(key, []).append(record)
+        self.removed = {
+            (str(r["user_id"]), str(r["tweet_id"])): str(r["retweet_id"])
+            for r in self.removed_retweets
+        }
 
     def key(self, reward: ShareReward) -> tuple[str, str]:
         # The reader's X account: the reward's connection, or (after a reconnect
@@ -114,8 +121,9 @@ class XRecords:
         """Every retweet post this reader made of the campaign's tweet."""
         key = self.key(reward)
         posts = {str(r["retweet_id"]) for r in self.undone.get(key, [])}
-        if key in self.standing:
-            posts.add(self.standing[key])
+        for held in (self.standing, self.removed):
+            if key in held:
+                posts.add(held[key])
         return posts
 
 
@@ -234,12 +242,13 @@ def _shares_retweeted(rewards: list[ShareReward], x: XRecords) -> Invariant:
     """A verified or rewarded share's retweet stands at X, unless the reader took it
     back after it was looked at for the last time: a rewarded share after its audit
     (the audit looks once), a verified one (its mint waiting for an operator: no
-    audit) after the confirmation saw it."""
+    audit) after the confirmation saw it; or it left X with its deleted original
+    (no reader's undo)."""
     standing = [r for r in rewards if r.status in (Status.VERIFIED, Status.REWARDED)]
     result = Invariant("each verified/rewarded share retweeted at X", len(standing))
     for reward in standing:
         key = x.key(reward)
-        if key in x.standing:
+        if key in x.standing or key in x.removed:
             continue
         seen = reward.audited_at if reward.status == Status.REWARDED else None
         if reward.status == Status.VERIFIED:

@@ -319,6 +319,7 @@ class Soak:
             mints=mints,
             retweets=retweets,
             undone_retweets=undone,
+            removed_retweets=self.sandbox.removed_retweets(),
             sweep_period=SWEEP_EVERY,
             mirror_in_sync=in_sync,
             mirror_detail=final,
