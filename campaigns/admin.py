@@ -67,9 +67,9 @@ def tweet_on_x(campaign: ShareCampaign) -> str:
     """The tweet as X showed it when it was added, or what became of it."""
     if campaign.tweet_deleted_at is not None:
         return format_html(
-            '<strong class="errornote">Deleted on X</strong> (a retweet was answered '
-            '"not found" on {}). Readers see "This post is no longer on X"; put '
-            "another tweet in the campaign, or deactivate it.",
+            '<strong class="errornote">Deleted on X</strong> (X answered "not found" '
+            'for it on {}). Readers see "This post is no longer on X"; put another '
+            "tweet in the campaign, or deactivate it.",
             _when(campaign.tweet_deleted_at),
         )
     if not campaign.tweet_text:

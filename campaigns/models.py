@@ -114,7 +114,8 @@ class ShareCampaign(models.Model):
     # X allows 15 characters; older handles, and the sandbox's personas, are longer.
     tweet_author_username = models.CharField(max_length=50, blank=True, editable=False)
     tweet_posted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # When a retweet was answered "not found": the author deleted the tweet on X.
+    # When X answered "not found" for the tweet (a retweet of it, or the read of it
+    # before a share's retweet is judged missing): the author deleted it on X.
     tweet_deleted_at = models.DateTimeField(
         "tweet deleted on X", null=True, blank=True, editable=False
     )

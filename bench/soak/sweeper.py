@@ -59,7 +59,7 @@ def sweep_once(figures: Figures, *, repair: bool) -> None:
                 queued = summary["queued"]
                 figures.count("notes", "confirmations re-queued by the sweeper", queued)
             if name == "audit_rewarded_shares_task":
-                for outcome in ("read", "kept", "undone", "skipped"):
+                for outcome in ("read", "kept", "undone", "skipped", "post_deleted"):
                     figures.count("audit", outcome, summary[outcome])
     close_old_connections()
 

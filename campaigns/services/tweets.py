@@ -74,8 +74,9 @@ TWEET_CARD_FIELDS = (
 
 
 def mark_tweet_deleted(campaign: ShareCampaign) -> ShareCampaign:
-    """X answered a retweet of the campaign's tweet with "not found": its author
-    deleted it. Recorded once; shares are refused from then on."""
+    """X answered "not found" for the campaign's tweet (a retweet of it, or the read
+    of it before a share's missing retweet is judged): its author deleted it.
+    Recorded once; shares are refused from then on."""
     now = timezone.now()
     updated = ShareCampaign.objects.filter(
         pk=campaign.pk, tweet_id=campaign.tweet_id, tweet_deleted_at__isnull=True

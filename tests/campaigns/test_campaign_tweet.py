@@ -207,7 +207,7 @@ def test_a_tweet_deleted_after_launch_shows_as_gone_in_the_box_and_in_admin(
     change = page_text(admin_client.get(f"{CAMPAIGNS_URL}{campaign.pk}/change/"))
     assert f"{campaign.tweet_id} (deleted on X)" in listing
     assert "Active · tweet deleted on X" in listing
-    assert 'Deleted on X (a retweet was answered "not found" on' in change
+    assert 'Deleted on X (X answered "not found" for it on' in change
 
 
 def test_a_new_tweet_for_the_campaign_clears_the_deleted_state(
