@@ -194,8 +194,19 @@ def campaign_box(
     user: User | AnonymousUser, post: Post, *, outcome: ShareOutcome | None = None
 ) -> CampaignBox:
     campaign = _campaign_of(post)
-    reward = get_share_reward(user, campaign) if campaign else None
-    connection = get_x_connection_for_user(user) if user.is_authenticated else None
+    # A share just made carries the reader's reward and X connection as it left
+    # them: the box after a press reads neither again.
+    if outcome is not None and outcome.reward is not None:
+        reward: ShareReward | None = outcome.reward
+    else:
+        reward = get_share_reward(user, campaign) if campaign else None
+    if outcome is not None and outcome.connection is not None:
+        connection: XConnection | None = outcome.connection
+    else:
+        connection = get_x_connection_for_user(user) if user.is_authenticated else None
+    # A reward the reader cannot share again is all the box shows: whether they
+    # could share now (places, budget, a pause, a bar) is not asked.
+    settled = reward is not None and not reward.can_retry
     status = campaign.status_at(timezone.now()) if campaign else ""
     tweet_deleted = bool(campaign and campaign.tweet_deleted_at)
     is_open = status == CampaignStatus.ACTIVE and not tweet_deleted
@@ -208,7 +219,7 @@ def campaign_box(
             # The connection row is loaded already: its score is the multiplier.
             score = connection.x_score if connection is not None else None
             amount = reward_amount(campaign, x_multiplier(score))
-        if is_open:
+        if is_open and not settled:
             usage = campaign_usage(campaign)
             # What this reader would earn, or the least anyone would.
             wanted = amount if connection is not None else minimum_reward(campaign)
@@ -217,10 +228,15 @@ def campaign_box(
                 status = CampaignStatus.FULL
             is_open = status == CampaignStatus.ACTIVE and not budget_spent
     paused = ""
-    if is_open and current_sharing_pause() is not None:
+    if is_open and not settled and current_sharing_pause() is not None:
         paused, is_open = SHARING_PAUSED_MESSAGE, False
     barred = ""
-    if is_open and isinstance(user, User) and is_barred_for_undone_shares(user):
+    if (
+        is_open
+        and not settled
+        and isinstance(user, User)
+        and is_barred_for_undone_shares(user)
+    ):
         barred, is_open = BARRED_FOR_UNDONE_SHARES, False
     return CampaignBox(
         post=post,

@@ -20,7 +20,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -127,11 +127,6 @@ def _claim(
             )
             if must_be_open and is_barred_for_undone_shares(reader):
                 raise BarredForUndoneShares()
-            existing = ShareReward.objects.filter(
-                user_id=user_id, campaign_id=campaign_id
-            ).first()
-            if existing is not None and not existing.can_retry:
-                raise _already(existing)
             # The campaign row lock serialises claims, so the places and BUX counted
             # below cannot be overtaken by a concurrent claim.
             locked = (
@@ -139,6 +134,9 @@ def _claim(
                 .select_related("post")
                 .get(pk=campaign_id)
             )
+            existing, earlier = _readers_rewards(user_id, locked)
+            if existing is not None and not existing.can_retry:
+                raise _already(existing)
             if must_be_open and (
                 not locked.post.is_published or not locked.is_open_at(timezone.now())
             ):
@@ -148,15 +146,6 @@ def _claim(
                 raise CampaignFull()
             if not usage.can_pay(locked, amount or Decimal("0")):
                 raise BudgetSpent()
-            earlier = (
-                ShareReward.objects.filter(
-                    user_id=user_id, campaign__tweet_id=locked.tweet_id
-                )
-                .exclude(campaign_id=locked.pk)
-                .exclude(status=Status.FAILED, failure_reason__in=RETRYABLE_FAILURES)
-                .select_related("campaign__post")
-                .first()
-            )
             if earlier is not None:
                 raise TweetAlreadyShared(earlier)
             if existing is not None:
@@ -179,6 +168,32 @@ def _claim(
         if existing is None:
             raise
         raise _already(existing) from None
+
+
+def _readers_rewards(
+    user_id: int, campaign: ShareCampaign
+) -> tuple[ShareReward | None, ShareReward | None]:
+    """In one query: the reader's reward in this campaign, and their first reward
+    for the same tweet from another campaign (a share that failed for want of a
+    confirmation on X does not count: it earned nothing)."""
+    rewards = (
+        ShareReward.objects.filter(user_id=user_id)
+        .filter(Q(campaign_id=campaign.pk) | Q(campaign__tweet_id=campaign.tweet_id))
+        .exclude(
+            ~Q(campaign_id=campaign.pk),
+            status=Status.FAILED,
+            failure_reason__in=RETRYABLE_FAILURES,
+        )
+        .select_related("campaign__post")
+        .order_by("pk")
+    )
+    existing = earlier = None
+    for reward in rewards:
+        if reward.campaign_id == campaign.pk:
+            existing = reward
+        elif earlier is None:
+            earlier = reward
+    return existing, earlier
 
 
 def _already(existing: ShareReward) -> AlreadyShared:

@@ -76,6 +76,8 @@ class ShareOutcome:
     reward: ShareReward | None = None
     reconnect: bool = False
     rate_limited: bool = False
+    # The reader's X connection as the share left it (the box shows it).
+    connection: XConnection | None = None
 
 
 def share_to_x(
@@ -150,7 +152,7 @@ def share_to_x(
         return ShareOutcome(False, refused.user_message, reward=refused.reward)
     except ShareRefused as refused:
         return ShareOutcome(False, refused.user_message)
-    return ShareOutcome(True, share_message(reward), reward)
+    return ShareOutcome(True, share_message(reward), reward, connection=connection)
 
 
 def share_message(reward: ShareReward) -> str:
