@@ -3,6 +3,7 @@ blockster.wsgi:application` (the Dockerfile's command). Command-line options and
 GUNICORN_CMD_ARGS override them; docs/operations.md explains the proxy settings."""
 
 import os
+from typing import Any
 
 from blockster.serving import RedactingLogger, drop_untrusted_forwarding_headers
 
@@ -21,3 +22,17 @@ logger_class = RedactingLogger
 access_log_format = (
     '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %({x-request-id}o)s'
 )
+
+
+def post_worker_init(worker: Any) -> None:
+    """Each worker builds its X and minter clients (connection pools, the TLS
+    context) once it has loaded the app, before its first request, instead of
+    inside the first share or mint it serves."""
+    from rewards.minter import MinterClient
+    from social.x_api import XApiClient
+
+    try:
+        XApiClient.from_settings()
+        MinterClient.from_settings()
+    except Exception as error:  # noqa: BLE001 - a warm-up never stops a worker
+        worker.log.warning("clients not built ahead (%s)", type(error).__name__)

@@ -19,6 +19,8 @@ from urllib.parse import quote
 import httpx
 from django.conf import settings
 
+from blockster.tls import client_ssl_context
+
 logger = logging.getLogger(__name__)
 
 
@@ -100,6 +102,7 @@ class MinterClient:
         self._http = httpx.Client(
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             transport=transport,
+            verify=client_ssl_context(),
         )
 
     def __repr__(self) -> str:

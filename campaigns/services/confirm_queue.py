@@ -17,7 +17,10 @@ def request_confirmation(reward_id: int, *, delay: float = 0) -> bool:
     """Queue a look for the share on X in `delay` seconds; a broker outage is logged
     and left to the sweeper (confirm.sweep_shared_rewards)."""
     try:
-        current_app.send_task(CONFIRM_SHARE_TASK, args=(reward_id,), countdown=delay)
+        # No one reads its result: sent without subscribing to it on the backend.
+        current_app.send_task(
+            CONFIRM_SHARE_TASK, args=(reward_id,), countdown=delay, ignore_result=True
+        )
     except Exception as error:  # kombu raises several types for a dead broker
         logger.warning(
             "confirmation of reward %s not queued (%s); the sweeper will queue it",

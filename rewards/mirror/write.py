@@ -137,25 +137,21 @@ _SCRIPTS = {
     name: Path(__file__).with_name(f"{name}.lua").read_text()
     for name in ("feed_replace", "totals_move")
 }
-_registered: dict[tuple[int, str], Any] = {}
 
 
-def _script(name: str) -> Any:
-    # One Script object per client: it remembers its SHA and redis-py loads it into a
-    # restarted server before the pipeline runs.
-    client = get_redis()
-    script = _registered.get((id(client), name))
-    if script is None:
-        script = _registered[id(client), name] = client.register_script(_SCRIPTS[name])
-    return script
+def _run_script(pipe: Pipeline, name: str, keys: list[str], args: list[Any]) -> None:
+    # EVAL with the script's text (a few hundred bytes): Redis caches it by its SHA,
+    # and a restarted server needs nothing loaded first. A registered Script would
+    # cost a SCRIPT EXISTS round trip before every pipeline that runs it.
+    pipe.eval(_SCRIPTS[name], len(keys), *keys, *args)
 
 
 def _replace_feed_entry(
     pipe: Pipeline, user_id: int, campaign_id: int, entry: str, score: float
 ) -> None:
     prefix = feed_entry_prefix(feed_entry_id(campaign_id))
-    _script("feed_replace")(
-        keys=[activity_feed_key(user_id)], args=[prefix, entry, score], client=pipe
+    _run_script(
+        pipe, "feed_replace", [activity_feed_key(user_id)], [prefix, entry, score]
     )
 
 
@@ -166,7 +162,7 @@ def move_totals(pipe: Pipeline, user_id: int, deltas: Counter[str]) -> None:
         part for status, delta in deltas.items() if delta for part in (status, delta)
     ]
     if args:
-        _script("totals_move")(keys=[user_totals_key(user_id)], args=args, client=pipe)
+        _run_script(pipe, "totals_move", [user_totals_key(user_id)], args)
 
 
 def _stored_amounts(keys: list[str]) -> list[tuple[str | None, str | None]]:

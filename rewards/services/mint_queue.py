@@ -20,7 +20,8 @@ MINT_BUX_TASK = "rewards.tasks.mint_bux_task"
 def request_mint(reward_id: int) -> bool:
     """Queue the mint; a broker outage is logged and left to the sweeper."""
     try:
-        current_app.send_task(MINT_BUX_TASK, args=(reward_id,))
+        # No one reads its result: sent without subscribing to it on the backend.
+        current_app.send_task(MINT_BUX_TASK, args=(reward_id,), ignore_result=True)
     except Exception as error:  # kombu raises several types for a dead broker
         logger.warning(
             "mint of reward %s not queued (%s); the sweeper will queue it",

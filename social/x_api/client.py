@@ -9,7 +9,12 @@ token-endpoint bodies are never logged, nor shown in a repr or an error.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -42,7 +47,14 @@ from .parsing import (
     parse_user,
     read_response,
 )
-from .rate_limits import rate_limit_exhausted, remember_rate_limit
+from .rate_limits import (
+    exhausted_by,
+    rate_limit_exhausted,
+    rate_limits_exhausted,
+    remember_rate_limit,
+    remember_rate_limits,
+    window_state,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +66,14 @@ TWEET_CARD_FIELDS = "created_at,public_metrics,author_id"
 
 
 # --- The client -----------------------------------------------------------------------
+
+
+@dataclass
+class _RateLimitBatch:
+    """Windows read ahead for a run of calls, and X's answers to keep after it."""
+
+    read: dict[tuple[str, str], datetime | None]
+    answers: list[tuple[str, str, httpx.Response]] = field(default_factory=list)
 
 
 class XApiClient:
@@ -87,6 +107,7 @@ class XApiClient:
             transport=transport,
             headers={"User-Agent": "blockster-share-to-earn"},
         )
+        self._local = threading.local()  # this thread's _RateLimitBatch
 
     def __repr__(self) -> str:
         return f"<XApiClient {self.api_base} client_id={self.client_id!r}>"
@@ -305,7 +326,18 @@ class XApiClient:
     def retweet_and_like(
         self, access_token: str, user_id: str, tweet_id: str, *, like: bool = True
     ) -> ShareResult:
-        """Retweet, then like. A failed retweet raises; a failed like is reported."""
+        """Retweet, then like. A failed retweet raises; a failed like is reported.
+        Both rate-limit windows are read in one Redis round trip before the
+        retweet, and X's word on them kept in one after the like."""
+        windows = [("users/:id/retweets", user_id)]
+        if like:
+            windows.append(("users/:id/likes", user_id))
+        with self._rate_limits_batched(windows):
+            return self._retweet_and_like(access_token, user_id, tweet_id, like=like)
+
+    def _retweet_and_like(
+        self, access_token: str, user_id: str, tweet_id: str, *, like: bool
+    ) -> ShareResult:
         already = False
         try:
             retweeted = self.create_retweet(access_token, user_id, tweet_id)
@@ -324,6 +356,41 @@ class XApiClient:
         except XApiError as error:
             return ShareResult(already_retweeted=already, like_error=error)
         return ShareResult(already_retweeted=already, liked=liked)
+
+    # Rate-limit bookkeeping -----------------------------------------------------------
+
+    @contextmanager
+    def _rate_limits_batched(self, windows: list[tuple[str, str]]) -> Iterator[None]:
+        """Calls made in the block on these windows check the state read here, in
+        one round trip, and their answers are kept in one round trip at the end."""
+        if getattr(self._local, "batch", None) is not None:
+            yield  # an enclosing batch already reads and keeps them
+            return
+        read = dict(zip(windows, rate_limits_exhausted(windows), strict=True))
+        self._local.batch = batch = _RateLimitBatch(read)
+        try:
+            yield
+        finally:
+            self._local.batch = None
+            remember_rate_limits(batch.answers)
+
+    def _exhausted(self, window: tuple[str, str]) -> datetime | None:
+        batch: _RateLimitBatch | None = getattr(self._local, "batch", None)
+        if batch is None or window not in batch.read:
+            return rate_limit_exhausted(*window)
+        # Read ahead; an answer in the block since then (not kept yet) says more.
+        answered = [a for e, u, a in batch.answers if (e, u) == window]
+        for answer in reversed(answered):
+            if window_state(answer) is not None:
+                return exhausted_by(answer)
+        return batch.read[window]
+
+    def _remember(self, window: tuple[str, str], response: httpx.Response) -> None:
+        batch: _RateLimitBatch | None = getattr(self._local, "batch", None)
+        if batch is not None and window in batch.read:
+            batch.answers.append((*window, response))
+        else:
+            remember_rate_limit(*window, response)
 
     # Transport ------------------------------------------------------------------------
 
@@ -358,7 +425,7 @@ class XApiClient:
         """The parsed body of X's answer; the attempts `retry` allows, then the last
         failure raised as a typed XApiError. Every answer is priced and recorded
         (`spend`: what X bills it as, and why we asked)."""
-        if rate_limit and (reset_at := rate_limit_exhausted(*rate_limit)):
+        if rate_limit and (reset_at := self._exhausted(rate_limit)):
             raise XRateLimited(
                 f"{rate_limit[0]} rate limit exhausted until {reset_at:%H:%M:%S} UTC",
                 reset_at=reset_at,
@@ -442,7 +509,7 @@ class XApiClient:
             (time.monotonic() - started) * 1000,
         )
         if rate_limit:
-            remember_rate_limit(*rate_limit, response)
+            self._remember(rate_limit, response)
         return response
 
 
