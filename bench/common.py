@@ -2,7 +2,8 @@
 and one result line that `bench.run_all` collects into the table.
 
 A benchmark process calls `setup_django(name)` before importing project code: it
-creates `blockster_bench_<name>` on the server of DATABASE_URL, points Django at it
+creates `blockster_bench_<name>` (with the name of DATABASE_URL's database after it
+unless that is the default) on the server of DATABASE_URL, points Django at it
 (settings `bench.bench_settings`), migrates it, and gives the run its own
 REDIS_KEY_PREFIX. `cleanup()` (registered with atexit) drops the database and deletes
 the prefix's keys.
@@ -93,11 +94,21 @@ def _admin_sql(sql: str) -> None:
         conn.execute(sql)
 
 
+def bench_database_name(name: str, admin_url: str) -> str:
+    """`blockster_bench_<name>`, and the admin database's name after it when that
+    is not the default: two runs against one server with different DATABASE_URLs
+    (two checkouts, two CI jobs) never drop each other's database."""
+    admin_database = urlsplit(admin_url).path.lstrip("/")
+    if admin_database in ("", "blockster", "postgres"):
+        return f"blockster_bench_{name}"
+    return f"blockster_bench_{name}_{admin_database}"[:63]
+
+
 def setup_django(name: str) -> str:
     """Create and migrate this benchmark's database, set its Redis key prefix and
     configure Django; returns the database URL (for child processes)."""
-    database = f"blockster_bench_{name}"
     admin_url = os.environ.get("DATABASE_URL", "")
+    database = bench_database_name(name, admin_url)
     _state.update(database=database, admin_url=admin_url)
     _admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     _admin_sql(f'CREATE DATABASE "{database}"')

@@ -10,8 +10,9 @@ personal amount from the Redis multiplier, places left). The baseline is
 `GET /_bench/baseline/<slug>` (bench.bench_urls): one indexed query and a plain
 text answer, through the same middleware with the same session cookie. Load comes
 from client processes of asyncio tasks (httpx keep-alive, loopback), alternating
-subject and baseline in short rounds. Goal: the post page serves at least half the
-baseline's requests/s.
+subject and baseline in short rounds. Goal: the post page serves at least 0.6 of
+the baseline's requests/s. The page's SQL statements and Redis round trips are
+counted in process too (bench.costs), for the reader and for an anonymous one.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from bench.common import (
 from bench.results import Figure, higher, lower, timing
 from devprocs import free_port
 
-GOAL = 0.5
+GOAL = 0.6  # issue 21
 
 
 def _fixture() -> tuple[str, dict[str, str]]:
@@ -88,8 +89,32 @@ def _fixture() -> tuple[str, dict[str, str]]:
     return post.slug, {name: client.cookies[name].value}
 
 
+def _counted_page(slug: str, cookies: dict[str, str]) -> dict[str, float]:
+    """The page for the signed-in reader and for an anonymous one, in this process,
+    counted by bench.costs (the second request of each: caches warm)."""
+    from django.test import Client
+
+    from bench.costs import CostCounter
+
+    counted: dict[str, float] = {}
+    for reader, client in (
+        ("signed in", Client(HTTP_HOST="127.0.0.1")),
+        ("anonymous", Client(HTTP_HOST="127.0.0.1")),
+    ):
+        if reader == "signed in":
+            for name, value in cookies.items():
+                client.cookies[name] = value
+        client.get(f"/{slug}")
+        with CostCounter() as costs:
+            client.get(f"/{slug}")
+        for name in ("sql statements", "redis round trips"):
+            counted[f"{reader}: {name}"] = costs.counts[name]
+    return counted
+
+
 def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str, Any]:
     slug, cookies = _fixture()
+    counted = _counted_page(slug, cookies)
     port = free_port()
     server = start_gunicorn(port, workers=2)
     base = f"http://127.0.0.1:{port}"
@@ -135,6 +160,10 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
             f"{format_ms(stats)}"
         )
     print(f"post page / baseline: {ratio:.2f} (goal >= {GOAL})")
+    print(
+        "a page, counted in process: "
+        + ", ".join(f"{name} {value:g}" for name, value in counted.items())
+    )
     errors = sum(side["errors"] for side in results.values())
     figures: dict[str, Figure] = {}
     for name, side in results.items():
@@ -161,7 +190,11 @@ def measure(rounds: int, seconds: float, processes: int, tasks: int) -> dict[str
             "rounds": rounds,
             "seconds": seconds,
         },
-        "figures": {**figures, "post page / baseline": higher(ratio, "")},
+        "figures": {
+            **figures,
+            "post page / baseline": higher(ratio, ""),
+            **{f"a page, {name}": lower(value, "") for name, value in counted.items()},
+        },
     }
 
 
