@@ -9,6 +9,13 @@ from blockster.serving import RedactingLogger, drop_untrusted_forwarding_headers
 
 bind = ["0.0.0.0:8000"]
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+# Threads, not one request per process: a share waits on X while its reader waits,
+# and gunicorn's sync worker assumes requests that never block on an outside
+# service. Few threads: the rest of a share is CPU, and more threads only share the
+# GIL (docs/performance.md, "gunicorn's worker class"). Each thread holds its own
+# PostgreSQL connection (CONN_MAX_AGE): workers x threads per web container.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 
 # Only these peers may say, through X-Forwarded-Proto, that a request came over
 # https, or pass X-Forwarded-For and the like: the proxies, never a client. Loopback

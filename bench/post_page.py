@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
+import time
 from functools import partial
 from typing import Any
 
@@ -38,6 +39,7 @@ from bench.results import Figure, higher, lower, timing
 from devprocs import free_port
 
 GOAL = 0.6  # issue 21
+PAGES_TIMED = 50  # for the CPU a page costs, in process
 
 
 def _fixture() -> tuple[str, dict[str, str]]:
@@ -109,6 +111,14 @@ def _counted_page(slug: str, cookies: dict[str, str]) -> dict[str, float]:
             client.get(f"/{slug}")
         for name in ("sql statements", "redis round trips"):
             counted[f"{reader}: {name}"] = costs.counts[name]
+        # This process's CPU for a page (not PostgreSQL's or Redis's): unlike the
+        # rates, barely moved by other work on the machine.
+        cpu = []
+        for _ in range(PAGES_TIMED):
+            started = time.thread_time()
+            client.get(f"/{slug}")
+            cpu.append(time.thread_time() - started)
+        counted[f"{reader}: app cpu ms median"] = summary_ms(cpu)["median"]
     return counted
 
 
