@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import os
 
-from sandbox.testing import CLIENT_ID, CLIENT_SECRET, MINTER_SECRET
+from sandbox.testing import APP_BEARER_TOKEN, CLIENT_ID, CLIENT_SECRET, MINTER_SECRET
 
 # Production mode, so the figures include what production runs (no debug query log,
 # the cached template loader, the security middleware) and exclude what it does not.
@@ -17,12 +17,12 @@ _defaults = {
     "SECRET_KEY": "bench-" + base64.urlsafe_b64encode(os.urandom(30)).decode(),
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "TOKEN_ENCRYPTION_KEYS": "bench:" + base64.b64encode(os.urandom(32)).decode(),
-    # The app registration and minter secret of the sandboxes bench.share starts.
+    # The app registration, app token and minter secret of the sandboxes bench.share
+    # starts.
     "X_CLIENT_ID": CLIENT_ID,
     "X_CLIENT_SECRET": CLIENT_SECRET,
     "X_CALLBACK_URL": "http://127.0.0.1:8000/auth/x/callback",
-    # Campaigns are built in the database: the app token is never sent.
-    "X_BEARER_TOKEN": "bench-app-bearer-token",
+    "X_BEARER_TOKEN": APP_BEARER_TOKEN,
     "BUX_MINTER_URL": "http://127.0.0.1:9/minter",
     "BUX_MINTER_SECRET": MINTER_SECRET,
     "EMAIL_URL": "consolemail://",

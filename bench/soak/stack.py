@@ -165,6 +165,7 @@ def stack_environment(
         "X_API_BASE": sandbox.api_base,
         "X_CLIENT_ID": sandbox.client_id,
         "X_CLIENT_SECRET": sandbox.client_secret,
+        "X_BEARER_TOKEN": sandbox.app_bearer_token,
         "X_CALLBACK_URL": f"{app_url}/auth/x/callback",
         "BUX_MINTER_URL": sandbox.minter_url,
         "BUX_MINTER_SECRET": sandbox.minter_secret,
