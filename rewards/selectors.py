@@ -17,6 +17,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Sum
 from redis.exceptions import RedisError
 
+from blockster.redis_client import REDIS_ERRORS
 from campaigns.models import ShareReward
 
 from .minter import BalanceUnavailable, MinterClient
@@ -94,7 +95,7 @@ def member_activity(
     try:
         feed = UserActivity(user_id, as_of=as_of)
         return MemberActivity(_page(feed, page), from_database=False, as_of=as_of)
-    except RedisError:
+    except REDIS_ERRORS:
         rows = DatabaseActivity(user_id, as_of=as_of)
         return MemberActivity(_page(rows, page), from_database=True, as_of=as_of)
 
@@ -145,7 +146,7 @@ def member_totals(user_id: int) -> MemberTotals:
         return MemberTotals.from_statuses(
             read_user_totals(user_id), from_database=False
         )
-    except RedisError:
+    except REDIS_ERRORS:
         return MemberTotals.from_statuses(database_totals(user_id), from_database=True)
 
 

@@ -16,12 +16,15 @@ from django.test import Client
 
 from accounts.models import User
 from blockster.celery import app as celery_app
-from blockster.redis_client import get_redis
 from campaigns.models import ShareCampaign, ShareReward
 from posts.models import Post
-from rewards.mirror.schema import mirror_built_key
 from social.models import XConnection
 from tests import factories
+from tests.mirror_servers import (  # noqa: F401
+    mark_mirror_built,
+    owned_redis_cluster,
+    redis_cluster,
+)
 from tests.outages import owned_persistent_redis, owned_redis  # noqa: F401
 from tests.sandbox_fixtures import idempotent_minter, sandbox, sandbox_server  # noqa: F401
 
@@ -55,7 +58,7 @@ def _mirror_built(_isolated_redis):
     """The shared Redis's mirror counts as built, as in a running system. Tests of a
     mirror that Redis lost use a Redis of their own (`owned_redis`), which starts
     empty."""
-    get_redis().set(mirror_built_key(), "tests")
+    mark_mirror_built()
 
 
 @pytest.fixture(autouse=True)

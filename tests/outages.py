@@ -95,6 +95,8 @@ def _own_redis(
     # Everything that uses Redis, as in the documented one-Redis setup: the mirror,
     # the cache (sessions, rate limits) and the Celery broker.
     settings.REDIS_URL = server.url
+    settings.MIRROR_REDIS_URL = server.url
+    settings.MIRROR_REDIS_CLUSTER = False
     settings.CACHES = {
         "default": {**settings.CACHES["default"], "LOCATION": server.url}
     }

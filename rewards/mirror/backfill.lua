@@ -1,33 +1,31 @@
 -- The backfill's writes for many rows in one call: the state write_reward (the live
--- path) leaves, with fewer commands. Every writer changes a pair's hash, index
--- entries and feed entry together (MULTI/EXEC or one script call), so the stored
--- status says which sets and feed entry the pair is in: a new pair needs no
--- removals, and a rewritten one only from its old status's set and feed entry.
--- Index writes are grouped: one ZADD, SADD, SREM or ZREM per key with every member
--- of the call, which leaves about two commands per row (HMGET, HSET) plus one per
--- distinct user and campaign. Each user's totals move, in the same call, by what
--- their pairs' hashes held before and hold now (one HINCRBY per user and status).
+-- path) leaves in the users' slots, with fewer commands. Every writer changes a
+-- pair's hash and feed entry together (MULTI/EXEC or one script call), so the
+-- stored status says whether the pair has a feed entry to replace: a new pair needs
+-- no removals. `by_user` writes are grouped: one ZADD per user with every member of
+-- the call, which leaves about two commands per row (HMGET, HSET) plus one per user.
+-- Each user's totals move, in the same call, by what their pairs' hashes held before
+-- and hold now (one HINCRBY per user and status). The campaign indexes are another
+-- slot's, written by campaign_index.lua.
 --
--- KEYS: the by_status sets (in the order of ARGV[1]'s statuses) and by_rewarded_at.
--- ARGV[1]: JSON of the layout (rewards/mirror/backfill.py, _layout): the mirrored
--- columns in row order, the statuses, and the key, member and feed-entry prefixes,
--- taken from the key functions, and the amount's decimal places. ARGV[2]: JSON [rows, feed entries], a row holding
+-- KEYS[1]: a key of the call's slot (the first row's by_user), so that a cluster
+-- client sends the call to the node that holds it. On a cluster every row of a call
+-- is a user of that slot (rewards/mirror/backfill.py groups them), so every key the
+-- script builds is in it; on a single server a call may hold any rows.
+-- ARGV[1]: JSON of the layout (backfill.py, _layout): the mirrored columns in row
+-- order, and the pieces of each key, member and feed-entry prefix around the ids,
+-- taken from the key functions, and the amount's decimal places. ARGV[2]: JSON
+-- [rows, feed entries], a row holding
 -- the columns (times as epoch seconds, the amount as text) and its entry "" unless
--- the row is rewarded. Keys are built from the prefixes, so the script is for a
--- single Redis server (on a cluster the backfill would write row by row with
--- write_reward).
+-- the row is rewarded.
 local t = cjson.decode(ARGV[1])
 local data = cjson.decode(ARGV[2])
 local rows, entries = data[1], data[2]
 local null = cjson.null
-local col, statuses = {}, {}
+local col = {}
 for i, name in ipairs(t.columns) do
   col[name] = i
 end
-for i, status in ipairs(t.statuses) do
-  statuses[status] = i
-end
-local by_rewarded_at = KEYS[#t.statuses + 1]
 local groups, order = {}, {}
 local moves, moved = {}, {}
 
@@ -46,7 +44,7 @@ local function move(user, status, delta)
   if delta == 0 then
     return
   end
-  local key = t.totals .. user
+  local key = t.totals[1] .. user .. t.totals[2]
   if not moves[key] then
     moves[key] = {}
     moved[#moved + 1] = key
@@ -70,19 +68,13 @@ local function int(value)
   return string.format('%d', value)
 end
 
-local function flush(command, key, members)
-  for first = 1, #members, 4000 do
-    redis.call(command, key, unpack(members, first, math.min(first + 3999, #members)))
-  end
-end
-
 for i, row in ipairs(rows) do
   local user, campaign = int(row[col.user_id]), int(row[col.campaign_id])
   local status, rewarded, entry = row[col.status], row[col.rewarded_at], entries[i]
   local created = row[col.created_at]
-  local key = t.hash[1] .. user .. t.hash[2] .. campaign
-  local item = t.member[1] .. user .. t.member[2] .. campaign
-  local feed = t.feed .. user
+  local key = t.hash[1] .. user .. t.hash[2] .. campaign .. t.hash[3]
+  local item = t.member[1] .. user .. t.member[2] .. campaign .. t.member[3]
+  local feed = t.feed[1] .. user .. t.feed[2]
   local stored = redis.call('HMGET', key, 'status', 'bux_rewarded')
   local old = stored[1]
   if old then
@@ -104,19 +96,7 @@ for i, row in ipairs(rows) do
     end
   end
   redis.call('HSET', key, unpack(fields))
-  add('ZADD ' .. t.by_user .. user, created, item)
-  add('ZADD ' .. t.by_campaign .. campaign, created, item)
-  if old ~= status then
-    if old and statuses[old] then
-      add('SREM ' .. KEYS[statuses[old]], item)
-    end
-    add('SADD ' .. KEYS[statuses[status]], item)
-  end
-  if entry ~= '' then
-    add('ZADD ' .. by_rewarded_at, rewarded, item)
-  elseif old == 'rewarded' then
-    add('ZREM ' .. by_rewarded_at, item)
-  end
+  add(t.by_user[1] .. user .. t.by_user[2], created, item)
   if old == 'rewarded' and (entry == '' or
       tonumber(redis.call('ZSCORE', feed, entry)) ~= rewarded) then
     -- The pair's entry changed: remove the old one, found by its prefix.
@@ -128,13 +108,15 @@ for i, row in ipairs(rows) do
     end
   end
   if entry ~= '' then
-    add('ZADD ' .. feed, rewarded, entry)
+    add(feed, rewarded, entry)
   end
 end
 
-for _, group in ipairs(order) do
-  local space = string.find(group, ' ', 1, true)
-  flush(string.sub(group, 1, space - 1), string.sub(group, space + 1), groups[group])
+for _, key in ipairs(order) do
+  local members = groups[key]
+  for first = 1, #members, 4000 do
+    redis.call('ZADD', key, unpack(members, first, math.min(first + 3999, #members)))
+  end
 end
 -- As totals_move.lua: a status whose sum reaches zero has no field.
 for _, key in ipairs(moved) do

@@ -3,8 +3,11 @@ Redis (`sync_share_rewards_to_redis`). Safe to re-run: it leaves exactly the sta
 the live write path leaves, key by key.
 
 Rows are read as plain tuples (times as epoch floats, amounts as text) from one
-server-side cursor; while Redis applies one batch, the next is read from PostgreSQL
-(a writer thread). Each batch is one round trip of backfill.lua calls.
+server-side cursor, a user's rows together; while Redis applies one batch, the next
+is read from PostgreSQL (a writer thread). A batch is grouped by unit (topology.py:
+the whole batch on a single server, each user slot and each campaign slot on a
+cluster) and sent as one pipeline of script calls, which a cluster client splits
+into one pipeline per node.
 """
 
 from __future__ import annotations
@@ -19,32 +22,31 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from django.db import connection, models
 from django.db.models.functions import Cast, Extract
-from redis.exceptions import RedisError
 
-from blockster.redis_client import get_redis
+from blockster.redis_client import REDIS_ERRORS, MirrorClient, get_mirror_redis
 from campaigns.models import ShareReward
 
-from .built import mark_built, redis_run_id
+from .built import mark_built
+from .legacy import remove_previous_layout
 from .multipliers import restore_user_multipliers
 from .scan import orphaned_hash_pairs
 from .schema import (
     BUX_PLACES,
     COLUMNS,
     FEED_LOOKUPS,
-    STATUSES,
     RewardRow,
     activity_feed_key,
     by_campaign_key,
-    by_rewarded_at_key,
-    by_status_key,
     by_user_key,
     encode_feed_entry,
     feed_entry_id,
     feed_entry_prefix,
     member,
     share_reward_key,
+    user_tag,
     user_totals_key,
 )
+from .topology import group_by_unit, run_ids
 from .write import (
     DEFAULT_BATCH_SIZE,
     record_failure,
@@ -58,6 +60,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _BACKFILL = Path(__file__).with_name("backfill.lua").read_text()
+_CAMPAIGN_INDEX = Path(__file__).with_name("campaign_index.lua").read_text()
+# Both are sent as EVAL, not EVALSHA: a node restarted or promoted in a failover may
+# not know a loaded script, and the script is small beside a call's rows.
 # Rows per script call: one call blocks Redis for a few milliseconds, so other
 # clients are served between calls.
 _ROWS_PER_CALL = 500
@@ -83,41 +88,57 @@ def sync_all_share_rewards(
     progress: Progress | None = None,
 ) -> SyncResult:
     """Write every ShareReward row, then every user's X multiplier, to Redis (the
-    backfill); with `prune`, also remove mirror entries whose rows no longer exist.
-    A pass without errors marks the mirror built.
+    backfill); with `prune`, also remove mirror entries whose rows no longer exist
+    and the keys of the previous layout (legacy.py). A pass without errors marks
+    the mirror built.
 
     `progress(done, total)` is called after each batch.
     """
     total = ShareReward.objects.count()
     result: SyncResult = {"total": 0, "success": 0, "errors": 0, "multipliers": 0}
-    client = get_redis()
-    run_id = redis_run_id(client)
-    script = client.register_script(_BACKFILL)
+    client = get_mirror_redis()
+    began = run_ids(client)
     batches: queue.Queue[list[tuple] | None] = queue.Queue(maxsize=2)
+    # What stopped the writer thread: raised here once it has ended, so an error in
+    # it (a bug, a progress callback that raises) fails the pass instead of leaving
+    # the reader blocked on a full queue.
+    failure: list[BaseException] = []
 
     def writer() -> None:
-        while (batch := batches.get()) is not None:
-            errors = _write_batch(client, script, batch)
-            result["total"] += len(batch)
-            result["errors"] += errors
-            result["success"] += len(batch) - errors
-            if progress is not None:
-                progress(result["total"], max(total, result["total"]))
+        try:
+            while (batch := batches.get()) is not None:
+                errors = _write_batch(client, batch)
+                result["total"] += len(batch)
+                result["errors"] += errors
+                result["success"] += len(batch) - errors
+                if progress is not None:
+                    progress(result["total"], max(total, result["total"]))
+        except BaseException as error:
+            failure.append(error)
+            # Keep taking batches until the end marker, so no put() waits forever.
+            while batches.get() is not None:
+                pass
 
     thread = threading.Thread(target=writer, name="mirror-backfill", daemon=True)
     thread.start()
     try:
         for batch in _batches(batch_size):
+            if failure:
+                break
             batches.put(batch)
     finally:
         batches.put(None)
         thread.join()
+    if failure:
+        raise failure[0]
     result["multipliers"] = restore_user_multipliers(batch_size=batch_size)
     if prune:
         pruned = prune_orphaned_rewards(batch_size=batch_size)
         logger.info("pruned %d orphaned share rewards from the mirror", pruned)
+        moved = remove_previous_layout(batch_size=batch_size)
+        logger.info("removed %d keys of the previous mirror layout", moved)
     if result["errors"] == 0:
-        mark_built(client, run_id)
+        mark_built(client, began)
     return result
 
 
@@ -137,10 +158,12 @@ def _rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
 
 
 def _batches(batch_size: int) -> Iterator[list[tuple]]:
-    """The backfill's rows in `id` order, `batch_size` at a time, from one
+    """The backfill's rows by user (the unique index's order, so a user's rows, one
+    slot's work on a cluster, arrive together), `batch_size` at a time, from one
     server-side cursor. The ORM builds the query; its per-value converters are
     skipped, since every column already comes out as the type the script needs."""
-    sql, params = _rows().order_by("id").query.sql_with_params()
+    order = ("user_id", "campaign_id")
+    sql, params = _rows().order_by(*order).query.sql_with_params()
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while batch := cursor.fetchmany(batch_size):
@@ -159,44 +182,20 @@ def _cut(key: str, *markers: str) -> list[str]:
 
 
 def _layout() -> str:
-    """The script's ARGV[1]: the columns in row order, the statuses, and the key,
-    member and feed-entry prefixes, taken from the key functions themselves (called
-    with marker values), so the script writes the same keys."""
+    """The script's ARGV[1]: the columns in row order and the pieces the keys,
+    members and feed-entry prefixes are built from, taken from the key functions
+    themselves (called with marker values), so the script writes the same keys."""
     user, campaign = "<user-id>", "<campaign-id>"
-    hash_head, hash_middle, hash_tail = _cut(
-        share_reward_key(user, campaign), user, campaign
-    )
-    item_head, item_middle, item_tail = _cut(member(user, campaign), user, campaign)
-    entry_head, entry_tail = _cut(feed_entry_prefix(feed_entry_id(campaign)), campaign)
     layout = {
         "columns": COLUMNS,
-        "statuses": STATUSES,
-        "hash": [hash_head, hash_middle],
-        "member": [item_head, item_middle],
-        "by_user": _cut(by_user_key(user), user)[0],
-        "by_campaign": _cut(by_campaign_key(campaign), campaign)[0],
-        "feed": _cut(activity_feed_key(user), user)[0],
-        "totals": _cut(user_totals_key(user), user)[0],
-        "entry": [entry_head, entry_tail],
+        "hash": _cut(share_reward_key(user, campaign), user, campaign),
+        "member": _cut(member(user, campaign), user, campaign),
+        "by_user": _cut(by_user_key(user), user),
+        "feed": _cut(activity_feed_key(user), user),
+        "totals": _cut(user_totals_key(user), user),
+        "entry": _cut(feed_entry_prefix(feed_entry_id(campaign)), campaign),
         "places": BUX_PLACES,
     }
-    # Keys that end with their last argument are built by appending it.
-    if any(
-        (
-            hash_tail,
-            item_tail,
-            *(
-                _cut(make(user), user)[1]
-                for make in (
-                    by_user_key,
-                    by_campaign_key,
-                    activity_feed_key,
-                    user_totals_key,
-                )
-            ),
-        )
-    ):
-        raise ValueError("the key layout changed: keys must end with their ids")
     return json.dumps(layout)
 
 
@@ -223,34 +222,64 @@ def _entries(chunk: list[tuple]) -> list[str]:
     ]
 
 
-def _write_batch(client: Any, script: Any, batch: list[tuple]) -> int:
-    """Write one batch in one round trip (not MULTI: every write is idempotent, and
-    a re-run mends a half-applied batch); returns how many rows failed."""
-    shared = [by_status_key(status) for status in STATUSES] + [by_rewarded_at_key()]
+def _write_batch(client: MirrorClient, batch: list[tuple]) -> int:
+    """Write one batch in one pipeline (not MULTI: every write is idempotent, and a
+    re-run mends a half-applied batch): per unit, calls of the row script, then the
+    campaign indexes. Returns how many rows failed."""
     layout = _layout()
-    chunks = [
-        batch[start : start + _ROWS_PER_CALL]
-        for start in range(0, len(batch), _ROWS_PER_CALL)
-    ]
-    try:
-        with client.pipeline(transaction=False) as pipe:
-            for chunk in chunks:
+    user, campaign = _AT["user_id"], _AT["campaign_id"]
+    calls: list[list[int]] = []  # the batch positions each call writes
+    with client.pipeline(transaction=False) as pipe:
+        units = group_by_unit(
+            client, range(len(batch)), lambda at: user_tag(batch[at][user])
+        )
+        for positions in units.values():
+            for start in range(0, len(positions), _ROWS_PER_CALL):
+                chunk = positions[start : start + _ROWS_PER_CALL]
+                rows = [batch[at] for at in chunk]
                 # One JSON argument per call: encoding it is one C call, where
-                # thirty arguments a row cost more than Redis's own work.
-                data = json.dumps([chunk, _entries(chunk)])
-                script(keys=shared, args=[layout, data], client=pipe)
+                # thirty arguments a row cost more than Redis's own work. The key
+                # names the unit's slot for a cluster client; the script builds
+                # the others (all in that slot) from the layout.
+                data = json.dumps([rows, _entries(rows)])
+                routing = by_user_key(rows[0][user])
+                pipe.execute_command("EVAL", _BACKFILL, 1, routing, layout, data)
+                calls.append(chunk)
+        by_campaign: dict[int, list[int]] = {}
+        for at, row in enumerate(batch):
+            by_campaign.setdefault(row[campaign], []).append(at)
+        for campaigns in group_by_unit(
+            client, by_campaign, lambda c: by_campaign_key(c)
+        ).values():
+            keys = [by_campaign_key(c) for c in campaigns]
+            members = [_campaign_members(batch, by_campaign[c]) for c in campaigns]
+            pipe.execute_command("EVAL", _CAMPAIGN_INDEX, len(keys), *keys, *members)
+            calls.append([at for c in campaigns for at in by_campaign[c]])
+        try:
             replies = pipe.execute(raise_on_error=False)
-    except RedisError as error:
-        record_failure(f"a backfill batch of {len(batch)} rows", error)
-        return len(batch)
-    errors = 0
-    for chunk, reply in zip(chunks, replies, strict=True):
+        except REDIS_ERRORS as error:
+            record_failure(f"a backfill batch of {len(batch)} rows", error)
+            return len(batch)
+    failed: set[int] = set()
+    for chunk, reply in zip(calls, replies, strict=True):
         if isinstance(reply, Exception):
             # A script stops at its first error; the whole call is counted, since
             # the rows before it cannot be told apart. A re-run writes them all.
-            errors += len(chunk)
-            record_failure(f"a backfill call from reward {chunk[0][0]}", reply)
-    return errors
+            failed.update(chunk)
+            record_failure(f"a backfill call from reward {batch[chunk[0]][0]}", reply)
+    return len(failed)
+
+
+def _campaign_members(batch: list[tuple], positions: list[int]) -> str:
+    """A campaign's `by_campaign` entries of this batch, as the index script takes
+    them: JSON [[created_at, member], ...]."""
+    user, campaign, created = _AT["user_id"], _AT["campaign_id"], _AT["created_at"]
+    return json.dumps(
+        [
+            [batch[at][created], member(batch[at][user], batch[at][campaign])]
+            for at in positions
+        ]
+    )
 
 
 def prune_orphaned_rewards(*, batch_size: int = DEFAULT_BATCH_SIZE) -> int:

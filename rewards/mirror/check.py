@@ -5,7 +5,7 @@ Two passes, both streamed in batches so memory stays flat:
   and feed are checked whole) against its hash and index entries, and every scored
   X connection against `user_multipliers`.
 - Redis → PostgreSQL: SCAN the hashes, indexes, feeds and multipliers for entries
-  whose row (or score) no longer exists.
+  whose row (or score) no longer exists, on every primary of a cluster.
 
 Each user's totals hash is compared with the sums of their rows.
 
@@ -23,21 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
 
-from blockster.redis_client import get_redis
+from blockster.redis_client import get_mirror_redis
 from campaigns.models import ShareReward
 from social.models import XConnection
 
-from .built import mark_built, redis_run_id
+from .built import mark_built
 from .multipliers import sync_user_multipliers, x_scores_for_users
 from .scan import iter_reward_batches, orphaned_hash_pairs, scan_keys
 from .schema import (
-    STATUSES,
     X_SHARE_ENTRY_PREFIX,
     RewardRow,
     activity_feed_key,
     by_campaign_key,
-    by_rewarded_at_key,
-    by_status_key,
     by_user_key,
     feed_entry,
     feed_entry_campaign,
@@ -46,10 +43,12 @@ from .schema import (
     parse_member,
     reward_hash,
     share_reward_key,
+    tagged_id,
     totals_hash,
     user_multipliers_key,
     user_totals_key,
 )
+from .topology import run_ids
 from .write import DEFAULT_BATCH_SIZE, existing_pairs, sync_user_rewards
 
 KINDS = {
@@ -58,8 +57,6 @@ KINDS = {
     "orphaned_hash": "orphaned hashes",
     "by_user": "by_user index drift",
     "by_campaign": "by_campaign index drift",
-    "by_status": "by_status index drift",
-    "by_rewarded_at": "by_rewarded_at index drift",
     "activity_feed": "activity_feed drift",
     "totals": "user_totals drift",
     "multiplier": "multiplier drift",
@@ -135,15 +132,15 @@ def check_mirror(
     repair: bool = False, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> MirrorReport:
     """Compare PostgreSQL with Redis; with `repair`, mend every drift found.
-    Raises RedisError when Redis is unavailable."""
+    Raises RedisError (or a cluster error) when Redis is unavailable."""
     checker = _Checker(MirrorReport(repair=repair), batch_size)
-    run_id = redis_run_id(checker.client)
+    began = run_ids(checker.client)
     checker.check_rows()
     checker.check_orphans()
     checker.check_multipliers()
     if repair:
         # Everything was compared and mended: the mirror is whole again.
-        mark_built(checker.client, run_id)
+        mark_built(checker.client, began)
     return checker.report
 
 
@@ -165,7 +162,7 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 class _Checker:
     def __init__(self, report: MirrorReport, batch_size: int) -> None:
         self.report, self.batch_size = report, batch_size
-        self.client = get_redis()
+        self.client = get_mirror_redis()
         self.drifted: set[tuple[int, int]] = set()
         self.drifted_totals: set[int] = set()
 
@@ -210,25 +207,15 @@ class _Checker:
             for row, item in zip(rows, items, strict=True):
                 pipe.hgetall(share_reward_key(row.user_id, row.campaign_id))
                 pipe.zscore(by_campaign_key(row.campaign_id), item)
-                pipe.zscore(by_rewarded_at_key(), item)
-            for status in STATUSES:
-                pipe.smismember(by_status_key(status), items)
             replies = pipe.execute()
-        memberships = dict(zip(STATUSES, replies[-len(STATUSES) :], strict=True))
         for index, row in enumerate(rows):
-            stored, campaign_score, rewarded_score = replies[3 * index : 3 * index + 3]
-            statuses = {s for s in STATUSES if memberships[s][index]}
-            self._compare_row(row, items[index], stored, statuses)
+            stored, campaign_score = replies[2 * index : 2 * index + 2]
+            self._compare_row(row, items[index], stored)
             pair = (row.user_id, row.campaign_id)
             if not _close(campaign_score, row.created_at.timestamp()):
                 self._drift("by_campaign", pair, f"{items[index]} score")
-            rewarded = _ts(row.rewarded_at) if row.status == "rewarded" else None
-            if not _close(rewarded_score, rewarded):
-                self._drift("by_rewarded_at", pair, f"{items[index]} score")
 
-    def _compare_row(
-        self, row: RewardRow, item: str, stored: dict, statuses: set[str]
-    ) -> None:
+    def _compare_row(self, row: RewardRow, item: str, stored: dict) -> None:
         pair = (row.user_id, row.campaign_id)
         expected = reward_hash(row)
         if not stored:
@@ -237,9 +224,6 @@ class _Checker:
             changed = sorted(set(stored.items()) ^ set(expected.items()))
             fields = ", ".join(dict.fromkeys(name for name, _ in changed))
             self._drift("stale_hash", pair, f"share_reward:{item} ({fields})")
-        if statuses != {row.status}:
-            found = ",".join(sorted(statuses)) or "none"
-            self._drift("by_status", pair, f"{item} in {found}, not {row.status}")
 
     def _check_users(self, rows: list[RewardRow]) -> None:
         by_user: dict[int, list[RewardRow]] = {}
@@ -314,16 +298,12 @@ class _Checker:
                 example = f"share_reward:{member(*pair)}"
                 self._drift("orphaned_hash", pair, example)
             self._mend()
-        for status in STATUSES:
-            key = by_status_key(status)
-            self._check_members("by_status", self.client.sscan_iter(key, count=1000))
-        by_rewarded_at = self.client.zscan_iter(by_rewarded_at_key(), count=1000)
-        self._check_members("by_rewarded_at", (item for item, _ in by_rewarded_at))
-        pattern = key_pattern("share_rewards", "by_campaign", "*")
+        pattern = key_pattern("share_rewards", "by_campaign", "{campaign:*")
         for keys in scan_keys(self.client, pattern, count=self.batch_size):
             for key in keys:
                 items = (item for item, _ in self.client.zscan_iter(key, count=1000))
-                self._check_members("by_campaign", items, key.rpartition(":")[2])
+                campaign = tagged_id(key, "campaign")
+                self._check_members("by_campaign", items, str(campaign))
         self._check_users_without_rows()
 
     def _check_members(
@@ -356,16 +336,16 @@ class _Checker:
         """by_user indexes and feeds of users who have no rows at all (users with rows
         had theirs compared whole in the row pass)."""
         patterns = {
-            "by_user": key_pattern("share_rewards", "by_user", "*"),
-            "activity_feed": key_pattern("activity_feed", "*"),
-            "totals": key_pattern("user_totals", "*"),
+            "by_user": key_pattern("share_rewards", "by_user", "{user:*"),
+            "activity_feed": key_pattern("activity_feed", "{user:*"),
+            "totals": key_pattern("user_totals", "{user:*"),
         }
         for kind, pattern in patterns.items():
             for keys in scan_keys(self.client, pattern, count=self.batch_size):
                 users = {
-                    int(user): key
+                    user: key
                     for key in keys
-                    if (user := key.rpartition(":")[2]).isdigit()
+                    if (user := tagged_id(key, "user")) is not None
                 }
                 with_rows = set(
                     ShareReward.objects.filter(user_id__in=list(users))
@@ -409,7 +389,7 @@ class _Checker:
                 self._check_scores(batch)
                 batch = []
         self._check_scores(batch)
-        pattern = key_pattern("user_multipliers", "*")
+        pattern = key_pattern("user_multipliers", "{user:*")
         for keys in scan_keys(self.client, pattern, count=self.batch_size):
             self._check_unscored(keys)
 
@@ -430,7 +410,7 @@ class _Checker:
 
     def _check_unscored(self, keys: list[str]) -> None:
         """x_multiplier fields of users who have no scored X connection."""
-        users = [int(u) for key in keys if (u := key.rpartition(":")[2]).isdigit()]
+        users = [u for key in keys if (u := tagged_id(key, "user")) is not None]
         with self.client.pipeline(transaction=False) as pipe:
             for user_id in users:
                 pipe.hexists(user_multipliers_key(user_id), "x_multiplier")

@@ -6,14 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 
-from redis.client import Pipeline
-from redis.exceptions import RedisError
-
-from blockster.redis_client import get_redis
+from blockster.redis_client import REDIS_ERRORS, get_mirror_reader, get_mirror_redis
 from social.models import XConnection
 
 from ..amounts import DEFAULT_X_MULTIPLIER
 from .schema import user_multipliers_key
+from .topology import Pipe, group_by_unit
 from .write import DEFAULT_BATCH_SIZE, record_failure, watched_transaction
 
 logger = logging.getLogger(__name__)
@@ -22,20 +20,21 @@ logger = logging.getLogger(__name__)
 def set_user_x_multiplier(user_id: int, score: int) -> bool:
     """Mirror the user's X score; False (logged) when Redis is unavailable."""
     try:
-        get_redis().hset(user_multipliers_key(user_id), "x_multiplier", score)
-    except RedisError as error:
+        get_mirror_redis().hset(user_multipliers_key(user_id), "x_multiplier", score)
+    except REDIS_ERRORS as error:
         record_failure(f"x_multiplier of user {user_id}", error)
         return False
     return True
 
 
 def get_user_x_multiplier(user_id: int) -> int:
-    """The user's X score (1-100): Redis first, PostgreSQL when Redis misses or is
-    down, and the default multiplier for a user with no score yet."""
+    """The user's X score (1-100): Redis first (a replica, when one is configured),
+    PostgreSQL when Redis misses or is down, and the default multiplier for a user
+    with no score yet."""
     redis_up = True
     try:
-        cached = get_redis().hget(user_multipliers_key(user_id), "x_multiplier")
-    except RedisError as error:
+        cached = get_mirror_reader().hget(user_multipliers_key(user_id), "x_multiplier")
+    except REDIS_ERRORS as error:
         logger.warning("x_multiplier read fell back to PostgreSQL: %s", error)
         cached, redis_up = None, False
     if cached is not None:
@@ -62,26 +61,32 @@ def x_scores_for_users(user_ids: Collection[int]) -> dict[int, int]:
 def sync_user_multipliers(user_ids: Collection[int]) -> None:
     """Make `x_multiplier` match PostgreSQL for these users: the score of their X
     connection, or no field when they have none. Other multiplier fields are kept.
-    Raises RedisError."""
-    keys = [user_multipliers_key(user_id) for user_id in user_ids]
+    One WATCHed write per unit (topology.py). Raises RedisError (or a cluster
+    error)."""
+    client = get_mirror_redis()
+    groups = group_by_unit(client, dict.fromkeys(user_ids), user_multipliers_key)
+    for users in groups.values():
+        keys = [user_multipliers_key(user_id) for user_id in users]
 
-    def write(pipe: Pipeline) -> None:
-        scores = x_scores_for_users(user_ids)
-        pipe.multi()
-        for user_id, key in zip(user_ids, keys, strict=True):
-            if user_id in scores:
-                pipe.hset(key, "x_multiplier", scores[user_id])
-            else:
-                pipe.hdel(key, "x_multiplier")
+        def write(pipe: Pipe, users: list[int] = users) -> None:
+            scores = x_scores_for_users(users)
+            pipe.multi()
+            for user_id in users:
+                if user_id in scores:
+                    pipe.hset(
+                        user_multipliers_key(user_id), "x_multiplier", scores[user_id]
+                    )
+                else:
+                    pipe.hdel(user_multipliers_key(user_id), "x_multiplier")
 
-    watched_transaction(write, keys)
+        watched_transaction(client, write, keys)
 
 
 def sync_user_multiplier_quietly(user_id: int) -> None:
     """sync_user_multipliers for one user, a Redis failure logged and counted."""
     try:
         sync_user_multipliers([user_id])
-    except RedisError as error:
+    except REDIS_ERRORS as error:
         record_failure(f"x_multiplier of user {user_id}", error)
 
 

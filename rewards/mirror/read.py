@@ -1,14 +1,12 @@
 """Reading the activity feed and the totals from Redis alone (the member page's fast
-path)."""
+path), on a replica when one is configured (MIRROR_REDIS_REPLICA_URL)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import cast
 
-from redis import Redis
-
-from blockster.redis_client import get_redis
+from blockster.redis_client import MirrorClient, get_mirror_reader
 
 from .built import ensure_built
 from .schema import (
@@ -26,14 +24,14 @@ from .schema import (
 def read_user_totals(user_id: int) -> dict[str, Decimal]:
     """The user's BUX by reward status, from their totals hash. Raises RedisError,
     and MirrorNotBuilt while the mirror has not been rebuilt since Redis lost it."""
-    client = get_redis()
-    ensure_built(client)
+    client = get_mirror_reader()
+    ensure_built(client, user_id)
     stored = cast("dict[str, str]", client.hgetall(user_totals_key(user_id)))
     return decode_totals(stored)
 
 
 def _newest(
-    client: Redis, user_id: int, start: int, stop: int
+    client: MirrorClient, user_id: int, start: int, stop: int
 ) -> list[tuple[str, float]]:
     """Feed items `start` to `stop - 1`, newest first, with their scores."""
     # decode_responses with withscores: (str, float) pairs, which the stub cannot
@@ -56,8 +54,8 @@ def list_user_share_rewards(
     wanted = offset + limit
     shares: list[ShareActivity] = []
     start, chunk = 0, max(wanted, 50)
-    client = get_redis()
-    ensure_built(client)
+    client = get_mirror_reader()
+    ensure_built(client, user_id)
     while len(shares) < wanted:
         items = _newest(client, user_id, start, start + chunk)
         for raw, score in items:
@@ -93,10 +91,10 @@ class UserActivity:
     def __init__(self, user_id: int, *, as_of: int | None = None) -> None:
         self.user_id = user_id
         self.as_of = as_of
-        self.client = get_redis()
+        self.client = get_mirror_reader()
 
     def count(self) -> int:
-        ensure_built(self.client)
+        ensure_built(self.client, self.user_id)
         key = activity_feed_key(self.user_id)
         if self.as_of is None:
             return int(self.client.zcard(key))

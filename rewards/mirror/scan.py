@@ -1,16 +1,14 @@
 """Streaming both sides of the mirror in batches: PostgreSQL's rows through a
-server-side cursor, Redis's keys by SCAN (never KEYS). Memory stays flat however
-many rewards there are."""
+server-side cursor, Redis's keys by SCAN (never KEYS), on every primary of a
+cluster. Memory stays flat however many rewards there are."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from redis import Redis
+from blockster.redis_client import MirrorClient, get_mirror_redis
 
-from blockster.redis_client import get_redis
-
-from .schema import RewardRow, key_pattern, parse_member, strip_prefix
+from .schema import RewardRow, key_pattern, share_reward_pair
 from .write import DEFAULT_BATCH_SIZE, existing_pairs, reward_rows
 
 
@@ -30,8 +28,11 @@ def iter_reward_batches(
         yield batch
 
 
-def scan_keys(client: Redis, pattern: str, *, count: int = 1000) -> Iterator[list[str]]:
-    """Keys matching `pattern`, in lists of about `count` (SCAN, never KEYS)."""
+def scan_keys(
+    client: MirrorClient, pattern: str, *, count: int = 1000
+) -> Iterator[list[str]]:
+    """Keys matching `pattern`, in lists of about `count` (SCAN, never KEYS; a
+    cluster client scans each primary in turn)."""
     keys: list[str] = []
     for key in client.scan_iter(match=pattern, count=count):
         keys.append(key)
@@ -46,13 +47,9 @@ def orphaned_hash_pairs(
     *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> Iterator[list[tuple[int, int]]]:
     """Pairs that have a `share_reward` hash in Redis but no row, per SCAN batch."""
-    pattern = key_pattern("share_reward", "*")
-    for keys in scan_keys(get_redis(), pattern, count=batch_size):
-        pairs = [
-            pair
-            for key in keys
-            if (pair := parse_member(strip_prefix(key).removeprefix("share_reward:")))
-        ]
+    pattern = key_pattern("share_reward", "{user:*")
+    for keys in scan_keys(get_mirror_redis(), pattern, count=batch_size):
+        pairs = [pair for key in keys if (pair := share_reward_pair(key))]
         if pairs:
             existing = existing_pairs(pairs)
             orphans = [pair for pair in pairs if pair not in existing]

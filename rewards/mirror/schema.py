@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from campaigns.models import ShareReward
 
-# Every state a reward can be in has its by_status set.
+# Every state a reward can be in (the fields a user's totals may have).
 STATUSES: tuple[str, ...] = tuple(ShareReward.Status.values)
 
 
@@ -58,6 +58,10 @@ FEED_LOOKUPS: tuple[str, ...] = (
 ROW_LOOKUPS: tuple[str, ...] = (*COLUMNS, *FEED_LOOKUPS)
 
 # --- Keys -----------------------------------------------------------------------------
+# A key's hash tag (the part in braces) decides its Redis Cluster slot: every key of a
+# user shares `{user:<id>}` (so one user's writes are one slot, one MULTI/EXEC, one
+# script call), a campaign's index has `{campaign:<id>}`. A single server ignores the
+# braces: the keys are the same there.
 
 
 def _key(*parts: object) -> str:
@@ -77,44 +81,63 @@ def strip_prefix(key: str) -> str:
     return key[len(settings.REDIS_KEY_PREFIX) :]
 
 
-def user_multipliers_key(user_id: int) -> str:
-    return _key("user_multipliers", user_id)
+def user_tag(user_id: int | str) -> str:
+    return f"{{user:{user_id}}}"
+
+
+def campaign_tag(campaign_id: int | str) -> str:
+    return f"{{campaign:{campaign_id}}}"
+
+
+def tagged_id(key: str, kind: str) -> int | None:
+    """The id in a key's `{kind:<id>}` tag; None when it has none."""
+    head = "{" + kind + ":"
+    start = key.find(head)
+    if start < 0:
+        return None
+    value, closed, _ = key[start + len(head) :].partition("}")
+    return int(value) if closed and value.isdigit() else None
+
+
+def user_multipliers_key(user_id: int | str) -> str:
+    return _key("user_multipliers", user_tag(user_id))
 
 
 def share_reward_key(user_id: int | str, campaign_id: int | str) -> str:
-    return _key("share_reward", user_id, campaign_id)
+    return _key("share_reward", user_tag(user_id), campaign_id)
+
+
+def share_reward_pair(key: str) -> tuple[int, int] | None:
+    """The (user, campaign) of a `share_reward` hash's key; None if malformed."""
+    user = tagged_id(key, "user")
+    campaign = key.rpartition("}:")[2]
+    if user is None or not campaign.isdigit():
+        return None
+    return user, int(campaign)
 
 
 def by_user_key(user_id: int | str) -> str:
-    return _key("share_rewards", "by_user", user_id)
+    return _key("share_rewards", "by_user", user_tag(user_id))
 
 
 def by_campaign_key(campaign_id: int | str) -> str:
-    return _key("share_rewards", "by_campaign", campaign_id)
-
-
-def by_status_key(status: str) -> str:
-    return _key("share_rewards", "by_status", status)
-
-
-def by_rewarded_at_key() -> str:
-    return _key("share_rewards", "by_rewarded_at")
+    return _key("share_rewards", "by_campaign", campaign_tag(campaign_id))
 
 
 def activity_feed_key(user_id: int | str) -> str:
-    return _key("activity_feed", user_id)
+    return _key("activity_feed", user_tag(user_id))
 
 
 def user_totals_key(user_id: int | str) -> str:
     """The user's BUX by reward status (see "Totals" below), written with the
-    user's reward keys."""
-    return _key("user_totals", user_id)
+    user's reward keys (in their slot: the user's tag)."""
+    return _key("user_totals", user_tag(user_id))
 
 
-def mirror_built_key() -> str:
-    """Set by a complete backfill or repair; absent while Redis has lost the mirror
-    and nothing has rebuilt it."""
-    return _key("mirror", "built")
+def mirror_built_key(tag: str) -> str:
+    """The built marker of the slot range whose first slot `tag` hashes to (see
+    built.py); one key on a single server."""
+    return _key("mirror", "built", "{" + tag + "}")
 
 
 def rebuild_requested_key() -> str:

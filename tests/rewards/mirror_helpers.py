@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from rewards.mirror import schema
+from rewards.mirror.built import marker_key
+from rewards.mirror.topology import slot_ranges
 
 
 def unix(value: datetime | None) -> str:
@@ -18,9 +20,10 @@ def at(seconds_ago: int) -> datetime:
 
 def prefixed_keys(redis) -> set[str]:
     """Every key this test wrote (the root conftest gives each test its prefix, and
-    marks its mirror built)."""
+    marks its mirror built), on every node of a cluster."""
     keys = set(redis.scan_iter(match=schema.key_pattern("*"), count=1000))
-    return keys - {schema.mirror_built_key()}
+    markers = schema.key_pattern("mirror", "built", "")
+    return {key for key in keys if not key.startswith(markers)}
 
 
 def dump(redis) -> dict[str, object]:
@@ -35,3 +38,8 @@ def dump(redis) -> dict[str, object]:
         elif kind == "set":
             state[key] = sorted(redis.smembers(key))
     return state
+
+
+def is_built(redis) -> bool:
+    """Whether every slot range of the mirror is marked built."""
+    return all(redis.exists(marker_key(slots)) for slots in slot_ranges(redis))

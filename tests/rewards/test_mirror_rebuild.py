@@ -8,11 +8,11 @@ import pytest
 from django.core.management import call_command
 
 from blockster.celery import app as celery_app
-from blockster.redis_client import get_redis
+from blockster.redis_client import get_mirror_redis, get_redis
 from rewards.mirror import backfill, schema, write
 from rewards.mirror.check import check_mirror
 from social.models import XConnection
-from tests.rewards.mirror_helpers import at
+from tests.rewards.mirror_helpers import at, is_built
 
 FROM_POSTGRESQL = "Showing X shares only"
 
@@ -69,7 +69,7 @@ def test_the_queued_repair_rebuilds_the_mirror_and_the_feed_is_read_from_redis_a
         pass
 
     assert FROM_POSTGRESQL in page_text(client.get(f"/members/{owner.pk}"))
-    assert wait_for(lambda: get_redis().exists(schema.mirror_built_key()))
+    assert wait_for(lambda: is_built(get_mirror_redis()))
 
     page = page_text(client.get(f"/members/{owner.pk}"))
     assert "Retweeted" in page and FROM_POSTGRESQL not in page
@@ -97,11 +97,11 @@ def test_the_backfill_restores_the_x_multipliers(
 
     call_command("sync_share_rewards_to_redis")
 
-    redis = get_redis()
+    redis = get_mirror_redis()
     for user, score in ((owner, 37), (other_user, 81)):
         key = schema.user_multipliers_key(user.pk)
         assert redis.hget(key, "x_multiplier") == str(score)
-    assert redis.exists(schema.mirror_built_key())
+    assert is_built(redis)
     assert "x_multipliers=2" in capsys.readouterr().out
     assert check_mirror().in_sync
 
@@ -125,4 +125,4 @@ def test_a_backfill_during_which_redis_restarts_does_not_mark_the_mirror_built(
 
     # Every write went through, but the first batch's went to a server now gone.
     assert restarts == [2] and result["errors"] == 0
-    assert not get_redis().exists(schema.mirror_built_key())
+    assert not is_built(get_mirror_redis())

@@ -5,8 +5,8 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from redis.exceptions import RedisError
 
+from blockster.redis_client import REDIS_ERRORS
 from rewards.management.arguments import add_batch_size_argument
 from rewards.mirror.check import check_mirror
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, repair: bool, batch_size: int, **options: Any) -> None:
         try:
             report = check_mirror(repair=repair, batch_size=batch_size)
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             raise CommandError(f"Redis is unavailable: {error}") from error
         self.stdout.write("\n".join(report.lines()))
         if not report.in_sync and not repair:

@@ -5,8 +5,8 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
-from redis.exceptions import RedisError
 
+from blockster.redis_client import REDIS_ERRORS
 from rewards.management.arguments import add_batch_size_argument
 from rewards.mirror.backfill import Progress, sync_all_share_rewards
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             result = sync_all_share_rewards(
                 batch_size=batch_size, prune=prune, progress=progress_bar(self.stderr)
             )
-        except RedisError as error:
+        except REDIS_ERRORS as error:
             raise CommandError(f"Redis is unavailable: {error}") from error
         self.stdout.write(f"x_multipliers={result['multipliers']}")
         self.stdout.write(
