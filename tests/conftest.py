@@ -16,6 +16,7 @@ from django.test import Client
 
 from accounts.models import User
 from blockster.celery import app as celery_app
+from blockster.celery import worker_queues
 from campaigns.models import ShareCampaign, ShareReward
 from posts.models import Post
 from social.models import XConnection
@@ -81,7 +82,8 @@ def confirm_shares(settings):
 
 @pytest.fixture
 def celery_worker(transactional_db):
-    """A real Celery worker thread consuming this process's queue on the Redis broker.
+    """A real Celery worker thread consuming this process's queues (the default one
+    and each job's) on the Redis broker.
 
     Tasks run in another thread with their own database connection, so tests that use it
     need committed data (`transactional_db`), as production does.
@@ -90,7 +92,7 @@ def celery_worker(transactional_db):
         celery_app,
         pool="solo",
         perform_ping_check=False,
-        queues=[TEST_QUEUE],
+        queues=worker_queues(TEST_QUEUE),
         shutdown_timeout=30,
     ) as worker:
         yield worker

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from blockster.celery import worker_queues
 from tests.production import this_runs_database_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,9 +67,10 @@ def worker_process(sandbox, tmp_path, wait_for):
             "X_VERIFY_SHARES": "all",
             "X_VERIFY_RETRY_SECONDS": "0.2",
         }
+        queues = ",".join(worker_queues(queue))
         command = [
             sys.executable, "-m", "celery", "-A", "blockster", "worker",
-            "--pool", "prefork", "--concurrency", "1", "--queues", queue,
+            "--pool", "prefork", "--concurrency", "1", "--queues", queues,
             "--without-mingle", "--without-gossip", "--loglevel", "INFO",
         ]  # fmt: skip
         log_file = tmp_path / f"worker-{queue}.log"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from blockster.celery import app as celery_app
+from blockster.celery import job_queue
 from blockster.redis_client import get_mirror_redis, get_redis
 from rewards.mirror import backfill, schema, write
 from rewards.mirror.check import check_mirror
@@ -28,7 +28,7 @@ def rewarded(owner, reward_factory):
 
 
 def queued_messages() -> int:
-    return get_redis().llen(celery_app.conf.task_default_queue)
+    return get_redis().llen(job_queue("mirror"))
 
 
 def test_after_an_empty_restart_the_feed_comes_from_postgresql_and_a_repair_is_queued(
