@@ -10,6 +10,9 @@ STACK := $(PY) -m blockster.devstack
 PYTEST_ARGS ?=
 TEST_WORKERS ?= auto
 SOAK_ARGS ?=
+# STACK_ARGS=--mirror-cluster: `make run` with the mirror on a local Redis Cluster of
+# three primaries (--mirror-cluster=1: a replica each; docs/mirror.md).
+STACK_ARGS ?=
 
 .PHONY: run test lint format bench clean
 
@@ -22,7 +25,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 run: $(VENV)/.installed
-	$(STACK) run
+	$(STACK) $(STACK_ARGS) run
 
 # The browser journeys drive Chromium: installed from Debian's package on first use
 # when none is found (as root with apt), otherwise named before any test runs.
@@ -32,7 +35,8 @@ test: $(VENV)/.installed
 
 # 60 s of load by default, in production mode (a minter that ignores Idempotency-Key);
 # SOAK_ARGS="--seconds 600" for a longer run, SOAK_ARGS="--idempotent-minter" for the
-# other minter mode (docs/soak.md).
+# other minter mode, SOAK_ARGS="--mirror-cluster" for the mirror on a local Redis Cluster
+# with a primary killed during the load (docs/soak.md).
 .PHONY: soak
 soak: $(VENV)/.installed
 	$(STACK) exec -- $(PY) -m bench.soak $(SOAK_ARGS)
@@ -56,17 +60,25 @@ bench: $(VENV)/.installed
 
 # Validates docker-compose.yml. Needs a compose: Debian's docker-compose is installed
 # on first use when none is found (as root with apt); otherwise the check is skipped.
+# Every profile's configuration is checked: the default stack, `cluster` (the mirror on a
+# Redis Cluster) and `workers` (a worker per queue).
+COMPOSE_PROFILES_CHECKED := cluster workers
 .PHONY: compose-check
 compose-check:
-	@if docker compose version >/dev/null 2>&1; then docker compose config --quiet; \
-	elif command -v docker-compose >/dev/null 2>&1; then docker-compose config --quiet; \
+	@if docker compose version >/dev/null 2>&1; then compose="docker compose"; \
+	elif command -v docker-compose >/dev/null 2>&1; then compose=docker-compose; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "Installing Debian's docker-compose package to validate docker-compose.yml"; \
 	  (DEBIAN_FRONTEND=noninteractive apt-get update -qq \
 	   && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose) >/dev/null 2>&1 \
 	  || { echo "apt-get install docker-compose failed"; exit 1; }; \
-	  docker-compose config --quiet; \
-	else echo "No docker compose found (install Debian's docker-compose): compose file not checked"; fi
+	  compose=docker-compose; \
+	else echo "No docker compose found (install Debian's docker-compose): compose file not checked"; exit 0; fi; \
+	$$compose config --quiet || exit 1; \
+	for profile in $(COMPOSE_PROFILES_CHECKED); do \
+	  echo "docker-compose.yml, profile $$profile"; \
+	  $$compose --profile $$profile config --quiet || exit 1; \
+	done
 
 # Runs lint-fast's checks on every commit (.pre-commit-config.yaml).
 .PHONY: pre-commit

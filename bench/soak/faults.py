@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench.soak.cluster import CLUSTER_FAULTS, MIRROR_PRIMARY_KILLED, kill_a_primary
 from bench.soak.figures import Figures
 from bench.soak.stack import (
     MINTER_READ_TIMEOUT,
@@ -20,6 +21,7 @@ from bench.soak.stack import (
     SoakDatabase,
 )
 from devprocs import RedisServer
+from devprocs.cluster import LocalRedisCluster
 from sandbox.testing import Sandbox
 
 RETWEET = "POST /2/users/:id/retweets"
@@ -85,13 +87,16 @@ MINT_COPIES = 4
 MINT_COPIED_REWARDS = 3
 
 
-def fault_schedule(seconds: float) -> list[tuple[float, str]]:
+def fault_schedule(
+    seconds: float, *, mirror_cluster: bool = False
+) -> list[tuple[float, str]]:
     events = []
     at, index = 1.0, 0
     while at < seconds:
         events.append((at, SANDBOX_FAULTS[index % len(SANDBOX_FAULTS)][0]))
         at, index = at + SANDBOX_FAULT_EVERY, index + 1
-    for label, first, every in INFRA_FAULTS:
+    infra = INFRA_FAULTS + (CLUSTER_FAULTS if mirror_cluster else [])
+    for label, first, every in infra:
         at = first
         while at < seconds:
             events.append((at, label))
@@ -107,8 +112,10 @@ class FaultInjector:
         redis: RedisServer,
         workers: list[CeleryWorker],
         figures: Figures,
+        mirror_cluster: LocalRedisCluster | None = None,
     ) -> None:
         self.sandbox, self.database, self.redis = sandbox, database, redis
+        self.mirror_cluster = mirror_cluster
         self.workers, self.figures = workers, figures
         self.by_label = {label: (route, spec) for label, route, spec in SANDBOX_FAULTS}
         self.infra: dict[str, Callable[[], None]] = {
@@ -120,12 +127,14 @@ class FaultInjector:
             "Celery worker SIGKILLed and restarted": self.kill_a_worker,
             "Redis killed and restarted empty": self.restart_redis,
             REDIS_DOWN: self.hold_redis_down,
+            MIRROR_PRIMARY_KILLED: self.kill_a_mirror_primary,
         }
         self.kills = 0
 
     def run(self, seconds: float, stop: threading.Event) -> None:
         started = time.monotonic()
-        for at, label in fault_schedule(seconds):
+        schedule = fault_schedule(seconds, mirror_cluster=bool(self.mirror_cluster))
+        for at, label in schedule:
             if stop.wait(max(0.0, started + at - time.monotonic())):
                 return
             try:
@@ -164,6 +173,11 @@ class FaultInjector:
                 time.sleep(REDIS_DOWN_SECONDS)
         finally:
             self.figures.redis_down.clear()
+
+    def kill_a_mirror_primary(self) -> None:
+        assert self.mirror_cluster is not None
+        failover = kill_a_primary(self.mirror_cluster)
+        self.figures.count("notes", "mirror failover, ms", round(failover * 1000))
 
     def publish_mint_copies(self) -> None:
         """Copies of the mint task of the rewards verified last, all sent at once:

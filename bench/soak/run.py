@@ -24,6 +24,7 @@ from functools import partial
 from typing import Any
 
 from bench.common import ROOT
+from bench.soak.cluster import mirror_environment, start_mirror_cluster
 from bench.soak.faults import FaultInjector
 from bench.soak.figures import Figures, print_rewards, shape
 from bench.soak.readers import (
@@ -44,6 +45,7 @@ from bench.soak.stack import (
 from bench.soak.sweeper import SWEEP_EVERY, sweep_once, sweeper_loop
 from blockster.devstack import manage
 from devprocs import RedisServer, free_port
+from devprocs.cluster import LocalRedisCluster
 from sandbox.testing import Sandbox, SandboxProcess
 
 
@@ -83,6 +85,7 @@ class Soak:
         self.database = SoakDatabase(os.environ["DATABASE_URL"])
         self.log_dir = ROOT / ".data" / "soak" / self.database.name
         self.redis: RedisServer | None = None
+        self.mirror_cluster: LocalRedisCluster | None = None
         self.sandbox_process: SandboxProcess | None = None
         self.sandbox: Sandbox | None = None
         self.web: Gunicorn | None = None
@@ -97,6 +100,12 @@ class Soak:
         self.database.create()
         say(f"database {self.database.name} created")
         self.redis = soak_redis(self.log_dir).start()
+        if self.args.mirror_cluster:
+            self.mirror_cluster = start_mirror_cluster(self.log_dir)
+            say(
+                "mirror on a Redis Cluster of 3 primaries + 3 replicas, "
+                f"{self.mirror_cluster.url}"
+            )
         app_port = free_port()
         app_url = f"http://127.0.0.1:{app_port}"
         self.sandbox_process = SandboxProcess(
@@ -117,6 +126,8 @@ class Soak:
             sandbox=self.sandbox,
             idempotent_minter=self.args.idempotent_minter,
         )
+        if self.mirror_cluster is not None:
+            environment.update(mirror_environment(self.mirror_cluster))
         # This process reads the same settings: it sets up data, sweeps and checks.
         os.environ.update(environment)
         env = dict(os.environ)
@@ -169,6 +180,8 @@ class Soak:
             self.sandbox_process.stop()
         if self.redis is not None:
             self.redis.stop()
+        if self.mirror_cluster is not None:
+            self.mirror_cluster.stop()
         from django.apps import apps
 
         if apps.ready:
@@ -216,7 +229,12 @@ class Soak:
         assert self.sandbox is not None and self.redis is not None
         stop = threading.Event()
         injector = FaultInjector(
-            self.sandbox, self.database, self.redis, self.workers, self.figures
+            self.sandbox,
+            self.database,
+            self.redis,
+            self.workers,
+            self.figures,
+            mirror_cluster=self.mirror_cluster,
         )
         seconds = self.args.seconds
         # Readers press about as often as the app's share limit allows, so double
@@ -325,8 +343,9 @@ class Soak:
             mirror_detail=final,
         )
         mode = "idempotent minter" if self.args.idempotent_minter else "production"
+        where = ", mirror on a Redis Cluster" if self.mirror_cluster else ""
         self.figures.print_load(
-            title=f"seed {self.args.seed}, {mode} mode",
+            title=f"seed {self.args.seed}, {mode} mode{where}",
             readers=len(self.readers),
             places=self.args.places,
         )
@@ -373,6 +392,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="a minter that honours Idempotency-Key, and BUX_MINTER_IDEMPOTENT=1 "
         "(default: production's minter, which ignores it)",
+    )
+    parser.add_argument(
+        "--mirror-cluster",
+        action="store_true",
+        help="the mirror on a local Redis Cluster (3 primaries, a replica each), "
+        "with a primary SIGKILLed during the load (bench/soak/cluster.py)",
     )
     parser.add_argument("--seed", type=int, default=int(time.time()) % 100000)
     parser.add_argument(
