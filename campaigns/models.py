@@ -368,6 +368,11 @@ PLACE_HOLDING = (
     # Paid, then taken back on X: the BUX stay minted, so the place stays taken.
     ShareReward.Status.UNDONE,
 )
+# Reward statuses whose BUX were minted: rewarded, and undone after payout.
+MINTED_STATUSES: tuple[str, ...] = (
+    ShareReward.Status.REWARDED,
+    ShareReward.Status.UNDONE,
+)
 
 
 class CampaignAlert(models.Model):

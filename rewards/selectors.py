@@ -22,7 +22,7 @@ from campaigns.models import ShareReward
 
 from .minter import BalanceUnavailable, MinterClient
 from .mirror.read import UserActivity, read_user_totals
-from .mirror.schema import FeedEntry, share_feed_entry
+from .mirror.schema import FEED_STATUSES, FeedEntry, share_feed_entry
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +32,13 @@ BALANCE_CACHE_SECONDS = 60
 
 
 class DatabaseActivity:
-    """The member's rewarded X shares from PostgreSQL, newest first: what the page
-    shows while the Redis mirror is unreachable. Same entries as the mirror's."""
+    """The member's minted X shares (undone ones included) from PostgreSQL, newest
+    first: what the page shows while the Redis mirror is unreachable. Same entries
+    as the mirror's."""
 
     def __init__(self, user_id: int, *, as_of: int | None = None) -> None:
         self.rewards = ShareReward.objects.filter(
-            user_id=user_id, status=ShareReward.Status.REWARDED
+            user_id=user_id, status__in=FEED_STATUSES
         ).order_by("-rewarded_at", "-pk")
         if as_of is not None:
             until = datetime.fromtimestamp(as_of, UTC)
@@ -50,6 +51,7 @@ class DatabaseActivity:
         rows = self.rewards.select_related("campaign__post").only(
             "campaign__post__title",
             "campaign__post__slug",
+            "status",
             "bux_rewarded",
             "retweet_id",
             "tx_hash",

@@ -21,7 +21,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
-from campaigns.models import ShareCampaign, ShareReward
+from campaigns.models import MINTED_STATUSES, ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign
 from posts.models import Post
 from rewards.reasons import failure_reason
@@ -37,6 +37,7 @@ PASSWORD = "correct horse battery staple"
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 
 Status = ShareReward.Status
+MINTED = MINTED_STATUSES
 
 
 class UserFactory(factory.django.DjangoModelFactory[User]):
@@ -198,6 +199,10 @@ class RewardFactory(factory.django.DjangoModelFactory[ShareReward]):
             ),
         )
         rewarded = factory.Trait(status=Status.REWARDED)
+        # Paid, then the audit found the retweet gone.
+        undone = factory.Trait(
+            status=Status.UNDONE, audited_at=factory.LazyFunction(timezone.now)
+        )
         failed = factory.Trait(status=Status.FAILED)
 
     user = factory.SubFactory(UserFactory)
@@ -211,12 +216,10 @@ class RewardFactory(factory.django.DjangoModelFactory[ShareReward]):
         lambda reward: _after_pending(reward, timezone.now())
     )
     rewarded_at = factory.LazyAttribute(
-        lambda reward: timezone.now() if reward.status == Status.REWARDED else None
+        lambda reward: timezone.now() if reward.status in MINTED else None
     )
     tx_hash = factory.LazyAttribute(
-        lambda reward: (
-            "0x" + uuid.uuid4().hex * 2 if reward.status == Status.REWARDED else None
-        )
+        lambda reward: "0x" + uuid.uuid4().hex * 2 if reward.status in MINTED else None
     )
     failure_reason = factory.LazyAttribute(
         lambda reward: "Mint failed" if reward.status == Status.FAILED else ""
@@ -228,13 +231,13 @@ def reward_grid(
 ) -> list[ShareReward]:
     """A reward for every reader in every campaign, in each status in turn, with
     varied amounts and times; bulk-inserted."""
-    statuses = (Status.PENDING, Status.VERIFIED, Status.REWARDED, Status.FAILED)
+    statuses = tuple(Status)
     now = timezone.now()
     rows = []
     for n, (reader, campaign) in enumerate(itertools.product(readers, campaigns)):
         status = statuses[n % len(statuses)]
-        rewarded = status == Status.REWARDED
-        times = {"rewarded_at": now - timedelta(minutes=n)} if rewarded else {}
+        minted = status in MINTED
+        times = {"rewarded_at": now - timedelta(minutes=n)} if minted else {}
         rows.append(
             RewardFactory.build(
                 user=reader,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.models import ShareCampaign, ShareReward
+from campaigns.models import MINTED_STATUSES, ShareCampaign, ShareReward
 from campaigns.services import PLACE_HOLDING, STALE_CLAIM_AGE
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ Status = ShareReward.Status
 # Shares counted in total_shares: confirmed (or paid on X's answer), minted or not,
 # and those taken back on X after their mint.
 SUCCESSFUL = (Status.VERIFIED, Status.REWARDED, Status.UNDONE)
-MINTED = (Status.REWARDED, Status.UNDONE)
+MINTED = MINTED_STATUSES
 EXAMPLES = 3
 
 

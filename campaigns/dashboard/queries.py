@@ -22,7 +22,7 @@ from social.models import XSpend
 from social.spend.prices import usd
 
 from ..analytics import BOX_VIEWS, PRESSES, count_distinct
-from ..models import ShareCampaign, ShareReward
+from ..models import MINTED_STATUSES, ShareCampaign, ShareReward
 
 Status = ShareReward.Status
 
@@ -32,7 +32,7 @@ MAX_PERIOD_DAYS = 92
 HOURLY_UP_TO_DAYS = 14
 # A reward's multiplier is its amount over the campaign's base (round(score × base)).
 CONFIRMED = (Status.VERIFIED, Status.REWARDED, "undone")
-MINTED = (Status.REWARDED, "undone")
+MINTED = MINTED_STATUSES
 
 
 @dataclass(frozen=True)

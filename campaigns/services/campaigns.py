@@ -18,6 +18,7 @@ from social.x_api import XTweetCard
 
 from ..models import (
     ACTIVE_TWEET_CONSTRAINT,
+    MINTED_STATUSES,
     PLACE_HOLDING,
     ShareCampaign,
     ShareReward,
@@ -25,7 +26,7 @@ from ..models import (
 from .tweets import apply_tweet_card
 
 Status = ShareReward.Status
-MINTED = (Status.REWARDED, Status.UNDONE)
+MINTED = MINTED_STATUSES
 
 TWEET_URL = re.compile(
     r"^https?://(?:www\.|mobile\.)?(?:twitter\.com|x\.com)/"

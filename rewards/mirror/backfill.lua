@@ -26,6 +26,10 @@ local col = {}
 for i, name in ipairs(t.columns) do
   col[name] = i
 end
+local feed_statuses = {}
+for _, name in ipairs(t.feed_statuses) do
+  feed_statuses[name] = true
+end
 local groups, order = {}, {}
 local moves, moved = {}, {}
 
@@ -97,7 +101,7 @@ for i, row in ipairs(rows) do
   end
   redis.call('HSET', key, unpack(fields))
   add(t.by_user[1] .. user .. t.by_user[2], created, item)
-  if old == 'rewarded' and (entry == '' or
+  if feed_statuses[old] and (entry == '' or
       tonumber(redis.call('ZSCORE', feed, entry)) ~= rewarded) then
     -- The pair's entry changed: remove the old one, found by its prefix.
     local prefix = t.entry[1] .. campaign .. t.entry[2]

@@ -34,6 +34,7 @@ from .schema import (
     BUX_PLACES,
     COLUMNS,
     FEED_LOOKUPS,
+    FEED_STATUSES,
     RewardRow,
     activity_feed_key,
     by_campaign_key,
@@ -195,6 +196,7 @@ def _layout() -> str:
         "totals": _cut(user_totals_key(user), user),
         "entry": _cut(feed_entry_prefix(feed_entry_id(campaign)), campaign),
         "places": BUX_PLACES,
+        "feed_statuses": FEED_STATUSES,
     }
     return json.dumps(layout)
 
@@ -215,8 +217,9 @@ def _entries(chunk: list[tuple]) -> list[str]:
             retweet_post_id=row[_AT["retweet_post_id"]],
             title=row[_AT["post_title"]],
             slug=row[_AT["post_slug"]],
+            undone=row[status] == "undone",
         )
-        if row[status] == "rewarded" and row[rewarded] is not None
+        if row[status] in FEED_STATUSES and row[rewarded] is not None
         else ""
         for row in chunk
     ]

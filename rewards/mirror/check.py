@@ -31,6 +31,7 @@ from .built import mark_built
 from .multipliers import sync_user_multipliers, x_scores_for_users
 from .scan import iter_reward_batches, orphaned_hash_pairs, scan_keys
 from .schema import (
+    FEED_STATUSES,
     X_SHARE_ENTRY_PREFIX,
     RewardRow,
     activity_feed_key,
@@ -271,7 +272,7 @@ class _Checker:
         expected = {
             feed_entry(row): row.rewarded_at.timestamp()
             for row in rows
-            if row.status == "rewarded" and row.rewarded_at is not None
+            if row.status in FEED_STATUSES and row.rewarded_at is not None
         }
         shares = {k: v for k, v in actual.items() if k.startswith(X_SHARE_ENTRY_PREFIX)}
         for entry in expected.keys() | shares.keys():

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from campaigns.models import ShareReward
+from campaigns.models import MINTED_STATUSES, ShareReward
 
 # Every state a reward can be in (the fields a user's totals may have).
 STATUSES: tuple[str, ...] = tuple(ShareReward.Status.values)
@@ -221,6 +221,10 @@ X_SHARE = "x_share"
 X_SHARE_LABEL = "X Share"
 RETWEETED = "Retweeted"
 RETWEETED_AND_LIKED = "Retweeted & Liked"
+# Paid, then taken back on X (the audit after payout): the BUX stay minted.
+RETWEET_UNDONE = "Retweeted, then undone on X"
+# The reward states that have a feed entry: minted shares, undone ones included.
+FEED_STATUSES = MINTED_STATUSES
 
 
 def x_status_url(status_id: str | None) -> str | None:
@@ -293,6 +297,7 @@ def encode_feed_entry(
     retweet_post_id: str | None,
     title: str,
     slug: str,
+    undone: bool,
 ) -> str:
     """A rewarded share's feed entry as stored: compact JSON of a FeedEntry with `id`
     first, the amount as text and the time as Unix seconds. Deterministic, so
@@ -312,11 +317,18 @@ def encode_feed_entry(
             "url": x_status_url(retweet_id),
             "title": title,
             "post_url": post_url(slug),
-            "action": RETWEETED_AND_LIKED if liked else RETWEETED,
-            "retweet_url": x_status_url(retweet_post_id),
+            "action": _action(liked=liked, undone=undone),
+            # An undone retweet is no longer on X: nothing to link.
+            "retweet_url": None if undone else x_status_url(retweet_post_id),
         },
         separators=(",", ":"),
     )
+
+
+def _action(*, liked: bool, undone: bool) -> str:
+    if undone:
+        return RETWEET_UNDONE
+    return RETWEETED_AND_LIKED if liked else RETWEETED
 
 
 def feed_entry(reward: ShareReward | RewardRow) -> str:
@@ -336,6 +348,7 @@ def feed_entry(reward: ShareReward | RewardRow) -> str:
         retweet_post_id=reward.retweet_post_id,
         title=title,
         slug=slug,
+        undone=reward.status == "undone",
     )
 
 

@@ -28,6 +28,7 @@ from blockster.redis_client import REDIS_ERRORS, MirrorClient, get_mirror_redis
 from campaigns.models import ShareReward
 
 from .schema import (
+    FEED_STATUSES,
     ROW_LOOKUPS,
     RewardRow,
     activity_feed_key,
@@ -190,7 +191,7 @@ def write_reward(pipe: Pipe, reward: ShareReward | RewardRow) -> None:
     pipe.delete(key)
     pipe.hset(key, mapping=reward_hash(reward))  # type: ignore[arg-type]  # redis-py: Mapping key invariant
     pipe.zadd(by_user_key(reward.user_id), {item: reward.created_at.timestamp()})
-    if reward.status == "rewarded" and reward.rewarded_at is not None:
+    if reward.status in FEED_STATUSES and reward.rewarded_at is not None:
         entry, rewarded = feed_entry(reward), reward.rewarded_at.timestamp()
     else:
         entry, rewarded = "", 0

@@ -252,3 +252,30 @@ def test_the_next_page_continues_where_the_first_ended_as_shares_arrive(
         assert len(entries(page)) == 3
         assert all(row.tx_hash in page for row in rows[20:])
         assert rows[19].tx_hash not in page
+
+
+def test_a_share_undone_after_payout_stays_in_the_feed_saying_so(
+    owned_redis, client, owner, reward_factory
+):
+    kept = reward_factory(owner, rewarded=True, rewarded_at=at(60))
+    undone = reward_factory(
+        owner, undone=True, rewarded_at=at(120), retweet_post_id="1865000000000099002"
+    )
+    backfill.sync_all_share_rewards()
+    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in (kept, undone)])
+
+    from_redis = feed_html(client.get(f"/members/{owner.pk}").content.decode())
+    assert "Showing X shares only" not in from_redis
+    assert check_mirror().in_sync
+    with owned_redis.down():
+        page = client.get(f"/members/{owner.pk}").content.decode()
+
+    # Its BUX stay minted: the entry, its amount and its transaction stay listed,
+    # saying the retweet was taken back, with no link to a retweet that is gone.
+    assert entries(from_redis) == ["x_share", "x_share"]
+    assert from_redis.count(schema.RETWEET_UNDONE) == 1
+    assert undone.tx_hash is not None and undone.tx_hash[:6] in from_redis
+    assert "1865000000000099002" not in from_redis
+    from_postgresql = feed_html(page)
+    quiet_line = r'<p class="muted small" role="status">.*?</p>'
+    assert re.sub(quiet_line, "", from_postgresql).split() == from_redis.split()
