@@ -231,6 +231,14 @@ def sync_share_rewards(pairs: Collection[tuple[int, int]]) -> None:
         client, pairs, lambda pair: share_reward_key(*pair)
     ).items():
         elsewhere += _sync_unit(client, unit, unit_pairs)
+    _index_elsewhere(client, elsewhere)
+
+
+def _index_elsewhere(
+    client: MirrorClient, elsewhere: list[tuple[tuple[int, int], RewardRow | None]]
+) -> None:
+    """The campaign entries that live in other units than their users' (a
+    cluster's campaign slots), in one pipeline after the users' transactions."""
     if elsewhere:
         with client.pipeline(transaction=False) as pipe:
             for pair, row in elsewhere:
@@ -291,11 +299,7 @@ def sync_user_rewards(
         mine = set(unit_users)
         unit_pairs = [pair for pair in named if pair[0] in mine]
         elsewhere += _sync_users(client, unit, unit_users, unit_pairs)
-    if elsewhere:
-        with client.pipeline(transaction=False) as pipe:
-            for pair, row in elsewhere:
-                index_campaign(pipe, pair, row)
-            pipe.execute()
+    _index_elsewhere(client, elsewhere)
 
 
 def _sync_users(
