@@ -13,7 +13,6 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 
-from celery import current_app
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import transaction
@@ -21,6 +20,7 @@ from django.db.models import Count, Sum
 from django.urls import reverse
 from django.utils import timezone
 
+from blockster.queueing import send_task_or_log
 from rewards.amounts import reward_for
 
 from ..models import (
@@ -114,14 +114,7 @@ def _raise_alert(campaign: ShareCampaign, measure: str, threshold: int) -> None:
 
 
 def _send_alert(alert_id: int) -> None:
-    try:
-        current_app.send_task(SEND_CAMPAIGN_ALERT_TASK, args=(alert_id,))
-    except Exception as error:  # kombu raises several types for a dead broker
-        logger.warning(
-            "campaign alert %s not queued (%s); it shows in admin",
-            alert_id,
-            type(error).__name__,
-        )
+    send_task_or_log(SEND_CAMPAIGN_ALERT_TASK, alert_id, catch_up="it shows in admin")
 
 
 def mail_campaign_alert(alert_id: int) -> bool:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import logging
 
-from celery import current_app
 from redis.exceptions import RedisError
 
+from blockster.queueing import send_task_or_log
 from blockster.redis_client import MirrorClient, get_mirror_redis
 
 from .schema import mirror_built_key, rebuild_requested_key, user_tag
@@ -90,11 +90,8 @@ def request_rebuild(client: MirrorClient) -> bool:
     key = rebuild_requested_key()
     if not client.set(key, "1", nx=True, ex=REBUILD_REQUEST_SECONDS):
         return False
-    try:
-        current_app.send_task(REPAIR_MIRROR_TASK)
-    except Exception as error:  # kombu raises several types for a dead broker
-        client.delete(key)  # the next reader asks again
-        logger.warning("mirror rebuild not queued (%s)", type(error).__name__)
+    if not send_task_or_log(REPAIR_MIRROR_TASK, catch_up="the next reader asks again"):
+        client.delete(key)
         return False
     logger.info("the mirror is not built: repair queued")
     return True

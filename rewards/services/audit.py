@@ -28,13 +28,13 @@ import logging
 from datetime import timedelta
 from typing import TypedDict
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from blockster.queueing import send_task_or_log
 from campaigns.models import ShareCampaign, ShareReward
 from social.models import XConnection
 from social.services import (
@@ -168,17 +168,12 @@ def _mark_campaign_post_deleted(campaign: ShareCampaign) -> None:
     logger.warning(
         "audit: campaign %s's post %s is no longer on X", campaign.pk, campaign.tweet_id
     )
-    try:
-        current_app.send_task(
-            MARK_TWEET_DELETED_TASK, args=(campaign.pk, campaign.tweet_id)
-        )
-    except Exception as error:  # kombu raises several types for a dead broker
-        # The next run reads the post again and sends it again.
-        logger.warning(
-            "campaign %s not marked deleted (%s): queued again next run",
-            campaign.pk,
-            error,
-        )
+    send_task_or_log(
+        MARK_TWEET_DELETED_TASK,
+        campaign.pk,
+        campaign.tweet_id,
+        catch_up="the next run reads the post again and sends it again",
+    )
 
 
 def _look(reward: ShareReward, connection: XConnection, client: XApiClient) -> bool:

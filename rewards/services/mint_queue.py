@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
-from celery import current_app
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-logger = logging.getLogger(__name__)
+from blockster.queueing import send_task_or_log
 
 # The mint task is sent by name: rewards.tasks imports the services it runs, so the
 # services cannot import it back.
@@ -19,17 +17,9 @@ MINT_BUX_TASK = "rewards.tasks.mint_bux_task"
 
 def request_mint(reward_id: int) -> bool:
     """Queue the mint; a broker outage is logged and left to the sweeper."""
-    try:
-        # No one reads its result: sent without subscribing to it on the backend.
-        current_app.send_task(MINT_BUX_TASK, args=(reward_id,), ignore_result=True)
-    except Exception as error:  # kombu raises several types for a dead broker
-        logger.warning(
-            "mint of reward %s not queued (%s); the sweeper will queue it",
-            reward_id,
-            type(error).__name__,
-        )
-        return False
-    return True
+    return send_task_or_log(
+        MINT_BUX_TASK, reward_id, catch_up="the sweeper will queue it"
+    )
 
 
 def lease_expired_before() -> datetime:

@@ -9,7 +9,6 @@ import logging
 from datetime import UTC, datetime, time
 from decimal import Decimal
 
-from celery import current_app
 from django.conf import settings
 from django.core.mail import mail_admins
 from django.db import IntegrityError, transaction
@@ -17,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
+from blockster.queueing import send_task_or_log
 
 from ..models import SharingPause
 
@@ -72,14 +72,7 @@ def resume_sharing(pause: SharingPause, *, by: User) -> bool:
 
 
 def _mail_operators(pause_id: int) -> None:
-    try:
-        current_app.send_task(MAIL_SHARING_PAUSED_TASK, args=(pause_id,))
-    except Exception as error:  # kombu raises several types for a dead broker
-        logger.warning(
-            "mail about sharing pause %s not queued (%s); admin shows it",
-            pause_id,
-            type(error).__name__,
-        )
+    send_task_or_log(MAIL_SHARING_PAUSED_TASK, pause_id, catch_up="admin shows it")
 
 
 def mail_sharing_paused(pause_id: int) -> None:
