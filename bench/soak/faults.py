@@ -182,41 +182,33 @@ class FaultInjector:
     def publish_mint_copies(self) -> None:
         """Copies of the mint task of the rewards verified last, all sent at once:
         between them (and the copy already queued) one mint request may go out."""
-        from django.db import connection
-
-        from campaigns.models import ShareReward
         from rewards.tasks import mint_bux_task
 
-        try:
-            latest = list(
-                ShareReward.objects.filter(status=ShareReward.Status.VERIFIED)
-                .order_by("-verified_at")
-                .values_list("pk", flat=True)[:MINT_COPIED_REWARDS]
-            )
-        finally:
-            connection.close()
-        copies = [reward_id for reward_id in latest for _ in range(MINT_COPIES)]
-        with ThreadPoolExecutor(len(copies) or 1) as publishing:
-            list(publishing.map(mint_bux_task.delay, copies))
-        self.figures.count("notes", "mint task copies published", len(copies))
+        self._publish_copies(mint_bux_task, "verified", "verified_at", "mint")
 
     def publish_confirmation_copies(self) -> None:
         """Copies of the confirmation task of the rewards shared last, all sent at
         once: between them they confirm or fail each share once."""
+        from campaigns.tasks import confirm_share_task
+
+        self._publish_copies(confirm_share_task, "shared", "shared_at", "confirmation")
+
+    def _publish_copies(self, task: Any, status: str, since: str, name: str) -> None:
+        """MINT_COPIES copies of `task` for each of the MINT_COPIED_REWARDS rewards
+        that reached `status` last (by `since`), published from parallel threads."""
         from django.db import connection
 
         from campaigns.models import ShareReward
-        from campaigns.tasks import confirm_share_task
 
         try:
             latest = list(
-                ShareReward.objects.filter(status=ShareReward.Status.SHARED)
-                .order_by("-shared_at")
+                ShareReward.objects.filter(status=status)
+                .order_by(f"-{since}")
                 .values_list("pk", flat=True)[:MINT_COPIED_REWARDS]
             )
         finally:
             connection.close()
         copies = [reward_id for reward_id in latest for _ in range(MINT_COPIES)]
         with ThreadPoolExecutor(len(copies) or 1) as publishing:
-            list(publishing.map(confirm_share_task.delay, copies))
-        self.figures.count("notes", "confirmation task copies published", len(copies))
+            list(publishing.map(task.delay, copies))
+        self.figures.count("notes", f"{name} task copies published", len(copies))
