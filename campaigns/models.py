@@ -47,8 +47,10 @@ class ShareCampaignQuerySet(models.QuerySet["ShareCampaign"]):
         """Annotate `places` and `campaign_status` (what status_at decides, in SQL),
         so lists and filters need no extra query per campaign.
 
-        Places count as the share flow counts them (claims in flight included), so
-        "Full" here means the post page no longer offers the campaign.
+        Places count as the share flow counts them: readers holding a reward in
+        PLACE_HOLDING (claims in flight included), each once whatever number of the
+        campaign's tweets they shared, so "Full" here means the post page offers the
+        campaign only to readers who already hold a place.
         """
         now = timezone.now()
         places = (
@@ -57,7 +59,7 @@ class ShareCampaignQuerySet(models.QuerySet["ShareCampaign"]):
             )
             .order_by()
             .values("campaign")
-            .annotate(n=Count("pk"))
+            .annotate(n=Count("user", distinct=True))
             .values("n")
         )
         annotated = self.annotate(places=Coalesce(Subquery(places), 0)).annotate(
@@ -100,24 +102,11 @@ class ShareCampaignQuerySet(models.QuerySet["ShareCampaign"]):
 
 
 class ShareCampaign(models.Model):
-    """A post's Retweet & Like campaign: the tweet to share and the base reward."""
+    """A post's Retweet & Like campaign: its tweets to share (CampaignTweet, in
+    order), the base reward, and the window, places and budget they share."""
 
     post = models.OneToOneField(
         "posts.Post", on_delete=models.PROTECT, related_name="share_campaign"
-    )
-    tweet_id = models.CharField(max_length=19)
-    tweet_url = models.URLField(max_length=300)
-    # The tweet as X showed it when staff added it (campaigns.services.tweets), for
-    # the card the share box draws; empty for campaigns made before it was read.
-    tweet_text = models.TextField(blank=True, editable=False)
-    tweet_author_name = models.CharField(max_length=50, blank=True, editable=False)
-    # X allows 15 characters; older handles, and the sandbox's personas, are longer.
-    tweet_author_username = models.CharField(max_length=50, blank=True, editable=False)
-    tweet_posted_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # When X answered "not found" for the tweet (a retweet of it, or the read of it
-    # before a share's retweet is judged missing): the author deleted it on X.
-    tweet_deleted_at = models.DateTimeField(
-        "tweet deleted on X", null=True, blank=True, editable=False
     )
     bux_reward = models.DecimalField(
         "base BUX reward",
@@ -196,19 +185,6 @@ class ShareCampaign(models.Model):
                 condition=Q(bux_budget__isnull=True) | Q(bux_budget__gt=0),
                 name="campaigns_bux_budget_positive",
             ),
-            # Two campaigns accepting shares of one tweet would pay a reader twice
-            # for one retweet. Inactive campaigns stay out of the rule, so a tweet
-            # can be used again once its campaign is deactivated: the rewards it
-            # still mints, and any reader who shared it, are kept from paying twice
-            # by the share flow (one reward per reader and tweet, see
-            # campaigns.services.create_pending_reward).
-            models.UniqueConstraint(
-                fields=["tweet_id"],
-                condition=Q(is_active=True),
-                name=ACTIVE_TWEET_CONSTRAINT,
-                violation_error_message="Another active campaign already uses this "
-                "tweet.",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -239,8 +215,63 @@ class ShareCampaign(models.Model):
         return self.is_open_at(timezone.now())
 
 
+class CampaignTweet(models.Model):
+    """One of a campaign's tweets, in order: a reader earns once for each.
+
+    `campaign_is_active` is the campaign's `is_active`, copied by PostgreSQL
+    triggers (migration 0008) on every write of either table, so the database
+    keeps a tweet in one active campaign at a time whoever saves a campaign.
+    """
+
+    campaign = models.ForeignKey(
+        ShareCampaign, on_delete=models.CASCADE, related_name="tweets"
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+    tweet_id = models.CharField(max_length=19)
+    tweet_url = models.URLField(max_length=300)
+    # The tweet as X showed it when staff added it (campaigns.services.tweets), for
+    # the card the share box draws; empty for tweets added before it was read.
+    tweet_text = models.TextField(blank=True, editable=False)
+    tweet_author_name = models.CharField(max_length=50, blank=True, editable=False)
+    # X allows 15 characters; older handles, and the sandbox's personas, are longer.
+    tweet_author_username = models.CharField(max_length=50, blank=True, editable=False)
+    tweet_posted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When X answered "not found" for the tweet (a retweet of it, or the read of it
+    # before a share's retweet is judged missing): the author deleted it on X.
+    tweet_deleted_at = models.DateTimeField(
+        "tweet deleted on X", null=True, blank=True, editable=False
+    )
+    campaign_is_active = models.BooleanField(default=True, editable=False)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "tweet_id"],
+                name="campaigns_tweet_once_per_campaign",
+                violation_error_message="This tweet is already in the campaign.",
+            ),
+            # Two campaigns accepting shares of one tweet would pay a reader twice
+            # for one retweet. Inactive campaigns stay out of the rule, so a tweet
+            # can be used again once its campaign is deactivated: the rewards it
+            # still mints, and any reader who shared it, are kept from paying twice
+            # by the share flow (one reward per reader and tweet, see
+            # campaigns.services.create_pending_reward).
+            models.UniqueConstraint(
+                fields=["tweet_id"],
+                condition=Q(campaign_is_active=True),
+                name=ACTIVE_TWEET_CONSTRAINT,
+                violation_error_message="Another active campaign already uses this "
+                "tweet.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Tweet {self.tweet_id}"
+
+
 class ShareReward(models.Model):
-    """One reader's participation in one campaign: granted at most once."""
+    """One reader's share of one of a campaign's tweets: granted at most once."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"  # claimed, X not yet answered
@@ -255,6 +286,10 @@ class ShareReward(models.Model):
     )
     campaign = models.ForeignKey(
         ShareCampaign, on_delete=models.PROTECT, related_name="rewards"
+    )
+    # The tweet shared; always one of `campaign`'s tweets.
+    campaign_tweet = models.ForeignKey(
+        CampaignTweet, on_delete=models.PROTECT, related_name="rewards"
     )
     x_connection = models.ForeignKey(
         "social.XConnection",
@@ -302,7 +337,8 @@ class ShareReward(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["user", "campaign"], name="campaigns_one_reward_per_user"
+                fields=["user", "campaign_tweet"],
+                name="campaigns_one_reward_per_user_and_tweet",
             ),
             models.UniqueConstraint(
                 fields=["tx_hash"],
@@ -357,9 +393,9 @@ class ShareReward(models.Model):
         )
 
 
-# Reward statuses that hold a place in their campaign: claims in flight as well as
-# successful shares, so a burst of readers can never verify more shares than the
-# campaign has places.
+# Reward statuses that hold their reader a place in the campaign: claims in flight
+# as well as successful shares, so a burst of readers can never take more places
+# than the campaign has. A place is a reader's, for all the campaign's tweets.
 PLACE_HOLDING = (
     ShareReward.Status.PENDING,
     ShareReward.Status.SHARED,

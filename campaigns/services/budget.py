@@ -71,7 +71,7 @@ def campaign_usage(campaign: ShareCampaign) -> CampaignUsage:
         return CampaignUsage(0, Decimal("0"))
     totals = ShareReward.objects.filter(
         campaign_id=campaign.pk, status__in=PLACE_HOLDING
-    ).aggregate(places=Count("pk"), bux=Sum("bux_rewarded"))
+    ).aggregate(places=Count("user", distinct=True), bux=Sum("bux_rewarded"))
     return CampaignUsage(totals["places"], totals["bux"] or Decimal("0"))
 
 
@@ -81,12 +81,17 @@ def is_budget_spent(campaign: ShareCampaign, usage: CampaignUsage) -> bool:
 
 
 def note_claim(
-    campaign: ShareCampaign, before: CampaignUsage, *, amount: Decimal
+    campaign: ShareCampaign,
+    before: CampaignUsage,
+    *,
+    amount: Decimal,
+    new_place: bool = True,
 ) -> None:
     """After a claim, inside its transaction and under the campaign's lock: record
     the thresholds it crossed (mailed after commit), and close a campaign that asked
-    to when its budget cannot pay another reward."""
-    after = CampaignUsage(before.places + 1, before.bux_held + amount)
+    to when its budget cannot pay another reward. `new_place` is False for a reader
+    who already held a place (a share of another of the campaign's tweets)."""
+    after = CampaignUsage(before.places + new_place, before.bux_held + amount)
     limits = (
         (CampaignAlert.Measure.PLACES, campaign.max_participants, "places"),
         (CampaignAlert.Measure.BUDGET, campaign.bux_budget, "bux_held"),
