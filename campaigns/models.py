@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Count, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
+from django.utils.functional import cached_property
 
 from rewards.reasons import RETRYABLE_FAILURES
 
@@ -206,6 +207,11 @@ class ShareCampaign(models.Model):
     def is_open_at(self, now: datetime) -> bool:
         """Active and inside its window (capacity is checked against the rewards)."""
         return self.status_at(now) == CampaignStatus.ACTIVE
+
+    @cached_property
+    def first_tweet(self) -> CampaignTweet:
+        """The campaign's first tweet (every campaign has one)."""
+        return self.tweets.all()[0]
 
     def is_full_with(self, places: int) -> bool:
         return self.max_participants is not None and places >= self.max_participants

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -20,7 +21,13 @@ from social.models import XConnection
 from social.services import get_x_connection_for_user
 from social.spend import SHARING_PAUSED_MESSAGE, current_sharing_pause
 
-from .models import CampaignStatus, ShareCampaign, ShareReward
+from .models import (
+    PLACE_HOLDING,
+    CampaignStatus,
+    CampaignTweet,
+    ShareCampaign,
+    ShareReward,
+)
 from .services.budget import campaign_usage, minimum_reward, reward_amount
 from .services.confirm import reconnect_hold
 from .services.share import ShareOutcome, is_score_pending
@@ -32,7 +39,10 @@ LONGEST_OPENING_WAIT = timedelta(hours=6)
 
 @dataclass(frozen=True)
 class CampaignBox:
-    """Everything the post page's share box shows, for one reader."""
+    """Everything the post page's share box shows, for one reader: of the whole
+    campaign, and in `lines` of each of its tweets (a box each, whose `tweet`,
+    `reward` and `outcome` are that tweet's). A campaign with one tweet is drawn
+    from its one line."""
 
     post: Post
     campaign: ShareCampaign | None
@@ -53,8 +63,25 @@ class CampaignBox:
     # Where the campaign stands (CampaignStatus, "" without a campaign): full once
     # its places are taken, checked only while it is otherwise open.
     status: str = ""
-    # The campaign's tweet was deleted on X after the launch.
+    # The tweet was deleted on X after the launch (of a line; of the whole box,
+    # every tweet of the campaign was).
     tweet_deleted: bool = False
+    tweet: CampaignTweet | None = None
+    lines: tuple[CampaignBox, ...] = ()
+
+    @property
+    def has_many_tweets(self) -> bool:
+        return len(self.lines) > 1
+
+    @property
+    def can_share(self) -> bool:
+        """A line whose tweet the reader can retweet now (the button shows)."""
+        return (
+            self.is_open
+            and self.connection is not None
+            and not self.score_pending
+            and not self.shows_reward
+        )
 
     @property
     def opens_at(self) -> datetime | None:
@@ -148,7 +175,9 @@ class CampaignBox:
     def polling(self) -> bool:
         """The box refreshes itself while something it shows is about to change: a
         share in flight (perhaps in another tab), a confirmation, a mint (not while
-        it waits for its next attempt), an X score."""
+        it waits for its next attempt), an X score; of any of its tweets."""
+        if self.has_many_tweets:
+            return any(line.polling for line in self.lines)
         return (
             (self.minting and not self.retry_in)
             or self.reward_state in ("sharing", "confirming")
@@ -164,12 +193,14 @@ class CampaignBox:
         )
 
 
-def get_share_reward(
+def readers_rewards(
     user: User | AnonymousUser, campaign: ShareCampaign
-) -> ShareReward | None:
+) -> dict[int, ShareReward]:
+    """The reader's rewards in the campaign, by campaign tweet."""
     if not user.is_authenticated:
-        return None
-    return ShareReward.objects.filter(user=user, campaign=campaign).first()
+        return {}
+    rewards = ShareReward.objects.filter(user=user, campaign=campaign)
+    return {reward.campaign_tweet_id: reward for reward in rewards}
 
 
 def share_intent_url(post: Post) -> str:
@@ -194,37 +225,39 @@ def campaign_box(
     user: User | AnonymousUser, post: Post, *, outcome: ShareOutcome | None = None
 ) -> CampaignBox:
     campaign = _campaign_of(post)
+    tweets = list(campaign.tweets.all()) if campaign else []
+    rewards = readers_rewards(user, campaign) if campaign else {}
     # A share just made carries the reader's reward and X connection as it left
     # them: the box after a press reads neither again.
     if outcome is not None and outcome.reward is not None:
-        reward: ShareReward | None = outcome.reward
-    else:
-        reward = get_share_reward(user, campaign) if campaign else None
+        rewards[outcome.reward.campaign_tweet_id] = outcome.reward
     if outcome is not None and outcome.connection is not None:
         connection: XConnection | None = outcome.connection
     else:
         connection = get_x_connection_for_user(user) if user.is_authenticated else None
-    # A reward the reader cannot share again is all the box shows: whether they
+    # Rewards the reader cannot share again are all the box shows: whether they
     # could share now (places, budget, a pause, a bar) is not asked.
-    settled = reward is not None and not reward.can_retry
+    settled = all(
+        (reward := rewards.get(tweet.pk)) is not None and not reward.can_retry
+        for tweet in tweets
+    )
+    holds_place = any(reward.status in PLACE_HOLDING for reward in rewards.values())
     status = campaign.status_at(timezone.now()) if campaign else ""
-    tweet_deleted = bool(campaign and campaign.tweet_deleted_at)
+    tweet_deleted = bool(tweets) and all(tweet.tweet_deleted_at for tweet in tweets)
     is_open = status == CampaignStatus.ACTIVE and not tweet_deleted
     amount = None
     budget_spent = False
     if campaign is not None:
-        if reward is not None and reward.bux_rewarded is not None:
-            amount = reward.bux_rewarded
-        else:
-            # The connection row is loaded already: its score is the multiplier.
-            score = connection.x_score if connection is not None else None
-            amount = reward_amount(campaign, x_multiplier(score))
+        # The connection row is loaded already: its score is the multiplier.
+        score = connection.x_score if connection is not None else None
+        amount = reward_amount(campaign, x_multiplier(score))
         if is_open and not settled:
             usage = campaign_usage(campaign)
             # What this reader would earn, or the least anyone would.
             wanted = amount if connection is not None else minimum_reward(campaign)
             budget_spent = not usage.can_pay(campaign, wanted)
-            if campaign.is_full_with(usage.places):
+            # A reader who holds a place may share the campaign's other tweets.
+            if not holds_place and campaign.is_full_with(usage.places):
                 status = CampaignStatus.FULL
             is_open = status == CampaignStatus.ACTIVE and not budget_spent
     paused = ""
@@ -238,11 +271,11 @@ def campaign_box(
         and is_barred_for_undone_shares(user)
     ):
         barred, is_open = BARRED_FOR_UNDONE_SHARES, False
-    return CampaignBox(
+    box = CampaignBox(
         post=post,
         campaign=campaign,
         is_open=is_open,
-        reward=reward,
+        reward=None,
         connection=connection,
         amount=amount,
         score_pending=connection is not None and is_score_pending(connection),
@@ -260,18 +293,47 @@ def campaign_box(
         status=status,
         tweet_deleted=tweet_deleted,
     )
+    lines = tuple(_line(box, tweet, rewards.get(tweet.pk)) for tweet in tweets)
+    if len(lines) == 1:
+        return replace(lines[0], lines=lines)
+    return replace(box, lines=lines)
+
+
+def _line(
+    box: CampaignBox, tweet: CampaignTweet, reward: ShareReward | None
+) -> CampaignBox:
+    """The box of one of the campaign's tweets, with the reader's reward for it."""
+    outcome = box.outcome
+    if outcome is not None and outcome.reward is not None:
+        # A share's outcome is its tweet's; a refusal without a reward, the box's.
+        outcome = outcome if outcome.reward.campaign_tweet_id == tweet.pk else None
+    deleted = tweet.tweet_deleted_at is not None
+    amount = box.amount
+    if reward is not None and reward.bux_rewarded is not None:
+        amount = reward.bux_rewarded
+    return replace(
+        box,
+        tweet=tweet,
+        reward=reward,
+        outcome=outcome,
+        amount=amount,
+        tweet_deleted=deleted,
+        is_open=box.is_open and not deleted,
+    )
 
 
 def open_campaign_rewards(posts: Iterable[Post]) -> dict[int, Decimal]:
-    """The most a reader can earn from each post's campaign, by post id, for the
-    posts whose campaign is open now (one query for the lot)."""
+    """The most a reader can earn from each post's campaign (each of its tweets
+    still on X, at the best X score), by post id, for the posts whose campaign is
+    open now (one query for the lot)."""
     campaigns = (
         ShareCampaign.objects.with_status()
-        .filter(
-            post__in=list(posts),
-            campaign_status=CampaignStatus.ACTIVE,
-            tweet_deleted_at__isnull=True,
+        .filter(post__in=list(posts), campaign_status=CampaignStatus.ACTIVE)
+        .annotate(
+            live_tweets=Count("tweets", filter=Q(tweets__tweet_deleted_at__isnull=True))
         )
-        .values_list("post_id", "bux_reward")
+        .filter(live_tweets__gt=0)
+        .values_list("post_id", "bux_reward", "live_tweets")
     )
-    return {post_id: best_reward(base) for post_id, base in campaigns}
+    # A reader earns for each of the campaign's tweets still on X.
+    return {post_id: best_reward(base) * tweets for post_id, base, tweets in campaigns}

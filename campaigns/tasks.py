@@ -6,7 +6,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections
 
 from rewards.services.audit import MARK_TWEET_DELETED_TASK
 
-from .models import ShareCampaign
+from .models import CampaignTweet
 from .services.budget import mail_campaign_alert
 from .services.confirm import (
     ConfirmResult,
@@ -61,9 +61,11 @@ def send_campaign_alert_task(self: Task, alert_id: int) -> bool:
 @shared_task(name=MARK_TWEET_DELETED_TASK, acks_late=True)
 def mark_tweet_deleted_task(campaign_id: int, tweet_id: str) -> bool:
     """The audit after payout found the campaign's post `tweet_id` gone from X.
-    False when the campaign has another post by now (staff changed it)."""
-    campaign = ShareCampaign.objects.filter(pk=campaign_id, tweet_id=tweet_id).first()
-    if campaign is None:
+    False when the campaign no longer has that post (staff removed it)."""
+    tweet = CampaignTweet.objects.filter(
+        campaign_id=campaign_id, tweet_id=tweet_id
+    ).first()
+    if tweet is None:
         return False
-    mark_tweet_deleted(campaign)
+    mark_tweet_deleted(tweet)
     return True

@@ -10,12 +10,14 @@ from blockster.ratelimit import over_limit
 from posts.selectors import is_visible
 
 from .analytics import PRESSES, count_visitor, visitor_id
-from .models import ShareCampaign
+from .models import CampaignTweet, ShareCampaign
 from .selectors import campaign_box
 from .services.share import ShareOutcome, share_to_x
 
 # Share attempts a reader may make per minute; each one costs X API requests.
 SHARES_PER_MINUTE = 6
+
+CHOOSE_A_TWEET = "Choose one of this campaign's posts to retweet."
 
 
 def _is_htmx(request: HttpRequest) -> bool:
@@ -41,18 +43,35 @@ def _render_box(
 def _get_campaign_for_user(request: HttpRequest, campaign_id: int) -> ShareCampaign:
     """The campaign, if its post is one the user may see (drafts: staff only)."""
     campaign = get_object_or_404(
-        ShareCampaign.objects.select_related("post"), pk=campaign_id
+        ShareCampaign.objects.select_related("post").prefetch_related("tweets"),
+        pk=campaign_id,
     )
     if not is_visible(campaign.post, viewer=request.user):
         raise Http404("No such campaign")
     return campaign
 
 
+def _chosen_tweet(
+    request: HttpRequest, campaign: ShareCampaign
+) -> CampaignTweet | None:
+    """The campaign's tweet the form names (`tweet`, its id), or the campaign's
+    only tweet when the form names none; None when it names no tweet of this
+    campaign."""
+    tweets = list(campaign.tweets.all())
+    chosen = request.POST.get("tweet", "").strip()
+    if not chosen:
+        return tweets[0] if len(tweets) == 1 else None
+    return next((tweet for tweet in tweets if str(tweet.pk) == chosen), None)
+
+
 @require_POST
 def share(request: HttpRequest, campaign_id: int) -> HttpResponse:
     campaign = _get_campaign_for_user(request, campaign_id)
+    tweet = _chosen_tweet(request, campaign)
     if not request.user.is_authenticated:
         outcome, status = ShareOutcome(False, "Please log in to share"), 401
+    elif tweet is None:
+        outcome, status = ShareOutcome(False, CHOOSE_A_TWEET), 400
     elif over_limit("share", request.user.pk, limit=SHARES_PER_MINUTE):
         outcome, status = (
             ShareOutcome(
@@ -64,7 +83,7 @@ def share(request: HttpRequest, campaign_id: int) -> HttpResponse:
         count_visitor(
             PRESSES, campaign.pk, visitor_id(request), day=timezone.now().date()
         )
-        outcome, status = share_to_x(request.user, campaign), 200
+        outcome, status = share_to_x(request.user, campaign, tweet=tweet), 200
     if _is_htmx(request):
         return _render_box(request, campaign, outcome, status=status)
     level = messages.SUCCESS if outcome.ok else messages.ERROR

@@ -19,7 +19,9 @@ def is_visible(post: Post, *, viewer: User | AnonymousUser) -> bool:
 def get_visible_post(slug: str, *, viewer: User | AnonymousUser) -> Post | None:
     """The post if the viewer may read it: published, or a staff preview."""
     # The campaign rides along: the post page's share box needs it.
-    posts = Post.objects.select_related("author", "share_campaign")
+    posts = Post.objects.select_related("author", "share_campaign").prefetch_related(
+        "share_campaign__tweets"
+    )
     if not (viewer.is_authenticated and viewer.is_staff):
         posts = posts.filter(is_published=True)
     return posts.filter(slug=slug).first()

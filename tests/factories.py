@@ -88,23 +88,29 @@ def _campaign_tweet_url(campaign: Any) -> str:
 
 
 class CampaignFactory(factory.django.DjangoModelFactory[ShareCampaign]):
-    """An active campaign on a new post, made by `create_share_campaign`. Its tweet
-    is made up, or created in the sandbox given as `sandbox`."""
+    """An active campaign on a new post, made by `create_share_campaign`. Its
+    `tweets` tweets (one unless told) are made up, or created in the sandbox given
+    as `sandbox`; `tweet_url` or `tweet_urls` name them instead."""
 
     class Meta:
         model = ShareCampaign
 
     class Params:
         sandbox = None
+        tweets = 1
 
     post = factory.SubFactory(PostFactory)
-    tweet_url = factory.LazyAttribute(_campaign_tweet_url)
+    tweet_urls = factory.LazyAttribute(
+        lambda campaign: [_campaign_tweet_url(campaign) for _ in range(campaign.tweets)]
+    )
     bux_reward = Decimal("2")
 
     @classmethod
     def _create(
         cls, model_class: type[ShareCampaign], *, post: Post, **fields: Any
     ) -> ShareCampaign:
+        if fields.get("tweet_url") is not None:
+            fields.pop("tweet_urls")
         return create_share_campaign(post, **fields)
 
 
@@ -207,10 +213,12 @@ class RewardFactory(factory.django.DjangoModelFactory[ShareReward]):
 
     user = factory.SubFactory(UserFactory)
     campaign = factory.SubFactory(CampaignFactory)
+    # The campaign's first tweet unless told.
+    campaign_tweet = factory.LazyAttribute(lambda reward: reward.campaign.first_tweet)
     status = Status.PENDING
     bux_rewarded = Decimal("150")
     retweet_id = factory.LazyAttribute(
-        lambda reward: _after_pending(reward, reward.campaign.tweet_id) or ""
+        lambda reward: _after_pending(reward, reward.campaign_tweet.tweet_id) or ""
     )
     verified_at = factory.LazyAttribute(
         lambda reward: _after_pending(reward, timezone.now())
@@ -281,6 +289,7 @@ def bulk_rewards(campaign: ShareCampaign, count: int) -> None:
                 ShareReward(
                     user=user,
                     campaign=campaign,
+                    campaign_tweet=campaign.first_tweet,
                     x_connection=connection,
                     status=status,
                     bux_rewarded=Decimal(n % 90 + 10),

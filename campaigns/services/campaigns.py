@@ -1,9 +1,10 @@
-"""Share campaigns: creating them from a tweet URL, switching them on and off (one
+"""Share campaigns: creating them from tweet URLs, switching them on and off (one
 active campaign per tweet), and their statistics."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TypedDict
@@ -20,6 +21,7 @@ from ..models import (
     ACTIVE_TWEET_CONSTRAINT,
     MINTED_STATUSES,
     PLACE_HOLDING,
+    CampaignTweet,
     ShareCampaign,
     ShareReward,
 )
@@ -48,7 +50,8 @@ def parse_tweet_url(url: str) -> str:
 def create_share_campaign(
     post: Post,
     *,
-    tweet_url: str,
+    tweet_url: str | None = None,
+    tweet_urls: Sequence[str] = (),
     bux_reward: Decimal = Decimal("50"),
     is_active: bool = True,
     starts_at: datetime | None = None,
@@ -58,12 +61,15 @@ def create_share_campaign(
     bux_budget: Decimal | None = None,
     close_when_spent: bool = False,
     tweet: XTweetCard | None = None,
+    cards: Mapping[str, XTweetCard] | None = None,
 ) -> ShareCampaign:
-    """A campaign on `post`; `tweet`, the tweet as X shows it, fills its card."""
+    """A campaign on `post` sharing `tweet_url`, or the tweets of `tweet_urls` in
+    order. `tweet` (with `tweet_url`) or `cards` (by tweet id), the tweets as X
+    shows them, fill their cards."""
+    urls = [tweet_url] if tweet_url is not None else list(tweet_urls)
+    cards = dict(cards or {})
     campaign = ShareCampaign(
         post=post,
-        tweet_id=parse_tweet_url(tweet_url),
-        tweet_url=tweet_url.strip(),
         bux_reward=bux_reward,
         is_active=is_active,
         starts_at=starts_at,
@@ -73,24 +79,52 @@ def create_share_campaign(
         bux_budget=bux_budget,
         close_when_spent=close_when_spent,
     )
-    if tweet is not None:
-        apply_tweet_card(campaign, tweet)
-    if campaign.is_active and (
-        other := active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)
-    ):
-        raise tweet_in_use_error(other)
-    # The tweet id comes from the parsed URL, and its rule is checked above with
-    # the other campaign named.
-    campaign.full_clean(exclude=["tweet_id"])
+    tweets = new_campaign_tweets(urls)
+    if tweet is not None and len(tweets) == 1:
+        cards[tweets[0].tweet_id] = tweet
+    for new in tweets:
+        if new.tweet_id in cards:
+            apply_tweet_card(new, cards[new.tweet_id])
+    if campaign.is_active:
+        for new in tweets:
+            if other := active_campaign_for_tweet(new.tweet_id, other_than=campaign):
+                raise tweet_in_use_error(other)
+    campaign.full_clean()
     try:
         with transaction.atomic():
             campaign.save()
+            for new in tweets:
+                new.campaign = campaign
+            CampaignTweet.objects.bulk_create(tweets)
     except IntegrityError as error:
-        # Another campaign took the tweet after the check above.
+        # Another campaign took a tweet after the check above.
         if not violates_one_active_campaign_per_tweet(error):
             raise
-        raise tweet_taken_error(campaign) from None
+        campaign.pk = None
+        raise tweets_taken_error(campaign, [new.tweet_id for new in tweets]) from None
     return campaign
+
+
+def new_campaign_tweets(urls: Sequence[str]) -> list[CampaignTweet]:
+    """Unsaved tweets for these URLs, in order; ValidationError for a URL that is
+    not a post on X, for none at all, or for one post listed twice."""
+    if not urls:
+        raise ValidationError(
+            "Add the link of at least one post on X.", code="no_tweets"
+        )
+    tweets: list[CampaignTweet] = []
+    for position, url in enumerate(urls):
+        tweet_id = parse_tweet_url(url)
+        if any(earlier.tweet_id == tweet_id for earlier in tweets):
+            raise ValidationError(
+                "The post %(url)s is listed twice.",
+                code="tweet_listed_twice",
+                params={"url": url.strip()},
+            )
+        tweets.append(
+            CampaignTweet(position=position, tweet_id=tweet_id, tweet_url=url.strip())
+        )
+    return tweets
 
 
 def get_campaign_for_post(post: Post) -> ShareCampaign | None:
@@ -99,7 +133,7 @@ def get_campaign_for_post(post: Post) -> ShareCampaign | None:
 
 def set_campaign_active(campaign: ShareCampaign, *, active: bool) -> ShareCampaign:
     """Raises ValidationError, naming the other campaign, when activating would put
-    the tweet in two active campaigns."""
+    one of its tweets in two active campaigns."""
     try:
         with transaction.atomic():
             ShareCampaign.objects.filter(pk=campaign.pk).update(
@@ -108,7 +142,10 @@ def set_campaign_active(campaign: ShareCampaign, *, active: bool) -> ShareCampai
     except IntegrityError as error:
         if not violates_one_active_campaign_per_tweet(error):
             raise
-        raise tweet_taken_error(campaign) from None
+        tweet_ids = CampaignTweet.objects.filter(campaign=campaign).values_list(
+            "tweet_id", flat=True
+        )
+        raise tweets_taken_error(campaign, list(tweet_ids)) from None
     campaign.is_active = active
     return campaign
 
@@ -118,10 +155,11 @@ def active_campaign_for_tweet(
 ) -> ShareCampaign | None:
     """The active campaign with this tweet, other than the one being saved (the
     database allows one)."""
-    others = ShareCampaign.objects.filter(tweet_id=tweet_id, is_active=True)
+    others = CampaignTweet.objects.filter(tweet_id=tweet_id, campaign_is_active=True)
     if other_than.pk is not None:
-        others = others.exclude(pk=other_than.pk)
-    return others.select_related("post").first()
+        others = others.exclude(campaign_id=other_than.pk)
+    found = others.select_related("campaign__post").first()
+    return found.campaign if found is not None else None
 
 
 def tweet_in_use_error(other: ShareCampaign) -> ValidationError:
@@ -134,11 +172,15 @@ def tweet_in_use_error(other: ShareCampaign) -> ValidationError:
     )
 
 
-def tweet_taken_error(campaign: ShareCampaign) -> ValidationError:
-    """The error for a save the database refused under the one-active-campaign rule."""
-    other = active_campaign_for_tweet(campaign.tweet_id, other_than=campaign)
-    if other is not None:
-        return tweet_in_use_error(other)
+def tweets_taken_error(
+    campaign: ShareCampaign, tweet_ids: Sequence[str]
+) -> ValidationError:
+    """The error for a save the database refused under the one-active-campaign
+    rule: names the other campaign of the first of `tweet_ids` that has one."""
+    for tweet_id in tweet_ids:
+        other = active_campaign_for_tweet(tweet_id, other_than=campaign)
+        if other is not None:
+            return tweet_in_use_error(other)
     return ValidationError(
         "Another active campaign was using this tweet: try again.", code="tweet_in_use"
     )
@@ -188,9 +230,13 @@ def get_campaign_stats(campaign: ShareCampaign) -> CampaignStats:
 
 
 def places_taken(campaign: ShareCampaign) -> int:
-    return ShareReward.objects.filter(
-        campaign=campaign, status__in=PLACE_HOLDING
-    ).count()
+    """Readers holding a place: each counts once, however many tweets they shared."""
+    return (
+        ShareReward.objects.filter(campaign=campaign, status__in=PLACE_HOLDING)
+        .values("user_id")
+        .distinct()
+        .count()
+    )
 
 
 def is_campaign_full(campaign: ShareCampaign) -> bool:

@@ -2,19 +2,22 @@
 accepted: shared while it is confirmed on X (confirm.py), or verified at once when
 the campaign's policy does not confirm it; a verified share queues the mint.
 
-A reward is granted at most once: the (user, campaign) unique constraint claims the
-pair, the reader's row lock keeps one reward per reader and tweet, the campaign row
-lock keeps `max_participants`, and every status change is a conditional UPDATE from
-the status it expects. Claims held while X answers are leased (lease.py). A share
-that failed for want of a confirmation on X (ShareReward.can_retry) is reset into
-the reader's next claim: the pair's one row is claimed again. From verified on, the
-reward belongs to rewards.services (minting).
+A reward is granted at most once: the (user, campaign tweet) unique constraint
+claims the pair, the reader's row lock keeps one reward per reader and tweet across
+campaigns, the campaign row lock keeps `max_participants` (readers, each holding one
+place for all the campaign's tweets), and every status change is a conditional
+UPDATE from the status it expects. Claims held while X answers are leased
+(lease.py). A share that failed for want of a confirmation on X
+(ShareReward.can_retry) is reset into the reader's next claim: the pair's one row
+is claimed again. From verified on, the reward belongs to rewards.services
+(minting).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
 
@@ -31,7 +34,7 @@ from rewards.reasons import RETRYABLE_FAILURES
 from rewards.services import request_mint
 from social.models import XConnection
 
-from ..models import ShareCampaign, ShareReward
+from ..models import PLACE_HOLDING, CampaignTweet, ShareCampaign, ShareReward
 from .budget import BUDGET_SPENT_MESSAGE, campaign_usage, note_claim
 from .confirm_queue import request_confirmation
 
@@ -95,21 +98,34 @@ class PlaceLost(ShareRefused):
 
 
 def create_pending_reward(
-    user: User, campaign: ShareCampaign, x_connection: XConnection, *, amount: Decimal
+    user: User,
+    campaign: ShareCampaign,
+    x_connection: XConnection,
+    *,
+    amount: Decimal,
+    tweet: CampaignTweet | None = None,
 ) -> ShareReward:
-    """Claim the (user, campaign) pair and a place in the campaign.
+    """Claim the (user, tweet) pair, `tweet` being one of the campaign's (its first
+    unless told), and the reader's place in the campaign unless they hold one.
 
     Raises CampaignClosed, CampaignFull, BudgetSpent, BarredForUndoneShares,
     TweetAlreadyShared, AlreadyShared or ShareInProgress.
     """
+    tweet = tweet or campaign.first_tweet
     return _claim(
-        user.pk, campaign.pk, x_connection.pk, amount=amount, must_be_open=True
+        user.pk,
+        campaign.pk,
+        tweet.pk,
+        x_connection.pk,
+        amount=amount,
+        must_be_open=True,
     )
 
 
 def _claim(
     user_id: int,
     campaign_id: int,
+    tweet_id: int,
     x_connection_id: int | None,
     *,
     amount: Decimal | None,
@@ -134,7 +150,9 @@ def _claim(
                 .select_related("post")
                 .get(pk=campaign_id)
             )
-            existing, earlier = _readers_rewards(user_id, locked)
+            tweet = CampaignTweet.objects.get(pk=tweet_id, campaign_id=campaign_id)
+            mine = _readers_rewards(user_id, locked, tweet)
+            existing, earlier = mine.existing, mine.earlier
             if existing is not None and not existing.can_retry:
                 raise _already(existing)
             if must_be_open and (
@@ -142,7 +160,7 @@ def _claim(
             ):
                 raise CampaignClosed()
             usage = campaign_usage(locked)
-            if locked.is_full_with(usage.places):
+            if not mine.holds_place and locked.is_full_with(usage.places):
                 raise CampaignFull()
             if not usage.can_pay(locked, amount or Decimal("0")):
                 raise BudgetSpent()
@@ -154,31 +172,47 @@ def _claim(
                 reward = ShareReward.objects.create(
                     user_id=user_id,
                     campaign=locked,
+                    campaign_tweet=tweet,
                     x_connection_id=x_connection_id,
                     status=Status.PENDING,
                     bux_rewarded=amount,
                 )
-            note_claim(locked, usage, amount=amount or Decimal("0"))
+            note_claim(
+                locked,
+                usage,
+                amount=amount or Decimal("0"),
+                new_place=not mine.holds_place,
+            )
             sync_after_commit(reward)
             return reward
     except IntegrityError:
         existing = ShareReward.objects.filter(
-            user_id=user_id, campaign_id=campaign_id
+            user_id=user_id, campaign_tweet_id=tweet_id
         ).first()
         if existing is None:
             raise
         raise _already(existing) from None
 
 
+@dataclass(frozen=True)
+class ReadersRewards:
+    # The reader's reward for this tweet of this campaign.
+    existing: ShareReward | None
+    # Their first reward for the same tweet from another campaign.
+    earlier: ShareReward | None
+    # They hold a place in the campaign by a share of another of its tweets.
+    holds_place: bool
+
+
 def _readers_rewards(
-    user_id: int, campaign: ShareCampaign
-) -> tuple[ShareReward | None, ShareReward | None]:
-    """In one query: the reader's reward in this campaign, and their first reward
-    for the same tweet from another campaign (a share that failed for want of a
-    confirmation on X does not count: it earned nothing)."""
+    user_id: int, campaign: ShareCampaign, tweet: CampaignTweet
+) -> ReadersRewards:
+    """In one query, the reader's rewards in this campaign and for this tweet from
+    other campaigns (a share that failed for want of a confirmation on X does not
+    count there: it earned nothing)."""
     rewards = (
         ShareReward.objects.filter(user_id=user_id)
-        .filter(Q(campaign_id=campaign.pk) | Q(campaign__tweet_id=campaign.tweet_id))
+        .filter(Q(campaign_id=campaign.pk) | Q(campaign_tweet__tweet_id=tweet.tweet_id))
         .exclude(
             ~Q(campaign_id=campaign.pk),
             status=Status.FAILED,
@@ -188,12 +222,15 @@ def _readers_rewards(
         .order_by("pk")
     )
     existing = earlier = None
+    holds_place = False
     for reward in rewards:
-        if reward.campaign_id == campaign.pk:
+        if reward.campaign_tweet_id == tweet.pk:
             existing = reward
+        elif reward.campaign_id == campaign.pk:
+            holds_place = holds_place or reward.status in PLACE_HOLDING
         elif earlier is None:
             earlier = reward
-    return existing, earlier
+    return ReadersRewards(existing, earlier, holds_place)
 
 
 def _already(existing: ShareReward) -> AlreadyShared:
@@ -227,10 +264,11 @@ def _claim_again(
     if claimed != 1:
         raise ShareRefused()
     logger.info(
-        "reward %s of user %s on campaign %s claimed again after: %s",
+        "reward %s of user %s on campaign %s (tweet %s) claimed again after: %s",
         failed.pk,
         failed.user_id,
         failed.campaign_id,
+        failed.campaign_tweet_id,
         failed.failure_reason,
     )
     return ShareReward.objects.get(pk=failed.pk)
@@ -289,6 +327,7 @@ def _after_x_accepted(
         again = _claim(
             reward.user_id,
             reward.campaign_id,
+            reward.campaign_tweet_id,
             reward.x_connection_id,
             amount=reward.bux_rewarded,
             must_be_open=False,  # it was open when the reader shared

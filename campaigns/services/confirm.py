@@ -116,13 +116,13 @@ def confirm_share(
     """Look for a shared reward's retweet on the reader's X timeline once, and
     record what the look found."""
     reward = (
-        ShareReward.objects.select_related("campaign", "user")
+        ShareReward.objects.select_related("campaign", "campaign_tweet", "user")
         .filter(pk=reward_id)
         .first()
     )
     if reward is None or reward.status != Status.SHARED:
         return ConfirmAttempt(ConfirmResult.ALREADY_DONE)
-    if reward.campaign.tweet_deleted_at is not None:
+    if reward.campaign_tweet.tweet_deleted_at is not None:
         # Its retweet left X with the post: nothing to look for.
         return _post_deleted(reward)
     connection = get_x_connection_for_user(reward.user)
@@ -146,7 +146,7 @@ def confirm_share(
         except XApiError as error:
             return _x_failed(reward, error)
         if post_deleted:
-            mark_tweet_deleted(reward.campaign)
+            mark_tweet_deleted(reward.campaign_tweet)
             return _post_deleted(reward)
     if post_id is None or (like_seen is False and not _last_look(reward)):
         # The like lags as the retweet does: looked for again while looks remain.
@@ -171,14 +171,14 @@ def _look(
         post_id = client.find_retweet(
             token,
             connection.x_user_id,
-            reward.campaign.tweet_id,
+            reward.campaign_tweet.tweet_id,
             max_results=settings.X_VERIFY_TIMELINE_POSTS,
         )
         if post_id is None or not (settings.X_VERIFY_LIKES and reward.liked):
             return post_id, None
         try:
             return post_id, client.find_like(
-                token, connection.x_user_id, reward.campaign.tweet_id
+                token, connection.x_user_id, reward.campaign_tweet.tweet_id
             )
         except XApiError as error:
             if not error.permanent or isinstance(error, XUnauthorized):
@@ -198,7 +198,7 @@ def _post_gone(reward: ShareReward, client: XApiClient) -> bool:
     try:
         # The post is read to judge a share: the spend is the confirmation's.
         with spending_for(campaign.pk, purpose=Purpose.VERIFY):
-            client.get_tweet_card(campaign.tweet_id)
+            client.get_tweet_card(reward.campaign_tweet.tweet_id)
     except XNotFound:
         return True
     except XApiError as error:

@@ -36,7 +36,7 @@ from social.x_api import (
     XUnauthorized,
 )
 
-from ..models import ShareCampaign, ShareReward
+from ..models import CampaignTweet, ShareCampaign, ShareReward
 from ..policy import campaign_policy
 from .budget import reward_amount
 from .claim import (
@@ -81,9 +81,15 @@ class ShareOutcome:
 
 
 def share_to_x(
-    user: User, campaign: ShareCampaign, *, client: XApiClient | None = None
+    user: User,
+    campaign: ShareCampaign,
+    *,
+    tweet: CampaignTweet | None = None,
+    client: XApiClient | None = None,
 ) -> ShareOutcome:
-    """Retweet (and like) the campaign's tweet for the user, and grant the reward."""
+    """Retweet (and like) one of the campaign's tweets (its first unless told) for
+    the user, and grant the reward."""
+    tweet = tweet or campaign.first_tweet
     connection = get_x_connection_for_user(user)
     if connection is None:
         return ShareOutcome(
@@ -94,12 +100,14 @@ def share_to_x(
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
     if current_sharing_pause() is not None:
         return ShareOutcome(False, SHARING_PAUSED_MESSAGE)
-    if campaign.tweet_deleted_at is not None:
+    if tweet.tweet_deleted_at is not None:
         return ShareOutcome(False, TWEET_DELETED_MESSAGE)
     # The connection row is loaded already: its score is the multiplier.
     amount = reward_amount(campaign, x_multiplier(connection.x_score))
     try:
-        reward = create_pending_reward(user, campaign, connection, amount=amount)
+        reward = create_pending_reward(
+            user, campaign, connection, amount=amount, tweet=tweet
+        )
     except AlreadyShared as refused:
         return ShareOutcome(False, refused.user_message, reward=refused.reward)
     except ShareRefused as refused:
@@ -110,7 +118,7 @@ def share_to_x(
     # connection that died during the call.
     try:
         with hold_claim(reward), spending_for(campaign.pk):
-            result = _retweet_and_like(connection, campaign, client)
+            result = _retweet_and_like(connection, campaign, tweet, client)
     except XReconnectRequired as error:
         retry_if_connection_dropped(delete_share_reward, reward)
         return ShareOutcome(False, error.user_message, reconnect=True)
@@ -121,13 +129,14 @@ def share_to_x(
     except XNotFound:
         # X has no such tweet any more: its author deleted it after the launch.
         retry_if_connection_dropped(delete_share_reward, reward)
-        retry_if_connection_dropped(mark_tweet_deleted, campaign)
+        retry_if_connection_dropped(mark_tweet_deleted, tweet)
         return ShareOutcome(False, TWEET_DELETED_MESSAGE)
     except XApiError as error:
         retry_if_connection_dropped(delete_share_reward, reward)
         logger.info(
-            "share of campaign %s by user %s failed: %s",
+            "share of campaign %s (tweet %s) by user %s failed: %s",
             campaign.pk,
+            tweet.tweet_id,
             user.pk,
             error.detail,
         )
@@ -145,7 +154,7 @@ def share_to_x(
         reward = retry_if_connection_dropped(
             mark_shared if confirm else verify_share_reward,
             reward,
-            retweet_id=campaign.tweet_id,
+            retweet_id=tweet.tweet_id,
             liked=result.liked,
         )
     except AlreadyShared as refused:
@@ -164,13 +173,16 @@ def share_message(reward: ShareReward) -> str:
 
 
 def _retweet_and_like(
-    connection: XConnection, campaign: ShareCampaign, client: XApiClient | None
+    connection: XConnection,
+    campaign: ShareCampaign,
+    tweet: CampaignTweet,
+    client: XApiClient | None,
 ) -> ShareResult:
     client = client or XApiClient.from_settings()
     connection = maybe_refresh_token(connection, client=client)
     like = campaign.request_like and settings.X_LIKES_ENABLED
     result = client.retweet_and_like(
-        get_access_token(connection), connection.x_user_id, campaign.tweet_id, like=like
+        get_access_token(connection), connection.x_user_id, tweet.tweet_id, like=like
     )
     if result.like_error is not None:
         logger.info(

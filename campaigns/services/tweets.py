@@ -16,7 +16,7 @@ from social.x_api import (
     XUnauthorized,
 )
 
-from ..models import ShareCampaign
+from ..models import CampaignTweet
 
 logger = logging.getLogger(__name__)
 
@@ -54,14 +54,14 @@ def read_campaign_tweet(
         ) from None
 
 
-def apply_tweet_card(campaign: ShareCampaign, card: XTweetCard) -> None:
-    """Copy the card onto the campaign (TWEET_CARD_FIELDS), not saved."""
-    campaign.tweet_text = card.text
-    campaign.tweet_author_name = card.author_name[:50]
-    campaign.tweet_author_username = card.author_username[:50]
-    campaign.tweet_posted_at = card.created_at
-    # A tweet read just now is on X, whatever became of the one before it.
-    campaign.tweet_deleted_at = None
+def apply_tweet_card(tweet: CampaignTweet, card: XTweetCard) -> None:
+    """Copy the card onto the campaign's tweet (TWEET_CARD_FIELDS), not saved."""
+    tweet.tweet_text = card.text
+    tweet.tweet_author_name = card.author_name[:50]
+    tweet.tweet_author_username = card.author_username[:50]
+    tweet.tweet_posted_at = card.created_at
+    # A tweet read just now is on X, whatever became of it before.
+    tweet.tweet_deleted_at = None
 
 
 TWEET_CARD_FIELDS = (
@@ -73,17 +73,17 @@ TWEET_CARD_FIELDS = (
 )
 
 
-def mark_tweet_deleted(campaign: ShareCampaign) -> ShareCampaign:
-    """X answered "not found" for the campaign's tweet (a retweet of it, or the read
+def mark_tweet_deleted(tweet: CampaignTweet) -> CampaignTweet:
+    """X answered "not found" for a campaign's tweet (a retweet of it, or the read
     of it before a share's missing retweet is judged): its author deleted it.
-    Recorded once; shares are refused from then on."""
+    Recorded once; shares of it are refused from then on."""
     now = timezone.now()
-    updated = ShareCampaign.objects.filter(
-        pk=campaign.pk, tweet_id=campaign.tweet_id, tweet_deleted_at__isnull=True
-    ).update(tweet_deleted_at=now, updated_at=now)
-    campaign.tweet_deleted_at = campaign.tweet_deleted_at or now
+    updated = CampaignTweet.objects.filter(
+        pk=tweet.pk, tweet_deleted_at__isnull=True
+    ).update(tweet_deleted_at=now)
+    tweet.tweet_deleted_at = tweet.tweet_deleted_at or now
     if updated:
         logger.warning(
-            "campaign %s: tweet %s is no longer on X", campaign.pk, campaign.tweet_id
+            "campaign %s: tweet %s is no longer on X", tweet.campaign_id, tweet.tweet_id
         )
-    return campaign
+    return tweet

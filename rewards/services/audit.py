@@ -35,7 +35,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from blockster.queueing import send_task_or_log
-from campaigns.models import ShareCampaign, ShareReward
+from campaigns.models import CampaignTweet, ShareReward
 from social.models import XConnection
 from social.services import (
     XReconnectRequired,
@@ -99,14 +99,14 @@ def rewards_to_audit() -> QuerySet[ShareReward]:
 def audit_rewarded_shares(*, client: XApiClient | None = None) -> AuditResult:
     result = AuditResult(read=0, kept=0, undone=0, skipped=0, post_deleted=0)
     budget = settings.X_AUDIT_READS_PER_RUN
-    due = rewards_to_audit().select_related("campaign", "user__x_connection")
+    due = rewards_to_audit().select_related("campaign_tweet", "user__x_connection")
     client = client or XApiClient.from_settings()
-    # Campaign id -> whether X no longer shows its post, read once per run.
+    # Campaign tweet id -> whether X no longer shows the post, read once per run.
     posts_gone: dict[int, bool] = {}
     for reward in due[:budget]:
         if result["read"] >= budget:
             break
-        if reward.campaign.tweet_deleted_at is not None:
+        if reward.campaign_tweet.tweet_deleted_at is not None:
             result["post_deleted"] += _mark_audited(reward, note=POST_DELETED_NOTE)
             continue
         try:
@@ -123,55 +123,58 @@ def audit_rewarded_shares(*, client: XApiClient | None = None) -> AuditResult:
         if still_there:
             result["kept"] += _mark_audited(reward)
             continue
-        campaign = reward.campaign
-        if campaign.pk not in posts_gone:
+        tweet = reward.campaign_tweet
+        if tweet.pk not in posts_gone:
             # Not found: a deleted post takes every retweet of it along, so the
             # post is read before the reader is judged.
             try:
-                posts_gone[campaign.pk] = _post_gone(campaign, client)
+                posts_gone[tweet.pk] = _post_gone(tweet, client)
             except XCreditsDepleted:
                 logger.warning("audit stopped: X credits are depleted")
                 break
             except XApiError as error:
                 logger.info(
-                    "audit of reward %s postponed: campaign %s's post not read: %s",
+                    "audit of reward %s postponed: campaign %s's post %s not read: %s",
                     reward.pk,
-                    campaign.pk,
+                    tweet.campaign_id,
+                    tweet.tweet_id,
                     error.detail,
                 )
                 result["skipped"] += 1
                 continue
             finally:
                 result["read"] += 1
-            if posts_gone[campaign.pk]:
-                _mark_campaign_post_deleted(campaign)
-        if posts_gone[campaign.pk]:
+            if posts_gone[tweet.pk]:
+                _mark_campaign_post_deleted(tweet)
+        if posts_gone[tweet.pk]:
             result["post_deleted"] += _mark_audited(reward, note=POST_DELETED_NOTE)
         else:
             result["undone"] += mark_undone(reward)
     return result
 
 
-def _post_gone(campaign: ShareCampaign, client: XApiClient) -> bool:
+def _post_gone(tweet: CampaignTweet, client: XApiClient) -> bool:
     """Whether X no longer shows the campaign's post, read with the app's token
     (its author deleted it). X failing raises: nothing is judged."""
     # The post is read to judge a share: the spend is the audit's.
-    with spending_for(campaign.pk, purpose=Purpose.VERIFY):
+    with spending_for(tweet.campaign_id, purpose=Purpose.VERIFY):
         try:
-            client.get_tweet_card(campaign.tweet_id)
+            client.get_tweet_card(tweet.tweet_id)
         except XNotFound:
             return True
     return False
 
 
-def _mark_campaign_post_deleted(campaign: ShareCampaign) -> None:
+def _mark_campaign_post_deleted(tweet: CampaignTweet) -> None:
     logger.warning(
-        "audit: campaign %s's post %s is no longer on X", campaign.pk, campaign.tweet_id
+        "audit: campaign %s's post %s is no longer on X",
+        tweet.campaign_id,
+        tweet.tweet_id,
     )
     send_task_or_log(
         MARK_TWEET_DELETED_TASK,
-        campaign.pk,
-        campaign.tweet_id,
+        tweet.campaign_id,
+        tweet.tweet_id,
         catch_up="the next run reads the post again and sends it again",
     )
 
@@ -183,7 +186,7 @@ def _look(reward: ShareReward, connection: XConnection, client: XApiClient) -> b
         found = client.find_retweet(
             get_access_token(connection),
             connection.x_user_id,
-            reward.campaign.tweet_id,
+            reward.campaign_tweet.tweet_id,
             post_id=reward.retweet_post_id,
         )
     return found is not None
