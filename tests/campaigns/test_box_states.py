@@ -87,7 +87,7 @@ def test_a_share_left_sharing_in_another_tab_polls_until_it_resolves(
     assert POLLS in box_of(client, reward)
 
     ShareReward.objects.filter(pk=reward.pk).update(
-        status="verified", retweet_id=reward.campaign.tweet_id
+        status="verified", retweet_id=reward.campaign.first_tweet.tweet_id
     )
 
     box = box_of(client, reward)

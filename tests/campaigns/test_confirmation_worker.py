@@ -71,7 +71,7 @@ def test_the_worker_fails_a_retweet_undone_before_it_was_seen(
     assert reward is not None
     assert wait_for(lambda: timeline_reads(sandbox) > 0)
 
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
     sandbox.clear_faults()
 
     assert wait_for(lambda: status_of(reward) == Status.FAILED)

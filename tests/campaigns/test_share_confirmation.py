@@ -75,7 +75,7 @@ def test_a_retweet_undone_before_confirmation_is_never_minted_and_the_reader_is_
     connect_x(reader, "reader")
     reward = shared_reward(reader, campaign)
 
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
 
     assert looks(reward, 4) == [
         ConfirmResult.LOOK_AGAIN,
@@ -101,7 +101,7 @@ def test_after_not_found_the_reader_shares_again_on_the_same_row(
     campaign = sandbox_campaign_factory(max_participants=1)
     connect_x(reader, "reader")
     first = shared_reward(reader, campaign)
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
     looks(first, 3)
 
     again = shared_reward(reader, campaign)
@@ -123,7 +123,7 @@ def test_a_share_confirming_when_its_post_is_deleted_fails_for_that_reason(
     reward = shared_reward(reader, campaign)
 
     # The author deletes the post: as on X, the reader's retweet goes with it.
-    assert sandbox.delete_tweet(campaign.tweet_id) == 1
+    assert sandbox.delete_tweet(campaign.first_tweet.tweet_id) == 1
     before = sandbox.requests(limit=0)["by_route"]
 
     assert looks(reward, 3) == [
@@ -135,8 +135,8 @@ def test_a_share_confirming_when_its_post_is_deleted_fails_for_that_reason(
     assert reward.status == Status.FAILED
     assert reward.failure_reason == POST_DELETED_ON_X
     assert not reward.can_retry and sandbox.mints() == []
-    campaign.refresh_from_db()
-    assert campaign.tweet_deleted_at is not None
+    campaign.first_tweet.refresh_from_db()
+    assert campaign.first_tweet.tweet_deleted_at is not None
     # One read of the post with the app's token, before the last look judged.
     after = sandbox.requests(limit=0)["by_route"]
     assert after["GET /2/tweets/:id"]["requests"] == (
@@ -158,7 +158,7 @@ def test_a_share_of_a_post_known_deleted_fails_without_reading_x(
     campaign = sandbox_campaign_factory()
     connect_x(reader, "reader")
     reward = shared_reward(reader, campaign)
-    mark_tweet_deleted(campaign)
+    mark_tweet_deleted(campaign.first_tweet)
     before = sandbox.requests(limit=0)["total_requests"]
 
     assert looks(reward, 1) == [ConfirmResult.POST_DELETED]
@@ -179,7 +179,7 @@ def test_a_failed_share_frees_its_place(
     refused = share_to_x(other_user, campaign)
     assert not refused.ok and "maximum number of participants" in refused.message
 
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
     looks(reward, 3)
 
     assert share_to_x(other_user, campaign).ok
@@ -281,7 +281,7 @@ def test_a_look_that_read_an_older_row_writes_nothing(
     campaign = sandbox_campaign_factory()
     connect_x(reader, "reader")
     reward = shared_reward(reader, campaign)
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
     sandbox.fault(TIMELINE, hang=1.5)
     results: list[ConfirmResult] = []
     slow = threading.Thread(
@@ -414,7 +414,7 @@ def test_with_likes_confirmed_a_like_not_seen_is_recorded_as_not_made(
     assert reward.liked
     earned = reward.bux_rewarded
     if like_taken_back:
-        sandbox.undo_like("reader", campaign.tweet_id)
+        sandbox.undo_like("reader", campaign.first_tweet.tweet_id)
 
     results = looks(reward, settings.X_VERIFY_ATTEMPTS)
 
@@ -439,7 +439,7 @@ def test_likes_are_not_confirmed_by_default(
     campaign = sandbox_campaign_factory()
     connect_x(reader, "reader")
     reward = shared_reward(reader, campaign)
-    sandbox.undo_like("reader", campaign.tweet_id)
+    sandbox.undo_like("reader", campaign.first_tweet.tweet_id)
 
     assert looks(reward, 1) == [ConfirmResult.CONFIRMED]
 

@@ -51,12 +51,14 @@ def test_the_box_shows_the_personal_amount_and_sharing_earns_it(
     reward = ShareReward.objects.get(user=reader, campaign=campaign)
     assert reward.status == "verified"
     assert reward.bux_rewarded == Decimal("99")
-    assert reward.retweet_id == campaign.tweet_id
+    assert reward.retweet_id == campaign.first_tweet.tweet_id
     assert reward.liked is True
     assert reward.x_connection_id == connection.pk
     assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 1
-    assert [r["tweet_id"] for r in sandbox.retweets()] == [campaign.tweet_id]
-    assert [r["tweet_id"] for r in sandbox.likes()] == [campaign.tweet_id]
+    assert [r["tweet_id"] for r in sandbox.retweets()] == [
+        campaign.first_tweet.tweet_id
+    ]
+    assert [r["tweet_id"] for r in sandbox.likes()] == [campaign.first_tweet.tweet_id]
 
 
 def test_without_javascript_the_form_post_redirects_with_a_message(
@@ -190,7 +192,7 @@ def test_a_retweet_made_earlier_on_x_counts_as_done(
     ]
     sandbox.http.post(
         f"/2/users/{connection.x_user_id}/retweets",
-        json={"tweet_id": campaign.tweet_id},
+        json={"tweet_id": campaign.first_tweet.tweet_id},
         headers={"Authorization": f"Bearer {token}"},
     ).raise_for_status()
 

@@ -141,7 +141,7 @@ def test_a_claim_freed_while_x_answered_is_claimed_again_and_earns(
     assert (reward.status, reward.bux_rewarded, reward.retweet_id) == (
         "verified",
         20,
-        campaign.tweet_id,
+        campaign.first_tweet.tweet_id,
     )
     assert ShareCampaign.objects.get(pk=campaign.pk).total_shares == 1
     assert len(sandbox.retweets()) == 1

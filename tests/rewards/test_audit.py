@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import SecurityEvent, User
-from campaigns.models import ShareCampaign, ShareReward
+from campaigns.models import CampaignTweet, ShareReward
 from campaigns.services import get_campaign_stats, share_to_x
 from campaigns.services.confirm import confirm_share
 from campaigns.services.tweets import mark_tweet_deleted
@@ -47,7 +47,7 @@ def test_a_retweet_undone_after_payout_is_marked_undone_by_the_audit(
     connect_x(reader, "reader", score=10)
     reward = paid_share(reader, campaign)
 
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
     result = audit_rewarded_shares()
 
     # The timeline, then the campaign's post (still on X: the reader took it back).
@@ -87,7 +87,7 @@ def test_retweets_gone_with_their_deleted_post_are_not_held_against_readers(
     connect_x(second)
     rewards = [paid_share(reader, campaign), paid_share(second, campaign)]
     # The author deletes the post: as on X, both retweets go with it.
-    assert sandbox.delete_tweet(campaign.tweet_id) == 2
+    assert sandbox.delete_tweet(campaign.first_tweet.tweet_id) == 2
 
     result = audit_rewarded_shares()
 
@@ -111,7 +111,9 @@ def test_retweets_gone_with_their_deleted_post_are_not_held_against_readers(
     assert sandbox.undone_retweets() == []
     # The campaign is marked deleted by its own service, on the worker.
     assert wait_for(
-        lambda: ShareCampaign.objects.get(pk=campaign.pk).tweet_deleted_at is not None
+        lambda: (
+            CampaignTweet.objects.get(campaign=campaign).tweet_deleted_at is not None
+        )
     )
     client.force_login(reader)
     box = page_text(client.get(f"/campaigns/{campaign.pk}/box"))
@@ -125,8 +127,8 @@ def test_shares_of_a_post_known_deleted_are_audited_without_reading_x(
     campaign = sandbox_campaign_factory()
     connect_x(reader, "reader")
     reward = paid_share(reader, campaign)
-    sandbox.delete_tweet(campaign.tweet_id)
-    mark_tweet_deleted(campaign)
+    sandbox.delete_tweet(campaign.first_tweet.tweet_id)
+    mark_tweet_deleted(campaign.first_tweet)
     before = sandbox.requests(limit=0)["total_requests"]
 
     assert audit_rewarded_shares()["post_deleted"] == 1
@@ -184,7 +186,7 @@ def test_x_failing_postpones_the_audit(
     campaign = sandbox_campaign_factory()
     connect_x(reader, "reader")
     reward = paid_share(reader, campaign)
-    sandbox.undo_retweet("reader", campaign.tweet_id)
+    sandbox.undo_retweet("reader", campaign.first_tweet.tweet_id)
     sandbox.fault(TIMELINE, status=503, times=3)
 
     assert audit_rewarded_shares()["skipped"] == 1
