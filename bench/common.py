@@ -263,13 +263,30 @@ def campaign_on_new_tweet(
     sandbox: Sandbox, author: User, title: str, **fields: Any
 ) -> ShareCampaign:
     """A published post with a campaign (`fields`) on a new sandbox tweet."""
+    return campaign_on_new_tweets(sandbox, author, title, count=1, **fields)
+
+
+def campaign_on_new_tweets(
+    sandbox: Sandbox, author: User, title: str, *, count: int, **fields: Any
+) -> ShareCampaign:
+    """A published post with a campaign (`fields`) on `count` new sandbox tweets,
+    in order (a thread: its announcement, then the follow-ups)."""
     from django.utils import timezone
     from django.utils.text import slugify
 
     from campaigns.services import create_share_campaign
     from posts.models import Post
 
-    tweet = sandbox.create_tweet(f"{title}: read and earn BUX.")
+    if count < 1:
+        raise ValueError("a campaign holds at least one tweet")
+    urls = [
+        sandbox.create_tweet(
+            f"{title}: read and earn BUX."
+            if number == 1
+            else f"{title}, part {number}: more to read, more BUX."
+        )["url"]
+        for number in range(1, count + 1)
+    ]
     post = Post.objects.create(
         title=title,
         slug=slugify(title),
@@ -278,7 +295,7 @@ def campaign_on_new_tweet(
         is_published=True,
         published_at=timezone.now(),
     )
-    return create_share_campaign(post, tweet_url=tweet["url"], **fields)
+    return create_share_campaign(post, tweet_urls=urls, **fields)
 
 
 def _defaulted(model: Any, given: str) -> tuple[str, str, list[Any]]:
@@ -310,26 +327,28 @@ POST_COLUMNS = (
     "title, slug, body, is_published, published_at, created_at, updated_at, author_id"
 )
 CAMPAIGN_COLUMNS = (
-    "tweet_id, tweet_url, bux_reward, request_like, is_active, close_when_spent,"
-    " total_shares, created_at, updated_at, post_id"
+    "bux_reward, request_like, is_active, close_when_spent, total_shares,"
+    " created_at, updated_at, post_id"
 )
+TWEET_COLUMNS = "position, tweet_id, tweet_url, campaign_id"
 REWARD_COLUMNS = (
     "status, retweet_id, liked, bux_rewarded, failure_reason, verified_at,"
     " rewarded_at, tx_hash, mint_attempts, needs_operator, waiting_for_wallet,"
-    " created_at, updated_at, campaign_id, user_id"
+    " created_at, updated_at, campaign_id, campaign_tweet_id, user_id"
 )
 
 
 def create_rewards(
     users: int, campaigns: int, *, first_user_rewarded: bool = False
 ) -> int:
-    """`users` × `campaigns` ShareReward rows in every status (a quarter each),
-    generated inside PostgreSQL; with `first_user_rewarded`, every row of the first
-    user is rewarded (a full activity feed). Returns the first user's id."""
+    """`users` × `campaigns` ShareReward rows in every status (a quarter each), on
+    campaigns of one tweet each, generated inside PostgreSQL; with
+    `first_user_rewarded`, every row of the first user is rewarded (a full activity
+    feed). Returns the first user's id."""
     from django.db import connection
 
     from accounts.models import User
-    from campaigns.models import ShareCampaign, ShareReward
+    from campaigns.models import CampaignTweet, ShareCampaign, ShareReward
     from posts.models import Post
 
     statuses = "(ARRAY['pending','verified','rewarded','failed'])[mod(n, 4) + 1]"
@@ -360,9 +379,15 @@ def create_rewards(
         more, cast, params = _defaulted(ShareCampaign, CAMPAIGN_COLUMNS)
         cursor.execute(
             f"INSERT INTO campaigns_sharecampaign ({CAMPAIGN_COLUMNS}{more})"  # noqa: S608
-            " SELECT (1865000000000000000 + id)::text,"
+            f" SELECT 50, true, true, false, 0, now(), now(), id{cast} FROM posts_post",
+            params,
+        )
+        more, cast, params = _defaulted(CampaignTweet, TWEET_COLUMNS)
+        cursor.execute(
+            f"INSERT INTO campaigns_campaigntweet ({TWEET_COLUMNS}{more})"  # noqa: S608
+            " SELECT 0, (1865000000000000000 + id)::text,"
             " 'https://x.com/BlocksterCom/status/' || (1865000000000000000 + id),"
-            f" 50, true, true, false, 0, now(), now(), id{cast} FROM posts_post",
+            f" id{cast} FROM campaigns_sharecampaign",
             params,
         )
         more, cast, params = _defaulted(ShareReward, REWARD_COLUMNS)
@@ -374,12 +399,12 @@ def create_rewards(
             " CASE WHEN status = 'pending' THEN NULL ELSE at END,"
             " CASE WHEN status = 'rewarded' THEN at + interval '1 minute' END,"
             " CASE WHEN status = 'rewarded' THEN '0x' || lpad(to_hex(n), 64, '0') END,"
-            f" 0, false, false, at, at, cid, uid{cast}"
+            f" 0, false, false, at, at, cid, tid, uid{cast}"
             f" FROM (SELECT *, {status} AS status,"
             " now() - n * interval '1 second' AS at"
-            " FROM (SELECT u.id AS uid, c.id AS cid, c.tweet_id, %s AS first_uid,"
-            " row_number() OVER (ORDER BY c.id, u.id) AS n"
-            " FROM accounts_user u CROSS JOIN campaigns_sharecampaign c) pairs"
+            " FROM (SELECT u.id AS uid, t.campaign_id AS cid, t.id AS tid, t.tweet_id,"
+            " %s AS first_uid, row_number() OVER (ORDER BY t.campaign_id, u.id) AS n"
+            " FROM accounts_user u CROSS JOIN campaigns_campaigntweet t) pairs"
             ") rows",
             [*params, first_uid],
         )

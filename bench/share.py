@@ -126,7 +126,7 @@ def _readers(accounts: list[dict[str, Any]]) -> list[tuple[int, str]]:
 def _campaign(handle: Sandbox, author: User, n: int) -> tuple[int, str]:
     """A new tweet with a campaign on a new post: (campaign id, tweet id)."""
     campaign = campaign_on_new_tweet(handle, author, f"Share bench {n}")
-    return campaign.pk, campaign.tweet_id
+    return campaign.pk, campaign.first_tweet.tweet_id
 
 
 def _share(base: str, cookie: str, campaign_id: int) -> tuple[float, bool, str]:
