@@ -107,17 +107,52 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name="CampaignTweet",
             fields=[
-                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
                 ("position", models.PositiveSmallIntegerField(default=0)),
                 ("tweet_id", models.CharField(max_length=19)),
                 ("tweet_url", models.URLField(max_length=300)),
                 ("tweet_text", models.TextField(blank=True, editable=False)),
-                ("tweet_author_name", models.CharField(blank=True, editable=False, max_length=50)),
-                ("tweet_author_username", models.CharField(blank=True, editable=False, max_length=50)),
-                ("tweet_posted_at", models.DateTimeField(blank=True, editable=False, null=True)),
-                ("tweet_deleted_at", models.DateTimeField(blank=True, editable=False, null=True, verbose_name="tweet deleted on X")),
-                ("campaign_is_active", models.BooleanField(default=True, editable=False)),
-                ("campaign", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="tweets", to="campaigns.sharecampaign")),
+                (
+                    "tweet_author_name",
+                    models.CharField(blank=True, editable=False, max_length=50),
+                ),
+                (
+                    "tweet_author_username",
+                    models.CharField(blank=True, editable=False, max_length=50),
+                ),
+                (
+                    "tweet_posted_at",
+                    models.DateTimeField(blank=True, editable=False, null=True),
+                ),
+                (
+                    "tweet_deleted_at",
+                    models.DateTimeField(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        verbose_name="tweet deleted on X",
+                    ),
+                ),
+                (
+                    "campaign_is_active",
+                    models.BooleanField(default=True, editable=False),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tweets",
+                        to="campaigns.sharecampaign",
+                    ),
+                ),
             ],
             options={"ordering": ["position", "pk"]},
         ),
@@ -132,13 +167,22 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="sharereward",
             name="campaign_tweet",
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name="rewards", to="campaigns.campaigntweet"),
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="rewards",
+                to="campaigns.campaigntweet",
+            ),
         ),
         migrations.RunPython(tweets_from_campaigns, migrations.RunPython.noop),
         migrations.AlterField(
             model_name="sharereward",
             name="campaign_tweet",
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="rewards", to="campaigns.campaigntweet"),
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="rewards",
+                to="campaigns.campaigntweet",
+            ),
         ),
         migrations.RemoveConstraint(
             model_name="sharereward", name="campaigns_one_reward_per_user"
@@ -163,6 +207,18 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(migrations.RunPython.noop, campaigns_from_first_tweets),
+        # A default for the two required columns, so that going back can add them
+        # to existing rows before the first tweets are copied into them.
+        migrations.AlterField(
+            model_name="sharecampaign",
+            name="tweet_id",
+            field=models.CharField(default="", max_length=19),
+        ),
+        migrations.AlterField(
+            model_name="sharecampaign",
+            name="tweet_url",
+            field=models.URLField(default="", max_length=300),
+        ),
         *(
             migrations.RemoveField(model_name="sharecampaign", name=name)
             for name in TWEET_FIELDS
