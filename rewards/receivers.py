@@ -17,6 +17,7 @@ from campaigns.models import ShareReward
 from social.models import XConnection
 
 from .mirror.multipliers import sync_user_multiplier_quietly
+from .mirror.schema import RewardRef
 from .mirror.write import record_failure, sync_share_rewards
 
 
@@ -48,14 +49,15 @@ def mirror_x_disconnect(
 
 def _mirror_disconnect(user_id: int) -> None:
     sync_user_multiplier_quietly(user_id)
-    pairs = list(
-        ShareReward.objects.filter(
+    refs = [
+        RewardRef(*ids)
+        for ids in ShareReward.objects.filter(
             user_id=user_id, x_connection__isnull=True
-        ).values_list("user_id", "campaign_id")
-    )
-    if not pairs:
+        ).values_list("user_id", "campaign_id", "campaign_tweet_id")
+    ]
+    if not refs:
         return
     try:
-        sync_share_rewards(pairs)
+        sync_share_rewards(refs)
     except REDIS_ERRORS as error:
         record_failure(f"the share rewards of user {user_id}", error)

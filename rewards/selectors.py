@@ -49,6 +49,7 @@ class DatabaseActivity:
 
     def __getitem__(self, window: slice) -> list[FeedEntry]:
         rows = self.rewards.select_related("campaign__post").only(
+            "campaign_tweet",
             "campaign__post__title",
             "campaign__post__slug",
             "status",

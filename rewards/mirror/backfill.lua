@@ -1,10 +1,11 @@
 -- The backfill's writes for many rows in one call: the state write_reward (the live
--- path) leaves in the users' slots, with fewer commands. Every writer changes a
--- pair's hash and feed entry together (MULTI/EXEC or one script call), so the
--- stored status says whether the pair has a feed entry to replace: a new pair needs
--- no removals. `by_user` writes are grouped: one ZADD per user with every member of
+-- path) leaves in the users' slots, with fewer commands. A row is one reward: a
+-- reader's share of one campaign tweet, keyed by user, campaign and campaign tweet.
+-- Every writer changes a reward's hash and feed entry together (MULTI/EXEC or one
+-- script call), so the stored status says whether the reward has a feed entry to
+-- replace: a new reward needs no removals. `by_user` writes are grouped: one ZADD per user with every member of
 -- the call, which leaves about two commands per row (HMGET, HSET) plus one per user.
--- Each user's totals move, in the same call, by what their pairs' hashes held before
+-- Each user's totals move, in the same call, by what their rewards' hashes held before
 -- and hold now (one HINCRBY per user and status). The campaign indexes are another
 -- slot's, written by campaign_index.lua.
 --
@@ -74,10 +75,13 @@ end
 
 for i, row in ipairs(rows) do
   local user, campaign = int(row[col.user_id]), int(row[col.campaign_id])
+  local tweet = int(row[col.campaign_tweet_id])
   local status, rewarded, entry = row[col.status], row[col.rewarded_at], entries[i]
   local created = row[col.created_at]
-  local key = t.hash[1] .. user .. t.hash[2] .. campaign .. t.hash[3]
-  local item = t.member[1] .. user .. t.member[2] .. campaign .. t.member[3]
+  local key = t.hash[1] .. user .. t.hash[2] .. campaign .. t.hash[3] .. tweet
+    .. t.hash[4]
+  local item = t.member[1] .. user .. t.member[2] .. campaign .. t.member[3] .. tweet
+    .. t.member[4]
   local feed = t.feed[1] .. user .. t.feed[2]
   local stored = redis.call('HMGET', key, 'status', 'bux_rewarded')
   local old = stored[1]
@@ -103,8 +107,8 @@ for i, row in ipairs(rows) do
   add(t.by_user[1] .. user .. t.by_user[2], created, item)
   if feed_statuses[old] and (entry == '' or
       tonumber(redis.call('ZSCORE', feed, entry)) ~= rewarded) then
-    -- The pair's entry changed: remove the old one, found by its prefix.
-    local prefix = t.entry[1] .. campaign .. t.entry[2]
+    -- The reward's entry changed: remove the old one, found by its prefix.
+    local prefix = t.entry[1] .. campaign .. t.entry[2] .. tweet .. t.entry[3]
     for _, stale in ipairs(redis.call('ZRANGE', feed, 0, -1)) do
       if stale ~= entry and string.sub(stale, 1, #prefix) == prefix then
         redis.call('ZREM', feed, stale)

@@ -29,7 +29,7 @@ from campaigns.models import ShareReward
 from .built import mark_built
 from .legacy import remove_previous_layout
 from .multipliers import restore_user_multipliers
-from .scan import orphaned_hash_pairs
+from .scan import stray_hashes
 from .schema import (
     BUX_PLACES,
     COLUMNS,
@@ -159,11 +159,12 @@ def _rows() -> QuerySet[ShareReward, tuple[Any, ...]]:
 
 
 def _batches(batch_size: int) -> Iterator[list[tuple]]:
-    """The backfill's rows by user (the unique index's order, so a user's rows, one
-    slot's work on a cluster, arrive together), `batch_size` at a time, from one
-    server-side cursor. The ORM builds the query; its per-value converters are
-    skipped, since every column already comes out as the type the script needs."""
-    order = ("user_id", "campaign_id")
+    """The backfill's rows by user (the unique index's order, user and campaign
+    tweet, so a user's rows, one slot's work on a cluster, arrive together),
+    `batch_size` at a time, from one server-side cursor. The ORM builds the query;
+    its per-value converters are skipped, since every column already comes out as
+    the type the script needs."""
+    order = ("user_id", "campaign_tweet_id")
     sql, params = _rows().order_by(*order).query.sql_with_params()
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
@@ -186,15 +187,17 @@ def _layout() -> str:
     """The script's ARGV[1]: the columns in row order and the pieces the keys,
     members and feed-entry prefixes are built from, taken from the key functions
     themselves (called with marker values), so the script writes the same keys."""
-    user, campaign = "<user-id>", "<campaign-id>"
+    user, campaign, tweet = "<user-id>", "<campaign-id>", "<tweet-id>"
     layout = {
         "columns": COLUMNS,
-        "hash": _cut(share_reward_key(user, campaign), user, campaign),
-        "member": _cut(member(user, campaign), user, campaign),
+        "hash": _cut(share_reward_key(user, campaign, tweet), user, campaign, tweet),
+        "member": _cut(member(user, campaign, tweet), user, campaign, tweet),
         "by_user": _cut(by_user_key(user), user),
         "feed": _cut(activity_feed_key(user), user),
         "totals": _cut(user_totals_key(user), user),
-        "entry": _cut(feed_entry_prefix(feed_entry_id(campaign)), campaign),
+        "entry": _cut(
+            feed_entry_prefix(feed_entry_id(campaign, tweet)), campaign, tweet
+        ),
         "places": BUX_PLACES,
         "feed_statuses": FEED_STATUSES,
     }
@@ -204,11 +207,13 @@ def _layout() -> str:
 def _entries(chunk: list[tuple]) -> list[str]:
     """Each row's feed entry, built by the live path's encoder; "" unless the row is
     rewarded."""
-    campaign, retweet, status = _AT["campaign_id"], _AT["retweet_id"], _AT["status"]
+    campaign, tweet = _AT["campaign_id"], _AT["campaign_tweet_id"]
+    retweet, status = _AT["retweet_id"], _AT["status"]
     amount, rewarded, tx_hash = _AT["bux_rewarded"], _AT["rewarded_at"], _AT["tx_hash"]
     return [
         encode_feed_entry(
             row[campaign],
+            row[tweet],
             str(row[amount]),
             row[retweet],
             row[tx_hash],
@@ -277,19 +282,27 @@ def _campaign_members(batch: list[tuple], positions: list[int]) -> str:
     """A campaign's `by_campaign` entries of this batch, as the index script takes
     them: JSON [[created_at, member], ...]."""
     user, campaign, created = _AT["user_id"], _AT["campaign_id"], _AT["created_at"]
+    tweet = _AT["campaign_tweet_id"]
     return json.dumps(
         [
-            [batch[at][created], member(batch[at][user], batch[at][campaign])]
+            [
+                batch[at][created],
+                member(batch[at][user], batch[at][campaign], batch[at][tweet]),
+            ]
             for at in positions
         ]
     )
 
 
 def prune_orphaned_rewards(*, batch_size: int = DEFAULT_BATCH_SIZE) -> int:
-    """Remove the hash, index and feed entries of pairs that have no row."""
+    """Remove the hash, index and feed entries of rewards that have no row. (Hashes
+    of the previous (user, campaign) layout are the repair's: it rewrites their
+    users whole, totals included.)"""
     removed = 0
-    for orphans in orphaned_hash_pairs(batch_size=batch_size):
-        # Re-read under WATCH: a row created since the SCAN is written, not removed.
-        sync_share_rewards(orphans)
-        removed += len(orphans)
+    for found in stray_hashes(batch_size=batch_size):
+        if found.orphans:
+            # Re-read under WATCH: a row created since the SCAN is written, not
+            # removed.
+            sync_share_rewards(found.orphans)
+            removed += len(found.orphans)
     return removed

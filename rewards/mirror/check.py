@@ -7,12 +7,15 @@ Two passes, both streamed in batches so memory stays flat:
 - Redis → PostgreSQL: SCAN the hashes, indexes, feeds and multipliers for entries
   whose row (or score) no longer exists, on every primary of a cluster.
 
-Each user's totals hash is compared with the sums of their rows.
+Each user's totals hash is compared with the sums of their rows. What is left of the
+previous (user, campaign) layout (hashes, index members and feed entries of a pair,
+built markers) is counted as drift of its own kind.
 
-Repair rewrites the users of the drifted pairs (and of drifted totals) whole through
-`sync_user_rewards`, which re-reads their rows under WATCH and sets their totals from
-those rows in the same MULTI/EXEC: a pair changed since the check read it is written
-as it is now, never as the check saw it.
+Repair rewrites the users of the drifted rewards (of drifted totals, and of
+previous-layout leftovers) whole through `sync_user_rewards`, which re-reads their
+rows under WATCH, removes the previous layout's keys and sets their totals from
+those rows in the same MULTI/EXEC: a reward changed since the check read it is
+written as it is now, never as the check saw it.
 """
 
 from __future__ import annotations
@@ -29,28 +32,35 @@ from social.models import XConnection
 
 from .built import mark_built
 from .multipliers import sync_user_multipliers, x_scores_for_users
-from .scan import iter_reward_batches, orphaned_hash_pairs, scan_keys
+from .scan import iter_reward_batches, scan_keys, stray_hashes
 from .schema import (
     FEED_STATUSES,
     X_SHARE_ENTRY_PREFIX,
+    RewardRef,
     RewardRow,
     activity_feed_key,
     by_campaign_key,
     by_user_key,
     feed_entry,
-    feed_entry_campaign,
+    feed_entry_tweet,
     key_pattern,
     member,
     parse_member,
+    parse_previous_member,
+    previous_feed_entry_campaign,
+    previous_member,
+    previous_mirror_built_pattern,
     reward_hash,
+    reward_ref,
     share_reward_key,
+    strip_prefix,
     tagged_id,
     totals_hash,
     user_multipliers_key,
     user_totals_key,
 )
 from .topology import run_ids
-from .write import DEFAULT_BATCH_SIZE, existing_pairs, sync_user_rewards
+from .write import DEFAULT_BATCH_SIZE, existing_refs, sync_user_rewards
 
 KINDS = {
     "missing_hash": "missing hashes",
@@ -61,6 +71,7 @@ KINDS = {
     "activity_feed": "activity_feed drift",
     "totals": "user_totals drift",
     "multiplier": "multiplier drift",
+    "previous_layout": "previous (user, campaign) keys",
 }
 EXAMPLES_PER_KIND = 3
 
@@ -75,6 +86,7 @@ class MirrorReport:
     repaired_rewards: int = 0
     repaired_totals: int = 0
     repaired_multipliers: int = 0
+    removed_previous: int = 0
 
     def add(self, kind: str, example: str) -> None:
         self.drift[kind] += 1
@@ -99,6 +111,7 @@ class MirrorReport:
             "repaired_rewards": self.repaired_rewards,
             "repaired_totals": self.repaired_totals,
             "repaired_multipliers": self.repaired_multipliers,
+            "removed_previous": self.removed_previous,
         }
 
     def lines(self) -> list[str]:
@@ -121,6 +134,11 @@ class MirrorReport:
                 f"entry each), {self.repaired_totals:,} users' totals and "
                 f"{self.repaired_multipliers:,} multipliers."
             )
+            if self.removed_previous:
+                lines.append(
+                    "Removed the previous (user, campaign) layout's keys of "
+                    f"{self.removed_previous:,} pairs and built markers."
+                )
         else:
             lines.append(
                 f"Drift found: {self.drift_found:,}. "
@@ -164,24 +182,39 @@ class _Checker:
     def __init__(self, report: MirrorReport, batch_size: int) -> None:
         self.report, self.batch_size = report, batch_size
         self.client = get_mirror_redis()
-        self.drifted: set[tuple[int, int]] = set()
+        self.drifted: set[RewardRef] = set()
         self.drifted_totals: set[int] = set()
+        # (user, campaign) pairs of the previous layout found in this batch.
+        self.previous: set[tuple[int, int]] = set()
 
-    def _drift(self, kind: str, pair: tuple[int, int], example: str) -> None:
+    def _drift(self, kind: str, ref: RewardRef, example: str) -> None:
         self.report.add(kind, example)
-        self.drifted.add(pair)
+        self.drifted.add(ref)
+
+    def _previous(self, pair: tuple[int, int], example: str) -> None:
+        self.report.add("previous_layout", example)
+        self.previous.add(pair)
 
     def _mend(self) -> None:
-        """Rewrite the users of this batch's drifted pairs and totals whole (when
-        repairing): their pairs, and their totals from their rows."""
-        if self.report.repair and (self.drifted or self.drifted_totals):
-            users = sorted({user for user, _ in self.drifted} | self.drifted_totals)
+        """Rewrite the users of this batch's drifted rewards, totals and previous
+        layout's leftovers whole (when repairing): their rewards, their totals
+        from their rows, and the previous layout's keys removed."""
+        if self.report.repair and (
+            self.drifted or self.drifted_totals or self.previous
+        ):
+            users = sorted(
+                {ref.user_id for ref in self.drifted}
+                | self.drifted_totals
+                | {user for user, _ in self.previous}
+            )
             for chunk in _chunks(users, max(1, self.batch_size // 50)):
-                sync_user_rewards(chunk, self.drifted)
+                sync_user_rewards(chunk, self.drifted, self.previous)
             self.report.repaired_rewards += len(self.drifted)
             self.report.repaired_totals += len(self.drifted_totals)
+            self.report.removed_previous += len(self.previous)
         self.drifted.clear()
         self.drifted_totals.clear()
+        self.previous.clear()
 
     # --- PostgreSQL → Redis ---------------------------------------------------------
 
@@ -189,7 +222,7 @@ class _Checker:
         # Ordered by user so a user's rows arrive together; the last user of a batch
         # may continue in the next one, so their whole-user checks wait for it.
         waiting: list[RewardRow] = []
-        order = ("user_id", "campaign_id")
+        order = ("user_id", "campaign_tweet_id")
         for batch in iter_reward_batches(self.batch_size, order_by=order):
             self.report.rows_checked += len(batch)
             self._check_row_keys(batch)
@@ -203,28 +236,26 @@ class _Checker:
         self._mend()
 
     def _check_row_keys(self, rows: list[RewardRow]) -> None:
-        items = [member(row.user_id, row.campaign_id) for row in rows]
+        refs = [reward_ref(row) for row in rows]
         with self.client.pipeline(transaction=False) as pipe:
-            for row, item in zip(rows, items, strict=True):
-                pipe.hgetall(share_reward_key(row.user_id, row.campaign_id))
-                pipe.zscore(by_campaign_key(row.campaign_id), item)
+            for ref in refs:
+                pipe.hgetall(share_reward_key(*ref))
+                pipe.zscore(by_campaign_key(ref.campaign_id), member(*ref))
             replies = pipe.execute()
-        for index, row in enumerate(rows):
+        for index, (row, ref) in enumerate(zip(rows, refs, strict=True)):
             stored, campaign_score = replies[2 * index : 2 * index + 2]
-            self._compare_row(row, items[index], stored)
-            pair = (row.user_id, row.campaign_id)
+            self._compare_row(row, ref, stored)
             if not _close(campaign_score, row.created_at.timestamp()):
-                self._drift("by_campaign", pair, f"{items[index]} score")
+                self._drift("by_campaign", ref, f"{member(*ref)} score")
 
-    def _compare_row(self, row: RewardRow, item: str, stored: dict) -> None:
-        pair = (row.user_id, row.campaign_id)
+    def _compare_row(self, row: RewardRow, ref: RewardRef, stored: dict) -> None:
         expected = reward_hash(row)
         if not stored:
-            self._drift("missing_hash", pair, f"share_reward:{item}")
+            self._drift("missing_hash", ref, f"share_reward:{member(*ref)}")
         elif stored != expected:
             changed = sorted(set(stored.items()) ^ set(expected.items()))
             fields = ", ".join(dict.fromkeys(name for name, _ in changed))
-            self._drift("stale_hash", pair, f"share_reward:{item} ({fields})")
+            self._drift("stale_hash", ref, f"share_reward:{member(*ref)} ({fields})")
 
     def _check_users(self, rows: list[RewardRow]) -> None:
         by_user: dict[int, list[RewardRow]] = {}
@@ -257,14 +288,17 @@ class _Checker:
         self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
     ) -> None:
         expected = {
-            member(row.user_id, row.campaign_id): row.created_at.timestamp()
-            for row in rows
+            member(*reward_ref(row)): row.created_at.timestamp() for row in rows
         }
         for item in expected.keys() | actual.keys():
             if not _close(actual.get(item), expected.get(item)):
-                pair = parse_member(item)
-                if pair is not None:
-                    self._drift("by_user", pair, f"by_user:{user_id} {item}")
+                self._by_user_drift(user_id, item, f"by_user:{user_id} {item}")
+
+    def _by_user_drift(self, user_id: int, item: str, example: str) -> None:
+        if (ref := parse_member(item)) is not None:
+            self._drift("by_user", ref, example)
+        elif (pair := parse_previous_member(item)) is not None:
+            self._previous(pair, example)
 
     def _compare_feed(
         self, user_id: int, rows: list[RewardRow], actual: dict[str, float]
@@ -280,12 +314,15 @@ class _Checker:
                 self._feed_drift(user_id, entry)
 
     def _feed_drift(self, user_id: int, entry: str) -> None:
-        campaign = feed_entry_campaign(entry)
-        if campaign is not None:
-            example = f"activity_feed:{user_id} x_share:{campaign}"
-            self._drift("activity_feed", (user_id, campaign), example)
+        if (tweet := feed_entry_tweet(entry)) is not None:
+            example = f"activity_feed:{user_id} x_share:{tweet[0]}:{tweet[1]}"
+            self._drift("activity_feed", RewardRef(user_id, *tweet), example)
             return
-        # An entry whose pair cannot be read cannot be re-synced: remove it as is.
+        if (campaign := previous_feed_entry_campaign(entry)) is not None:
+            example = f"activity_feed:{user_id} x_share:{campaign}"
+            self._previous((user_id, campaign), example)
+            return
+        # An entry whose reward cannot be read cannot be re-synced: remove it as is.
         self.report.add("activity_feed", f"activity_feed:{user_id} unreadable entry")
         if self.report.repair:
             self.client.zrem(activity_feed_key(user_id), entry)
@@ -294,23 +331,26 @@ class _Checker:
     # --- Redis → PostgreSQL ---------------------------------------------------------
 
     def check_orphans(self) -> None:
-        for orphans in orphaned_hash_pairs(batch_size=self.batch_size):
-            for pair in orphans:
-                example = f"share_reward:{member(*pair)}"
-                self._drift("orphaned_hash", pair, example)
+        for found in stray_hashes(batch_size=self.batch_size):
+            for ref in found.orphans:
+                self._drift("orphaned_hash", ref, f"share_reward:{member(*ref)}")
+            for pair in found.previous:
+                self._previous(pair, f"share_reward:{previous_member(*pair)}")
             self._mend()
         pattern = key_pattern("share_rewards", "by_campaign", "{campaign:*")
         for keys in scan_keys(self.client, pattern, count=self.batch_size):
             for key in keys:
                 items = (item for item, _ in self.client.zscan_iter(key, count=1000))
                 campaign = tagged_id(key, "campaign")
-                self._check_members("by_campaign", items, str(campaign))
+                self._check_members("by_campaign", items, campaign)
         self._check_users_without_rows()
+        self._check_previous_markers()
 
     def _check_members(
-        self, kind: str, items: Iterator[str], campaign: str | None = None
+        self, kind: str, items: Iterator[str], campaign: int | None = None
     ) -> None:
-        """Index members whose pair has no row (or sit under the wrong campaign)."""
+        """Index members whose reward has no row (or sit under the wrong
+        campaign), and members of the previous layout."""
         chunk: list[str] = []
         for item in items:
             chunk.append(item)
@@ -320,17 +360,24 @@ class _Checker:
         self._check_member_chunk(kind, chunk, campaign)
 
     def _check_member_chunk(
-        self, kind: str, items: list[str], campaign: str | None
+        self, kind: str, items: list[str], campaign: int | None
     ) -> None:
-        pairs = {item: parse_member(item) for item in items}
-        valid = [pair for pair in pairs.values() if pair is not None]
-        existing = existing_pairs(valid) if valid else set()
-        for item, pair in pairs.items():
-            misplaced = campaign is not None and item.partition(":")[2] != campaign
-            if pair is None:
-                self.report.add(kind, f"unreadable member {item!r}")
-            elif pair not in existing or misplaced:
-                self._drift(kind, pair, f"{item} has no row" if not misplaced else item)
+        refs = {item: parse_member(item) for item in items}
+        valid = [ref for ref in refs.values() if ref is not None]
+        existing = existing_refs(valid) if valid else set()
+        for item, ref in refs.items():
+            if ref is None:
+                if (pair := parse_previous_member(item)) is not None:
+                    self._previous(pair, f"{kind}:{pair[1]} {item}")
+                else:
+                    self.report.add(kind, f"unreadable member {item!r}")
+                continue
+            misplaced = campaign is not None and ref.campaign_id != campaign
+            if ref not in existing or misplaced:
+                self._drift(kind, ref, f"{item} has no row" if not misplaced else item)
+            if misplaced and campaign is not None and self.report.repair:
+                # Rewriting the reward writes its own campaign's index, not this one.
+                self.client.zrem(by_campaign_key(campaign), item)
         self._mend()
 
     def _check_users_without_rows(self) -> None:
@@ -366,11 +413,24 @@ class _Checker:
         items = (item for item, _ in self.client.zscan_iter(key, count=1000))
         for item in items:
             if kind == "by_user":
-                pair = parse_member(item)
-                if pair is not None:
-                    self._drift(kind, pair, f"by_user:{user_id} {item} has no row")
+                example = f"by_user:{user_id} {item} has no row"
+                self._by_user_drift(user_id, item, example)
             elif item.startswith(X_SHARE_ENTRY_PREFIX):
                 self._feed_drift(user_id, item)
+
+    def _check_previous_markers(self) -> None:
+        """The previous layout's built markers (today's are named for the per-tweet
+        layout): nothing reads them; the repair deletes them."""
+        pattern = previous_mirror_built_pattern()
+        for keys in scan_keys(self.client, pattern, count=self.batch_size):
+            for key in keys:
+                self.report.add("previous_layout", strip_prefix(key))
+            if self.report.repair:
+                # One key a command: on a cluster the markers are in many slots.
+                with self.client.pipeline(transaction=False) as pipe:
+                    for key in keys:
+                        pipe.delete(key)
+                    self.report.removed_previous += sum(pipe.execute())
 
     # --- Multipliers ----------------------------------------------------------------
 

@@ -2,9 +2,15 @@
 `by_status` and `by_rewarded_at` indexes, one `mirror:built` marker) to today's
 (the totals are rebuilt by the backfill from the rows, so the old ones just go):
 run by `sync_share_rewards_to_redis --prune` after the backfill has written the new
-keys (docs/mirror.md, "Moving from the previous layout"). What other writers kept in
+keys (docs/mirror.md, "Moving from the untagged layout"). What other writers kept in
 the old keys moves with them: entries of other kinds in a feed, multipliers other
 than `x_multiplier`. Safe to re-run: the new keys are written before the old ones go.
+
+The keys of the (user, campaign) layout that came between (hash-tagged, one reward
+per reader and campaign) are not this module's: they share today's key patterns and
+the users' totals, so the check counts them as drift and the repair removes them
+while it rewrites their users whole (check.py; docs/mirror.md, "Moving from the
+(user, campaign) layout").
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from .schema import (
 from .topology import Pipe
 from .write import DEFAULT_BATCH_SIZE
 
-# The previous layout's keys, after the prefix: an id right after the last colon
+# The untagged layout's keys, after the prefix: an id right after the last colon
 # (today's keys have a hash tag there).
 DROPPED = (
     ("share_reward", "[0-9]*"),

@@ -5,11 +5,18 @@ cluster. Memory stays flat however many rewards there are."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from blockster.redis_client import MirrorClient, get_mirror_redis
 
-from .schema import RewardRow, key_pattern, share_reward_pair
-from .write import DEFAULT_BATCH_SIZE, existing_pairs, reward_rows
+from .schema import (
+    RewardRef,
+    RewardRow,
+    key_pattern,
+    previous_share_reward_pair,
+    share_reward_ref,
+)
+from .write import DEFAULT_BATCH_SIZE, existing_refs, reward_rows
 
 
 def iter_reward_batches(
@@ -43,15 +50,23 @@ def scan_keys(
         yield keys
 
 
-def orphaned_hash_pairs(
-    *, batch_size: int = DEFAULT_BATCH_SIZE
-) -> Iterator[list[tuple[int, int]]]:
-    """Pairs that have a `share_reward` hash in Redis but no row, per SCAN batch."""
+class HashBatch(NamedTuple):
+    """One SCAN batch of `share_reward` hashes that should not be there: rewards
+    with no row, and (user, campaign) pairs of the previous layout."""
+
+    orphans: list[RewardRef]
+    previous: list[tuple[int, int]]
+
+
+def stray_hashes(*, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[HashBatch]:
+    """The `share_reward` hashes in Redis whose reward has no row, or that are of
+    the previous (user, campaign) layout, per SCAN batch (one existence query
+    each)."""
     pattern = key_pattern("share_reward", "{user:*")
     for keys in scan_keys(get_mirror_redis(), pattern, count=batch_size):
-        pairs = [pair for key in keys if (pair := share_reward_pair(key))]
-        if pairs:
-            existing = existing_pairs(pairs)
-            orphans = [pair for pair in pairs if pair not in existing]
-            if orphans:
-                yield orphans
+        refs = [ref for key in keys if (ref := share_reward_ref(key))]
+        existing = existing_refs(refs) if refs else set()
+        orphans = [ref for ref in refs if ref not in existing]
+        previous = [p for key in keys if (p := previous_share_reward_pair(key))]
+        if orphans or previous:
+            yield HashBatch(orphans, previous)

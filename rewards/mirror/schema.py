@@ -30,6 +30,7 @@ class RewardRow(NamedTuple):
     id: int
     user_id: int
     campaign_id: int
+    campaign_tweet_id: int
     x_connection_id: int | None
     retweet_id: str
     status: str
@@ -103,17 +104,42 @@ def user_multipliers_key(user_id: int | str) -> str:
     return _key("user_multipliers", user_tag(user_id))
 
 
-def share_reward_key(user_id: int | str, campaign_id: int | str) -> str:
-    return _key("share_reward", user_tag(user_id), campaign_id)
+class RewardRef(NamedTuple):
+    """Which mirrored reward a key, index member or feed entry is of: a reader's
+    reward for one tweet of a campaign (ShareReward is unique per user and
+    campaign_tweet; the campaign is always the tweet's)."""
+
+    user_id: int
+    campaign_id: int
+    campaign_tweet_id: int
 
 
-def share_reward_pair(key: str) -> tuple[int, int] | None:
-    """The (user, campaign) of a `share_reward` hash's key; None if malformed."""
-    user = tagged_id(key, "user")
-    campaign = key.rpartition("}:")[2]
-    if user is None or not campaign.isdigit():
+def reward_ref(reward: ShareReward | RewardRow) -> RewardRef:
+    return RewardRef(reward.user_id, reward.campaign_id, reward.campaign_tweet_id)
+
+
+def _ids(text: str, count: int) -> tuple[int, ...] | None:
+    """`count` decimal ids joined by ":"; None for anything else."""
+    parts = text.split(":")
+    if len(parts) != count or not all(part.isdigit() for part in parts):
         return None
-    return user, int(campaign)
+    return tuple(int(part) for part in parts)
+
+
+def share_reward_key(
+    user_id: int | str, campaign_id: int | str, campaign_tweet_id: int | str
+) -> str:
+    return _key("share_reward", user_tag(user_id), campaign_id, campaign_tweet_id)
+
+
+def share_reward_ref(key: str) -> RewardRef | None:
+    """The reward of a `share_reward` hash's key; None if malformed (or a key of
+    the previous layout, `previous_share_reward_pair`)."""
+    user = tagged_id(key, "user")
+    ids = _ids(key.rpartition("}:")[2], 2)
+    if user is None or ids is None:
+        return None
+    return RewardRef(user, *ids)
 
 
 def by_user_key(user_id: int | str) -> str:
@@ -136,24 +162,62 @@ def user_totals_key(user_id: int | str) -> str:
 
 def mirror_built_key(tag: str) -> str:
     """The built marker of the slot range whose first slot `tag` hashes to (see
-    built.py); one key on a single server."""
-    return _key("mirror", "built", "{" + tag + "}")
+    built.py); one key on a single server. Named for the per-tweet layout, so a
+    mirror still in the previous layout counts as not built."""
+    return _key("mirror", "built", "per_tweet", "{" + tag + "}")
 
 
 def rebuild_requested_key() -> str:
     return _key("mirror", "rebuild_requested")
 
 
-def member(user_id: int | str, campaign_id: int | str) -> str:
+def member(
+    user_id: int | str, campaign_id: int | str, campaign_tweet_id: int | str
+) -> str:
+    return f"{user_id}:{campaign_id}:{campaign_tweet_id}"
+
+
+def parse_member(value: str) -> RewardRef | None:
+    """`{user_id}:{campaign_id}:{campaign_tweet_id}` back to a RewardRef; None for
+    anything malformed (or a member of the previous layout)."""
+    ids = _ids(value, 3)
+    return RewardRef(*ids) if ids is not None else None
+
+
+# --- The previous layout --------------------------------------------------------------
+# Before campaigns had several tweets, a reward was mirrored per (user, campaign):
+# `share_reward:{user:<id>}:<campaign_id>`, members `<user_id>:<campaign_id>`, feed
+# entries `x_share:<campaign_id>`, markers `mirror:built:{<slot tag>}`. The check
+# counts what is left of them as drift and the repair removes it (docs/mirror.md,
+# "Moving from the (user, campaign) layout"); these build and read them for that.
+
+
+def previous_share_reward_key(user_id: int | str, campaign_id: int | str) -> str:
+    return _key("share_reward", user_tag(user_id), campaign_id)
+
+
+def previous_share_reward_pair(key: str) -> tuple[int, int] | None:
+    """The (user, campaign) of a previous layout's `share_reward` key, else None."""
+    user = tagged_id(key, "user")
+    ids = _ids(key.rpartition("}:")[2], 1)
+    if user is None or ids is None:
+        return None
+    return user, ids[0]
+
+
+def previous_member(user_id: int | str, campaign_id: int | str) -> str:
     return f"{user_id}:{campaign_id}"
 
 
-def parse_member(value: str) -> tuple[int, int] | None:
-    """`{user_id}:{campaign_id}` back to ints; None for anything malformed."""
-    user, _, campaign = value.partition(":")
-    if not (user.isdigit() and campaign.isdigit()):
-        return None
-    return int(user), int(campaign)
+def parse_previous_member(value: str) -> tuple[int, int] | None:
+    """The (user, campaign) of a previous layout's index member, else None."""
+    ids = _ids(value, 2)
+    return (ids[0], ids[1]) if ids is not None else None
+
+
+def previous_mirror_built_pattern() -> str:
+    """A SCAN pattern for the previous layout's built markers."""
+    return key_pattern("mirror", "built", "{*")
 
 
 # --- The hash -------------------------------------------------------------------------
@@ -256,27 +320,46 @@ class FeedEntry(ShareActivity):
     retweet_url: str | None
 
 
-def feed_entry_id(campaign_id: int | str) -> str:
+def feed_entry_id(campaign_id: int | str, campaign_tweet_id: int | str) -> str:
+    return f"{X_SHARE}:{campaign_id}:{campaign_tweet_id}"
+
+
+def previous_feed_entry_id(campaign_id: int | str) -> str:
+    """An entry id of the previous (user, campaign) layout."""
     return f"{X_SHARE}:{campaign_id}"
 
 
 def feed_entry_prefix(entry_id: str) -> str:
     """How every feed entry for `entry_id` begins. Entries are JSON objects whose
-    first key is "id", so the entries of one (user, campaign) pair can be found and
-    removed without knowing their other fields (which change with the row)."""
+    first key is "id", so the entries of one reward can be found and removed without
+    knowing their other fields (which change with the row). The closing quote and
+    comma are part of it: `x_share:1:2` never matches `x_share:1:23`'s entries."""
     return '{"id":' + json.dumps(entry_id) + ","
 
 
-# How every X-share entry begins, whatever its campaign.
-X_SHARE_ENTRY_PREFIX = feed_entry_prefix(feed_entry_id("")).removesuffix('",')
+# How every X-share entry begins, whatever its reward.
+X_SHARE_ENTRY_PREFIX = '{"id":' + json.dumps(X_SHARE + ":").removesuffix('"')
 
 
-def feed_entry_campaign(entry: str) -> int | None:
-    """The campaign of an X-share entry, read from its prefix; None if unreadable."""
+def _entry_ids(entry: str, count: int) -> tuple[int, ...] | None:
     if not entry.startswith(X_SHARE_ENTRY_PREFIX):
         return None
-    campaign = entry.removeprefix(X_SHARE_ENTRY_PREFIX).partition('"')[0]
-    return int(campaign) if campaign.isdigit() else None
+    head, closed, _ = entry.removeprefix(X_SHARE_ENTRY_PREFIX).partition('",')
+    return _ids(head, count) if closed else None
+
+
+def feed_entry_tweet(entry: str) -> tuple[int, int] | None:
+    """The (campaign, campaign tweet) of an X-share entry, read from its prefix;
+    None if unreadable (or an entry of the previous layout)."""
+    ids = _entry_ids(entry, 2)
+    return (ids[0], ids[1]) if ids is not None else None
+
+
+def previous_feed_entry_campaign(entry: str) -> int | None:
+    """The campaign of a previous layout's X-share entry (`x_share:<campaign_id>`),
+    else None."""
+    ids = _entry_ids(entry, 1)
+    return ids[0] if ids is not None else None
 
 
 @lru_cache(maxsize=10_000)
@@ -288,6 +371,7 @@ def post_url(slug: str) -> str:
 
 def encode_feed_entry(
     campaign_id: int | str,
+    campaign_tweet_id: int | str,
     amount: str,
     retweet_id: str | None,
     tx_hash: str | None,
@@ -307,7 +391,7 @@ def encode_feed_entry(
     retweet_id = retweet_id or None
     return json.dumps(
         {
-            "id": feed_entry_id(campaign_id),
+            "id": feed_entry_id(campaign_id, campaign_tweet_id),
             "type": X_SHARE,
             "label": X_SHARE_LABEL,
             "amount": amount,
@@ -340,6 +424,7 @@ def feed_entry(reward: ShareReward | RewardRow) -> str:
         title, slug = reward.post_title, reward.post_slug
     return encode_feed_entry(
         reward.campaign_id,
+        reward.campaign_tweet_id,
         str(reward.bux_rewarded),
         reward.retweet_id,
         reward.tx_hash,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -18,6 +19,7 @@ def expected_hash(reward: ShareReward) -> dict[str, str]:
         "id": str(reward.pk),
         "user_id": str(reward.user_id),
         "campaign_id": str(reward.campaign_id),
+        "campaign_tweet_id": str(reward.campaign_tweet_id),
         "status": reward.status,
         "bux_rewarded": str(reward.bux_rewarded),
         "created_at": unix(reward.created_at),
@@ -40,7 +42,7 @@ def test_backfill_from_empty_redis_matches_postgresql_key_by_key(many_rewards, r
     assert result == {"total": 2000, "success": 2000, "errors": 0, "multipliers": 0}
     rows = list(ShareReward.objects.all())
     for reward in rows:
-        key = schema.share_reward_key(reward.user_id, reward.campaign_id)
+        key = schema.share_reward_key(*schema.reward_ref(reward))
         assert redis.hgetall(key) == expected_hash(reward)
     rewarded = [r for r in rows if r.status == "rewarded"]
     for reward in rewarded[:50]:
@@ -70,7 +72,7 @@ def test_the_backfill_replaces_stale_entries(many_rewards, redis):
 
     backfill.sync_all_share_rewards()
 
-    key = schema.share_reward_key(reward.user_id, reward.campaign_id)
+    key = schema.share_reward_key(*schema.reward_ref(reward))
     assert redis.hget(key, "status") == "failed"
     feed = redis.zrange(schema.activity_feed_key(reward.user_id), 0, -1)
     assert reward.tx_hash not in "".join(feed)
@@ -103,8 +105,8 @@ def test_prune_removes_entries_whose_rows_are_gone(many_rewards, redis, capsys):
     backfill.sync_all_share_rewards()
     gone = next(r for r in rows if r.status == "rewarded")
     ShareReward.objects.filter(pk=gone.pk).delete()
-    item = f"{gone.user_id}:{gone.campaign_id}"
-    key = schema.share_reward_key(gone.user_id, gone.campaign_id)
+    item = f"{gone.user_id}:{gone.campaign_id}:{gone.campaign_tweet_id}"
+    key = schema.share_reward_key(*schema.reward_ref(gone))
 
     call_command("sync_share_rewards_to_redis")
     assert redis.exists(key), "without --prune orphans stay"
@@ -117,17 +119,33 @@ def test_prune_removes_entries_whose_rows_are_gone(many_rewards, redis, capsys):
     assert redis.zscore(schema.by_campaign_key(gone.campaign_id), item) is None
     feed = redis.zrange(schema.activity_feed_key(gone.user_id), 0, -1)
     assert gone.tx_hash not in "".join(feed)
-    assert redis.exists(schema.share_reward_key(rows[0].user_id, rows[0].campaign_id))
+    assert redis.exists(schema.share_reward_key(*schema.reward_ref(rows[0])))
 
 
 def test_the_backfill_leaves_what_the_live_path_leaves_key_by_key(
-    many_rewards, reward_factory, owner, connection_factory, redis
+    many_rewards, reward_factory, campaign_factory, owner, connection_factory, redis
 ):
     rows = many_rewards(6, 8)
-    rows.append(
-        reward_factory(owner, rewarded=True, x_connection=connection_factory(owner))
+    connection = connection_factory(owner)
+    rows.append(reward_factory(owner, rewarded=True, x_connection=connection))
+    # One reader, two tweets of one campaign, in different states: rewarded (with
+    # a feed entry) and verified (without one).
+    campaign = campaign_factory(tweets=2)
+    first_tweet, second_tweet = campaign.tweets.all()
+    minted, queued = (
+        reward_factory(
+            owner, campaign, campaign_tweet=tweet, x_connection=connection, **state
+        )
+        for tweet, state in (
+            (first_tweet, {"rewarded": True}),
+            (second_tweet, {"verified": True}),
+        )
     )
-    pairs = [(r.user_id, r.campaign_id) for r in rows]
+    rows += [minted, queued]
+    refs = [schema.reward_ref(r) for r in rows]
+    minted_key, queued_key = (
+        schema.share_reward_key(*schema.reward_ref(r)) for r in (minted, queued)
+    )
 
     def empty() -> None:
         if keys := prefixed_keys(redis):
@@ -135,8 +153,16 @@ def test_the_backfill_leaves_what_the_live_path_leaves_key_by_key(
 
     def live() -> dict[str, object]:
         empty()
-        write.sync_share_rewards(pairs)
+        write.sync_share_rewards(refs)
         return dump(redis)
+
+    def statuses(state: dict[str, Any]) -> list[str]:
+        return [state[key]["status"] for key in (minted_key, queued_key)]
+
+    def campaign_entries(state: dict[str, Any]) -> list[str]:
+        feed = state[schema.activity_feed_key(owner.pk)]
+        ids = [json.loads(raw)["id"] for raw, _ in feed]
+        return sorted(i for i in ids if i.startswith(f"x_share:{campaign.pk}:"))
 
     def backfilled(*, from_empty: bool) -> dict[str, object]:
         if from_empty:
@@ -144,8 +170,12 @@ def test_the_backfill_leaves_what_the_live_path_leaves_key_by_key(
         backfill.sync_all_share_rewards(batch_size=7)
         return dump(redis)
 
-    assert backfilled(from_empty=True) == live()
-    # Over a mirror of older rows: statuses, transactions and reasons changed.
+    state = backfilled(from_empty=True)
+    assert state == live()
+    assert statuses(state) == ["rewarded", "verified"]
+    assert campaign_entries(state) == [f"x_share:{campaign.pk}:{first_tweet.pk}"]
+    # Over a mirror of older rows: statuses, transactions and reasons changed; the
+    # campaign's first tweet's reward leaves the feed, its second's enters it.
     corrected = next(r for r in rows if r.status == "rewarded")
     ShareReward.objects.filter(status="rewarded").exclude(pk=corrected.pk).update(
         status="failed", tx_hash=None, failure_reason="Refused"
@@ -156,4 +186,7 @@ def test_the_backfill_leaves_what_the_live_path_leaves_key_by_key(
         rewarded_at=timezone.now(),
     )
     ShareReward.objects.filter(pk=corrected.pk).update(tx_hash="0x" + "cd" * 32)
-    assert backfilled(from_empty=False) == live()
+    state = backfilled(from_empty=False)
+    assert state == live()
+    assert statuses(state) == ["failed", "rewarded"]
+    assert campaign_entries(state) == [f"x_share:{campaign.pk}:{second_tweet.pk}"]

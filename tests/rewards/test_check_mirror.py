@@ -8,10 +8,12 @@ from django.core.management import call_command
 
 from campaigns.models import ShareReward
 from rewards.mirror import backfill, multipliers, schema, write
+from rewards.mirror.built import marker_key
 from rewards.mirror.check import check_mirror
+from rewards.mirror.topology import slot_ranges, slot_tag
 from rewards.tasks import repair_mirror_task
 from social.models import XConnection
-from tests.rewards.mirror_helpers import dump
+from tests.rewards.mirror_helpers import dump, is_built
 
 
 @pytest.fixture
@@ -31,11 +33,15 @@ def first(rows: list[ShareReward], status: str) -> ShareReward:
 
 
 def item(reward: ShareReward) -> str:
-    return f"{reward.user_id}:{reward.campaign_id}"
+    return f"{reward.user_id}:{reward.campaign_id}:{reward.campaign_tweet_id}"
+
+
+def entry_json(entry_id: str) -> str:
+    return json.dumps({"id": entry_id, "type": "x_share"}, separators=(",", ":"))
 
 
 def hash_key(reward: ShareReward) -> str:
-    return schema.share_reward_key(reward.user_id, reward.campaign_id)
+    return schema.share_reward_key(*schema.reward_ref(reward))
 
 
 # Each drift is made by hand: (kind it must be reported as, how to make it).
@@ -53,7 +59,7 @@ DRIFTS: dict[str, tuple[str, Callable]] = {
     "orphaned hash": (
         "orphaned_hash",
         lambda r, rows, owner: r.hset(
-            schema.share_reward_key(999999, 888888), "status", "pending"
+            schema.share_reward_key(999999, 888888, 777777), "status", "pending"
         ),
     ),
     "by_user member missing": (
@@ -65,7 +71,8 @@ DRIFTS: dict[str, tuple[str, Callable]] = {
     "by_user member without row": (
         "by_user",
         lambda r, rows, owner: r.zadd(
-            schema.by_user_key(rows[0].user_id), {f"{rows[0].user_id}:777777": 1}
+            schema.by_user_key(rows[0].user_id),
+            {f"{rows[0].user_id}:777777:666666": 1},
         ),
     ),
     "by_campaign wrong score": (
@@ -90,12 +97,51 @@ DRIFTS: dict[str, tuple[str, Callable]] = {
     "feed of a user without rows": (
         "activity_feed",
         lambda r, rows, owner: r.zadd(
-            schema.activity_feed_key(999999),
-            {
-                json.dumps(
-                    {"id": "x_share:5", "type": "x_share"}, separators=(",", ":")
-                ): 1
-            },
+            schema.activity_feed_key(999999), {entry_json("x_share:5:6"): 1}
+        ),
+    ),
+    "by_campaign member under another campaign": (
+        "by_campaign",
+        lambda r, rows, owner: r.zadd(
+            schema.by_campaign_key(888888), {item(rows[0]): 1}
+        ),
+    ),
+    # What the previous (user, campaign) layout left: counted, and removed by the
+    # repair.
+    "previous layout's hash": (
+        "previous_layout",
+        lambda r, rows, owner: r.hset(
+            schema.previous_share_reward_key(rows[0].user_id, rows[0].campaign_id),
+            mapping={"status": "rewarded", "bux_rewarded": "10.00"},
+        ),
+    ),
+    "previous layout's by_user member": (
+        "previous_layout",
+        lambda r, rows, owner: r.zadd(
+            schema.by_user_key(rows[0].user_id),
+            {schema.previous_member(rows[0].user_id, rows[0].campaign_id): 1},
+        ),
+    ),
+    "previous layout's by_campaign member": (
+        "previous_layout",
+        lambda r, rows, owner: r.zadd(
+            schema.by_campaign_key(rows[0].campaign_id),
+            {schema.previous_member(rows[0].user_id, rows[0].campaign_id): 1},
+        ),
+    ),
+    "previous layout's feed entry": (
+        "previous_layout",
+        lambda r, rows, owner: r.zadd(
+            schema.activity_feed_key(rows[0].user_id),
+            {entry_json(schema.previous_feed_entry_id(rows[0].campaign_id)): 1},
+        ),
+    ),
+    "previous layout's keys of a user without rows": (
+        "previous_layout",
+        lambda r, rows, owner: (
+            r.hset(schema.previous_share_reward_key(999999, 5), "status", "pending"),
+            r.zadd(schema.by_user_key(999999), {"999999:5": 1}),
+            r.zadd(schema.activity_feed_key(999999), {entry_json("x_share:5"): 1}),
         ),
     ),
     "totals wrong": (
@@ -187,7 +233,7 @@ def test_an_outage_heals_with_the_periodic_repair(
     verified = first(mirrored, "verified")
     with owned_persistent_redis.down():
         ShareReward.objects.filter(pk=verified.pk).update(status="failed")
-        assert not write.sync_share_reward(verified.user_id, verified.campaign_id)
+        assert not write.sync_share_reward(*schema.reward_ref(verified))
 
     summary = repair_mirror_task()
 
@@ -203,3 +249,87 @@ def test_check_mirror_streams_in_batches(
     with django_assert_max_num_queries(40):
         report = check_mirror(repair=True, batch_size=3)
     assert report.rows_checked == 20 and report.repaired_rewards == 1
+
+
+@pytest.mark.parametrize("drift", ["missing", "stale"])
+def test_one_of_a_readers_two_tweets_drifting_is_reported_alone_and_mended(
+    drift, mirror_server, owner, campaign_factory, reward_factory, redis, capsys
+):
+    campaign = campaign_factory(tweets=2)
+    first_tweet, second_tweet = campaign.tweets.all()
+    kept = reward_factory(owner, campaign, campaign_tweet=first_tweet, rewarded=True)
+    drifted = reward_factory(
+        owner, campaign, campaign_tweet=second_tweet, verified=True
+    )
+    backfill.sync_all_share_rewards()
+    in_sync = dump(redis)
+    assert check_mirror().in_sync
+    if drift == "missing":
+        redis.delete(hash_key(drifted))
+    else:
+        redis.hset(hash_key(drifted), "status", "pending")
+
+    report = check_mirror()
+
+    kind = f"{drift}_hash"
+    assert report.drift_found == 1 and report.drift[kind] == 1
+    [example] = report.examples[kind]
+    assert example.startswith(f"share_reward:{item(drifted)}")
+    assert item(drifted) != item(kept)
+
+    call_command("check_mirror", "--repair")
+
+    assert "Repaired 1 share rewards" in capsys.readouterr().out
+    assert dump(redis) == in_sync
+    assert check_mirror().in_sync
+
+
+def test_the_repair_moves_a_reader_off_the_previous_layout(
+    mirrored, redis, settings, capsys
+):
+    """What a reader's mirror looked like before campaigns had several tweets: a
+    hash, index members and a feed entry per (user, campaign), and the totals
+    counted from those hashes, beside one new-layout write. The repair leaves
+    exactly the new layout, totals from the rows, and marks the mirror built."""
+    in_sync = dump(redis)
+    reward = first(mirrored, "rewarded")
+    user, campaign = reward.user_id, reward.campaign_id
+    old_item = schema.previous_member(user, campaign)
+    redis.hset(
+        schema.previous_share_reward_key(user, campaign),
+        mapping={"status": "rewarded", "bux_rewarded": str(reward.bux_rewarded)},
+    )
+    redis.zadd(schema.by_user_key(user), {old_item: 1})
+    redis.zadd(schema.by_campaign_key(campaign), {old_item: 1})
+    redis.zadd(
+        schema.activity_feed_key(user),
+        {entry_json(schema.previous_feed_entry_id(campaign)): 1},
+    )
+    redis.hincrby(
+        schema.user_totals_key(user), "rewarded", schema.bux_units(reward.bux_rewarded)
+    )
+    # The previous layout's built markers, and none of today's.
+    previous_markers = [
+        f"{settings.REDIS_KEY_PREFIX}mirror:built:{{{slot_tag(slots.start)}}}"
+        for slots in slot_ranges(redis)
+    ]
+    for slots, old_marker in zip(slot_ranges(redis), previous_markers, strict=True):
+        redis.delete(marker_key(slots))
+        redis.set(old_marker, "run-id")
+    assert not is_built(redis)
+
+    report = check_mirror()
+    # Hash, two members, the feed entry, and each marker; the totals counted the
+    # old hash.
+    assert report.drift["previous_layout"] == 4 + len(previous_markers)
+    assert report.drift["totals"] == 1
+    assert report.drift_found == report.drift["previous_layout"] + 1
+
+    call_command("check_mirror", "--repair")
+
+    out = capsys.readouterr().out
+    assert "Removed the previous (user, campaign) layout's keys of" in out
+    assert dump(redis) == in_sync
+    assert not any(redis.exists(key) for key in previous_markers)
+    assert is_built(redis)
+    assert check_mirror().in_sync
