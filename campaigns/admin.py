@@ -1,5 +1,6 @@
 """Admin for share campaigns: edited from the post form (an inline) and from their
-own screens, with their statistics. The reward admin is rewards' (rewards/admin.py).
+own screens, their tweets as a list of links, with their statistics. The reward
+admin is rewards' (rewards/admin.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ from typing import TYPE_CHECKING, cast
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from posts.admin import PostAdmin
 from posts.models import Post
@@ -28,7 +30,13 @@ from rewards.amounts import format_bux
 
 from .dashboard.views import dashboard_view, export_response, export_view
 from .forms import EDITED_FIELDS, ShareCampaignForm
-from .models import CampaignStatus, ShareCampaign, ShareCampaignQuerySet, ShareReward
+from .models import (
+    CampaignStatus,
+    CampaignTweet,
+    ShareCampaign,
+    ShareCampaignQuerySet,
+    ShareReward,
+)
 from .services.budget import campaign_usage
 from .services.campaigns import (
     get_campaign_stats,
@@ -63,24 +71,16 @@ def budget_bar(held: Decimal, budget: Decimal) -> str:
     )
 
 
-def tweet_on_x(campaign: ShareCampaign) -> str:
-    """The tweet as X showed it when it was added, or what became of it."""
-    if campaign.tweet_deleted_at is not None:
-        return format_html(
-            '<strong class="errornote">Deleted on X</strong> (X answered "not found" '
-            'for it on {}). Readers see "This post is no longer on X"; put another '
-            "tweet in the campaign, or deactivate it.",
-            _when(campaign.tweet_deleted_at),
-        )
-    if not campaign.tweet_text:
+def tweets_on_x(campaign: ShareCampaign) -> str:
+    """The campaign's tweets in order, each as X showed it when it was added or what
+    became of it, with its shares."""
+    if campaign.pk is None:
         return "—"
-    posted = _when(campaign.tweet_posted_at) if campaign.tweet_posted_at else ""
-    return format_html(
-        "<strong>{}</strong> @{} · {}<br>{}",
-        campaign.tweet_author_name,
-        campaign.tweet_author_username,
-        posted,
-        campaign.tweet_text,
+    tweets = CampaignTweet.objects.filter(campaign=campaign).annotate(
+        shares=Count("rewards")
+    )
+    return render_to_string(
+        "admin/campaigns/sharecampaign/tweets.html", {"tweets": tweets}
     )
 
 
@@ -108,28 +108,23 @@ class CampaignStatusFilter(admin.SimpleListFilter):
 
 
 class ShareCampaignInline(admin.StackedInline):
-    """The post's campaign on the post form: paste a tweet URL to start one."""
+    """The post's campaign on the post form: paste tweet URLs to start one. An
+    inline cannot hold another, so its tweets are one field, a link a line."""
 
     model = ShareCampaign
     form = ShareCampaignForm
     max_num = 1
     extra = 1
-    # What the form edits, with the tweet id after its URL and the share count.
-    fields = (
-        EDITED_FIELDS[0],
-        "tweet_id",
-        "tweet_on_x",
-        *EDITED_FIELDS[1:],
-        "total_shares",
-    )
-    readonly_fields = ("tweet_id", "tweet_on_x", "total_shares")
+    # What the form edits, with its tweets as X shows them and the share count.
+    fields = ("tweet_urls", "tweets_on_x", *EDITED_FIELDS, "total_shares")
+    readonly_fields = ("tweets_on_x", "total_shares")
     show_change_link = True
     verbose_name = "Retweet & Like campaign"
     verbose_name_plural = "Retweet & Like campaign"
 
     @admin.display(description="On X")
-    def tweet_on_x(self, campaign: ShareCampaign) -> str:
-        return tweet_on_x(campaign)
+    def tweets_on_x(self, campaign: ShareCampaign) -> str:
+        return tweets_on_x(campaign)
 
     def has_delete_permission(
         self, request: HttpRequest, obj: Post | None = None
@@ -140,10 +135,16 @@ class ShareCampaignInline(admin.StackedInline):
         return super().has_delete_permission(request, obj)
 
 
+# Refusals the save itself may raise when another writer got in after the form's
+# checks: another campaign took a tweet, or a reader shared one being taken out.
+SAVE_RACE_CODES = {"tweet_in_use", "tweet_has_shares"}
+
+
 class RevalidatedIfTweetTaken(admin.ModelAdmin):
-    """The form's tweet check and the save are not one step: another campaign may
-    take the tweet in between, and the database then refuses the save. Running the
-    view again shows the form with that campaign named, not an error page."""
+    """The form's tweet checks and the save are not one step: another campaign may
+    take a tweet in between, or a reader share one being taken out, and the save
+    is then refused. Running the view again shows the form with the reason, not an
+    error page."""
 
     def changeform_view(
         self,
@@ -159,6 +160,11 @@ class RevalidatedIfTweetTaken(admin.ModelAdmin):
             return view()
         except IntegrityError as error:
             if not violates_one_active_campaign_per_tweet(error):
+                raise
+            return view()
+        except ValidationError as error:
+            codes = {e.code for e in getattr(error, "error_list", [])}
+            if not codes & SAVE_RACE_CODES:
                 raise
             return view()
 
@@ -177,7 +183,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     form = ShareCampaignForm
     list_display = (
         "post_title",
-        "tweet_link",
+        "tweet_links",
         "shares",
         "status",
         "period",
@@ -186,15 +192,15 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         "dashboard_link",
     )
     list_filter = ("is_active", CampaignStatusFilter, "request_like")
-    search_fields = ("post__title", "tweet_id")
-    search_help_text = "Search by post title or tweet id."
+    search_fields = ("post__title", "tweets__tweet_id")
+    search_help_text = "Search by post title or the id of one of its tweets."
     list_select_related = ("post",)
     autocomplete_fields = ("post",)
     ordering = ("-created_at",)
     actions = ["toggle_active", "export_rewards"]
     change_list_template = "admin/campaigns/sharecampaign/change_list.html"
     fieldsets = (
-        (None, {"fields": ("post", "tweet_url", "tweet_id", "tweet_on_x")}),
+        (None, {"fields": ("post", "tweet_urls", "tweets_on_x")}),
         (
             "Reward",
             {
@@ -225,8 +231,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
         ),
     )
     readonly_fields = (
-        "tweet_id",
-        "tweet_on_x",
+        "tweets_on_x",
         "total_shares",
         "budget_used",
         "statistics",
@@ -257,7 +262,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CampaignWithStatus]:
         campaigns = cast("ShareCampaignQuerySet", super().get_queryset(request))
-        return campaigns.with_bux_held().with_status()
+        return campaigns.with_bux_held().with_status().prefetch_related("tweets")
 
     def get_readonly_fields(
         self, request: HttpRequest, obj: ShareCampaign | None = None
@@ -287,18 +292,24 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     def post_title(self, campaign: ShareCampaign) -> str:
         return campaign.post.title
 
-    @admin.display(description="Tweet", ordering="tweet_id")
-    def tweet_link(self, campaign: ShareCampaign) -> str:
-        return format_html(
+    @admin.display(description="Tweets")
+    def tweet_links(self, campaign: ShareCampaign) -> str:
+        return format_html_join(
+            mark_safe("<br>"),
             '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>{}',
-            campaign.tweet_url,
-            campaign.tweet_id,
-            " (deleted on X)" if campaign.tweet_deleted_at else "",
+            (
+                (
+                    tweet.tweet_url,
+                    tweet.tweet_id,
+                    " (deleted on X)" if tweet.tweet_deleted_at else "",
+                )
+                for tweet in campaign.tweets.all()
+            ),
         )
 
     @admin.display(description="On X")
-    def tweet_on_x(self, campaign: ShareCampaign) -> str:
-        return tweet_on_x(campaign)
+    def tweets_on_x(self, campaign: ShareCampaign) -> str:
+        return tweets_on_x(campaign)
 
     @admin.display(description="Shares", ordering="total_shares")
     def shares(self, campaign: ShareCampaign) -> str:
@@ -308,8 +319,12 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     @admin.display(description="Status", ordering="campaign_status")
     def status(self, campaign: CampaignWithStatus) -> str:
         label = CampaignStatus(campaign.campaign_status).label
-        if campaign.tweet_deleted_at is not None:
+        tweets = campaign.tweets.all()
+        deleted = sum(tweet.tweet_deleted_at is not None for tweet in tweets)
+        if deleted and len(tweets) == 1:
             return f"{label} · tweet deleted on X"
+        if deleted:
+            return f"{label} · {deleted} of {len(tweets)} tweets deleted on X"
         return label
 
     @admin.display(description="Period", ordering="starts_at")

@@ -1,5 +1,5 @@
-"""Share campaigns: creating them from tweet URLs, switching them on and off (one
-active campaign per tweet), and their statistics."""
+"""Share campaigns: creating them from tweet URLs, changing their tweets, switching
+them on and off (one active campaign per tweet), and their statistics."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def create_share_campaign(
     request_like: bool = True,
     bux_budget: Decimal | None = None,
     close_when_spent: bool = False,
+    verify_shares: str = "",
     tweet: XTweetCard | None = None,
     cards: Mapping[str, XTweetCard] | None = None,
 ) -> ShareCampaign:
@@ -78,6 +79,7 @@ def create_share_campaign(
         request_like=request_like,
         bux_budget=bux_budget,
         close_when_spent=close_when_spent,
+        verify_shares=verify_shares,
     )
     tweets = new_campaign_tweets(urls)
     if tweet is not None and len(tweets) == 1:
@@ -125,6 +127,88 @@ def new_campaign_tweets(urls: Sequence[str]) -> list[CampaignTweet]:
             CampaignTweet(position=position, tweet_id=tweet_id, tweet_url=url.strip())
         )
     return tweets
+
+
+def set_campaign_tweets(
+    campaign: ShareCampaign,
+    urls: Sequence[str],
+    *,
+    cards: Mapping[str, XTweetCard] | None = None,
+) -> ShareCampaign:
+    """Make the campaign's tweets those of `urls`, in order. A tweet already in it
+    keeps its row and card and takes its new place; a new one gets its card from
+    `cards` (by tweet id); one left out leaves the campaign unless readers shared
+    it. ValidationError as new_campaign_tweets, shared_tweets_error and
+    tweet_in_use_error say."""
+    wanted = new_campaign_tweets(urls)
+    cards = cards or {}
+    added: list[CampaignTweet] = []
+    try:
+        with transaction.atomic():
+            # Claims take this lock too, so no reader can share a tweet between the
+            # count of its shares below and its removal.
+            ShareCampaign.objects.select_for_update(no_key=True).only("pk").get(
+                pk=campaign.pk
+            )
+            current = {
+                tweet.tweet_id: tweet
+                for tweet in CampaignTweet.objects.filter(campaign=campaign)
+            }
+            wanted_ids = {tweet.tweet_id for tweet in wanted}
+            removed = [t for t in current.values() if t.tweet_id not in wanted_ids]
+            if refused := shared_tweets_error(removed):
+                raise refused
+            CampaignTweet.objects.filter(pk__in=[t.pk for t in removed]).delete()
+            for new in wanted:
+                kept = current.get(new.tweet_id)
+                if kept is None:
+                    new.campaign = campaign
+                    if new.tweet_id in cards:
+                        apply_tweet_card(new, cards[new.tweet_id])
+                    added.append(new)
+                elif (kept.position, kept.tweet_url) != (new.position, new.tweet_url):
+                    CampaignTweet.objects.filter(pk=kept.pk).update(
+                        position=new.position, tweet_url=new.tweet_url
+                    )
+            CampaignTweet.objects.bulk_create(added)
+    except IntegrityError as error:
+        # Another campaign took a new tweet after the form's check.
+        if not violates_one_active_campaign_per_tweet(error):
+            raise
+        raise tweets_taken_error(campaign, [t.tweet_id for t in added]) from None
+    # Whatever the instance had read of its tweets is out of date.
+    campaign.__dict__.pop("first_tweet", None)
+    getattr(campaign, "_prefetched_objects_cache", {}).pop("tweets", None)
+    return campaign
+
+
+def shared_tweets_error(tweets: Sequence[CampaignTweet]) -> ValidationError | None:
+    """The refusal to take these tweets out of their campaign, naming each one that
+    readers shared (their rewards point at it), or None."""
+    if not tweets:
+        return None
+    shares = dict(
+        ShareReward.objects.filter(campaign_tweet__in=[t.pk for t in tweets])
+        .values("campaign_tweet")
+        .annotate(n=Count("pk"))
+        .values_list("campaign_tweet", "n")
+    )
+    errors = []
+    for tweet in tweets:
+        # One reward per reader and tweet: its rewards are its readers.
+        if readers := shares.get(tweet.pk, 0):
+            errors.append(
+                ValidationError(
+                    "The post %(url)s was shared by %(readers)s: it stays in the "
+                    "campaign. To stop its shares, deactivate the campaign instead.",
+                    code="tweet_has_shares",
+                    params={
+                        "url": tweet.tweet_url,
+                        "readers": f"{readers} reader{'s' if readers != 1 else ''}",
+                    },
+                )
+            )
+    return ValidationError(errors) if errors else None
 
 
 def get_campaign_for_post(post: Post) -> ShareCampaign | None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -14,7 +15,7 @@ from django.utils import timezone
 from campaigns import forms as campaign_forms
 from campaigns.forms import ShareCampaignForm
 from campaigns.models import CampaignStatus, ShareCampaign, ShareReward
-from campaigns.services import is_campaign_full
+from campaigns.services import create_share_campaign, is_campaign_full
 from posts.models import Post
 
 Status = ShareReward.Status
@@ -62,7 +63,7 @@ def post_form(
         "share_campaign-0-post": str(post.pk) if post else "",
     }
     fields = {
-        "tweet_url": campaign.tweet_url if campaign else "",
+        "tweet_urls": tweet_urls(campaign) if campaign else "",
         "bux_reward": str(campaign.bux_reward) if campaign else "50",
         "is_active": "on",
         "request_like": "on",
@@ -83,6 +84,15 @@ def post_form(
     fields.update(inline)
     data.update({f"share_campaign-0-{name}": v for name, v in fields.items()})
     return {name: v for name, v in data.items() if v is not None}
+
+
+def tweet_urls(campaign: ShareCampaign) -> str:
+    """The campaign's tweets as the form's text box holds them."""
+    return "\n".join(tweet.tweet_url for tweet in campaign.tweets.all())
+
+
+def tweets_of(campaign: ShareCampaign) -> list[tuple[int, str, str]]:
+    return list(campaign.tweets.values_list("position", "tweet_id", "tweet_url"))
 
 
 def form_errors(response) -> list[str]:
@@ -125,13 +135,13 @@ BAD_URLS = [
 
 @pytest.mark.parametrize(("url", "tweet_id"), GOOD_URLS)
 def test_new_post_with_a_tweet_url_gets_a_campaign(admin_client, owner, url, tweet_id):
-    data = post_form(None, owner, tweet_url=url)
+    data = post_form(None, owner, tweet_urls=url)
 
     response = admin_client.post("/admin/posts/post/add/", data)
 
     assert response.status_code == 302, form_errors(response)
     campaign = ShareCampaign.objects.get(post__slug=data["slug"])
-    assert campaign.tweet_id == tweet_id
+    assert [tweet_id for _, tweet_id, _ in tweets_of(campaign)] == [tweet_id]
     assert campaign.total_shares == 0
     assert campaign.is_active and campaign.request_like
     assert campaign.bux_reward == Decimal("50")
@@ -145,12 +155,18 @@ def test_campaign_added_to_an_existing_post(
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
-        post_form(post, owner, tweet_url=url, bux_reward="12.5", max_participants="30"),
+        post_form(
+            post, owner, tweet_urls=url, bux_reward="12.5", max_participants="30"
+        ),
     )
 
     assert response.status_code == 302, form_errors(response)
     campaign = ShareCampaign.objects.get(post=post)
-    assert (campaign.tweet_id, campaign.bux_reward, campaign.max_participants) == (
+    assert (
+        campaign.first_tweet.tweet_id,
+        campaign.bux_reward,
+        campaign.max_participants,
+    ) == (
         tweet_id,
         Decimal("12.5"),
         30,
@@ -164,7 +180,7 @@ def test_bad_tweet_url_is_a_form_error_on_the_post_form(
     post = post_factory()
 
     response = admin_client.post(
-        f"/admin/posts/post/{post.pk}/change/", post_form(post, owner, tweet_url=url)
+        f"/admin/posts/post/{post.pk}/change/", post_form(post, owner, tweet_urls=url)
     )
 
     assert response.status_code == 200
@@ -180,13 +196,12 @@ def test_bad_tweet_url_never_replaces_a_campaigns_tweet(
 
     response = admin_client.post(
         f"/admin/posts/post/{campaign.post.pk}/change/",
-        post_form(campaign.post, owner, campaign=campaign, tweet_url=url),
+        post_form(campaign.post, owner, campaign=campaign, tweet_urls=url),
     )
 
     assert response.status_code == 200
     assert form_errors(response)
-    campaign.refresh_from_db()
-    assert (campaign.tweet_url, campaign.tweet_id) == (TWEET, "1790000000000000001")
+    assert tweets_of(campaign) == [(0, "1790000000000000001", TWEET)]
 
 
 def test_bad_tweet_url_message_says_what_is_expected(admin_client, owner, post_factory):
@@ -194,10 +209,13 @@ def test_bad_tweet_url_message_says_what_is_expected(admin_client, owner, post_f
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
-        post_form(post, owner, tweet_url="https://x.com/BlocksterCom"),
+        post_form(post, owner, tweet_urls="https://x.com/BlocksterCom"),
     )
 
-    assert "Enter the link of a post on X" in response.content.decode()
+    assert form_errors(response) == [
+        "https://x.com/BlocksterCom: Enter the link of a post on X, like "
+        "https://x.com/handle/status/1234567890."
+    ]
 
 
 def test_post_saved_without_a_tweet_url_has_no_campaign(admin_client, owner):
@@ -210,26 +228,241 @@ def test_post_saved_without_a_tweet_url_has_no_campaign(admin_client, owner):
     assert not ShareCampaign.objects.exists()
 
 
-def test_changing_the_tweet_url_updates_the_tweet_id(
+def test_replacing_an_unshared_tweet_url_replaces_the_tweet(
     admin_client, owner, campaign_factory
 ):
     campaign = campaign_factory(tweet_url=TWEET)
 
-    admin_client.post(
+    response = admin_client.post(
         f"/admin/posts/post/{campaign.post.pk}/change/",
         post_form(
             campaign.post,
             owner,
             campaign=campaign,
-            tweet_url="https://twitter.com/Other/status/555",
+            tweet_urls="https://twitter.com/Other/status/555",
         ),
     )
 
-    campaign.refresh_from_db()
-    assert (campaign.tweet_url, campaign.tweet_id) == (
-        "https://twitter.com/Other/status/555",
-        "555",
+    assert response.status_code == 302, form_errors(response)
+    assert tweets_of(campaign) == [(0, "555", "https://twitter.com/Other/status/555")]
+
+
+# --- Several tweets on the post form --------------------------------------------------
+
+
+def x_reads(sandbox) -> int:
+    """How many tweets the app has read from the sandbox's X so far."""
+    return sum(r["route"] == "/2/tweets/:id" for r in sandbox.requests()["log"])
+
+
+def x_url(tweet: dict) -> str:
+    return f"https://x.com/BlocksterCom/status/{tweet['id']}"
+
+
+def test_a_post_form_starts_a_campaign_with_two_tweets_read_from_x(
+    admin_client, owner, sandbox
+):
+    thread = sandbox.create_tweet("Launch day: a thread on what is new (1/3)")
+    announcement = sandbox.create_tweet("Announcing the Blockster app.")
+    reads = x_reads(sandbox)
+    # A browser sends the text box's lines with CRLF; blank lines are nothing.
+    urls = f"{x_url(thread)}\r\n\r\n  {x_url(announcement)}  \r\n"
+    data = post_form(None, owner, tweet_urls=urls)
+
+    response = admin_client.post("/admin/posts/post/add/", data)
+
+    assert response.status_code == 302, form_errors(response)
+    campaign = ShareCampaign.objects.get(post__slug=data["slug"])
+    assert list(campaign.tweets.values_list("position", "tweet_id", "tweet_text")) == [
+        (0, thread["id"], "Launch day: a thread on what is new (1/3)"),
+        (1, announcement["id"], "Announcing the Blockster app."),
+    ]
+    assert all(
+        t.tweet_posted_at and t.tweet_author_username for t in campaign.tweets.all()
     )
+    assert x_reads(sandbox) == reads + 2
+
+
+def test_editing_adds_a_third_tweet_and_reorders_without_reading_the_others_again(
+    admin_client, owner, campaign_factory, sandbox
+):
+    first, second, third = (
+        sandbox.create_tweet(f"Tweet {n} of the campaign") for n in (1, 2, 3)
+    )
+    campaign = campaign_factory(tweet_urls=[x_url(first), x_url(second)])
+    kept = dict(campaign.tweets.values_list("tweet_id", "pk"))
+    reads = x_reads(sandbox)
+    urls = "\n".join(x_url(tweet) for tweet in (second, third, first))
+
+    response = admin_client.post(
+        f"/admin/posts/post/{campaign.post.pk}/change/",
+        post_form(campaign.post, owner, campaign=campaign, tweet_urls=urls),
+    )
+
+    assert response.status_code == 302, form_errors(response)
+    assert [tweet_id for _, tweet_id, _ in tweets_of(campaign)] == [
+        second["id"],
+        third["id"],
+        first["id"],
+    ]
+    # The tweets it had are the same rows; only the new one was read from X.
+    rows = dict(campaign.tweets.values_list("tweet_id", "pk"))
+    assert {rows[first["id"]], rows[second["id"]]} == set(kept.values())
+    assert (
+        campaign.tweets.get(tweet_id=third["id"]).tweet_text
+        == "Tweet 3 of the campaign"
+    )
+    assert x_reads(sandbox) == reads + 1
+
+
+def test_an_unshared_tweet_can_be_taken_out(admin_client, owner, campaign_factory):
+    campaign = campaign_factory(tweets=2)
+    first = campaign.first_tweet
+
+    response = admin_client.post(
+        f"/admin/posts/post/{campaign.post.pk}/change/",
+        post_form(campaign.post, owner, campaign=campaign, tweet_urls=first.tweet_url),
+    )
+
+    assert response.status_code == 302, form_errors(response)
+    assert tweets_of(campaign) == [(0, first.tweet_id, first.tweet_url)]
+
+
+def test_a_shared_tweet_cannot_be_taken_out(
+    admin_client, owner, campaign_factory, reward_factory, user_factory
+):
+    campaign = campaign_factory(tweets=2)
+    first, shared = campaign.tweets.all()
+    for reward in ({"rewarded": True}, {"failed": True}, {}):
+        reward_factory(user_factory(), campaign, campaign_tweet=shared, **reward)
+    before = tweets_of(campaign)
+
+    response = admin_client.post(
+        f"/admin/posts/post/{campaign.post.pk}/change/",
+        post_form(campaign.post, owner, campaign=campaign, tweet_urls=first.tweet_url),
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response) == [
+        f"The post {shared.tweet_url} was shared by 3 readers: it stays in the "
+        "campaign. To stop its shares, deactivate the campaign instead."
+    ]
+    assert tweets_of(campaign) == before
+
+
+def test_a_post_listed_twice_is_refused_naming_it(admin_client, owner, post_factory):
+    post = post_factory()
+    again = "https://twitter.com/someone/status/1790000000000000001?s=20"
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        post_form(
+            post,
+            owner,
+            tweet_urls=f"{TWEET}\nhttps://x.com/BlocksterCom/status/555\n{again}",
+        ),
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response) == [f"The post {again} is listed twice."]
+    assert not ShareCampaign.objects.filter(post=post).exists()
+
+
+def test_a_new_tweet_x_does_not_show_is_refused_naming_its_url(
+    admin_client, owner, campaign_factory, sandbox
+):
+    campaign = campaign_factory(tweet_url=TWEET)
+    gone = sandbox.create_tweet("Posted, then deleted")
+    sandbox.delete_tweet(gone["id"])
+    urls = f"{TWEET}\nhttps://x.com/BlocksterCom/status/555\n{x_url(gone)}"
+
+    response = admin_client.post(
+        f"/admin/posts/post/{campaign.post.pk}/change/",
+        post_form(campaign.post, owner, campaign=campaign, tweet_urls=urls),
+    )
+
+    assert response.status_code == 200
+    assert form_errors(response) == [
+        f"{x_url(gone)}: X does not show this post to the public: it does not "
+        "exist, was deleted, or its account is protected. Readers could not "
+        "retweet it."
+    ]
+    assert tweets_of(campaign) == [(0, "1790000000000000001", TWEET)]
+
+
+def test_every_bad_line_is_named(admin_client, owner, post_factory):
+    post = post_factory()
+
+    response = admin_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        post_form(
+            post, owner, tweet_urls=f"{TWEET}\nnot a link\nhttps://x.com/a/likes"
+        ),
+    )
+
+    expected = (
+        "Enter the link of a post on X, like https://x.com/handle/status/1234567890."
+    )
+    assert form_errors(response) == [
+        f"not a link: {expected}",
+        f"https://x.com/a/likes: {expected}",
+    ]
+
+
+def test_a_campaign_needs_a_tweet(admin_client, post_factory):
+    post = post_factory()
+
+    response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, "\n \n"))
+
+    assert response.context["adminform"].form.errors == {
+        "tweet_urls": ["Add the link of at least one post on X."]
+    }
+
+
+def test_a_second_active_campaign_cannot_take_one_of_several_tweets(
+    admin_client, post_factory, campaign_factory
+):
+    running = campaign_factory(tweet_url=TWEET)
+    post = post_factory()
+    urls = f"https://x.com/BlocksterCom/status/555\n{TWEET}"
+
+    response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, urls))
+
+    assert response.context["adminform"].form.errors == {
+        "tweet_urls": [tweet_in_use(running)]
+    }
+    assert not ShareCampaign.objects.filter(post=post).exists()
+
+
+def test_the_campaign_page_lists_its_tweets_with_their_shares(
+    admin_client, campaign_factory, reward_factory, user_factory
+):
+    campaign = campaign_factory(
+        tweet_urls=[f"https://x.com/BlocksterCom/status/{n}" for n in (42, 43)]
+    )
+    second = campaign.tweets.get(tweet_id="43")
+    reward_factory(user_factory(), campaign, campaign_tweet=second, rewarded=True)
+
+    response = admin_client.get(f"{CAMPAIGNS_URL}{campaign.pk}/change/")
+
+    content = response.content.decode()
+    table = content[content.index('class="campaign-tweets"') :]
+    rows = [
+        page_text_of(row) for row in table[: table.index("</tbody>")].split("<tr>")[2:]
+    ]
+    assert rows == [
+        "1 42 — — — Not read from X 0",
+        "2 43 — — — Not read from X 1",
+    ]
+    form = response.context["adminform"].form
+    assert form.initial["tweet_urls"] == [
+        "https://x.com/BlocksterCom/status/42",
+        "https://x.com/BlocksterCom/status/43",
+    ]
+
+
+def page_text_of(fragment: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
 
 
 # --- Re-saving a post keeps its campaign ----------------------------------------------
@@ -265,8 +498,7 @@ def _window(campaign: ShareCampaign) -> dict[str, str]:
 def _campaign_values(campaign: ShareCampaign) -> tuple:
     return (
         campaign.pk,
-        campaign.tweet_url,
-        campaign.tweet_id,
+        list(campaign.tweets.values_list("pk", "position", "tweet_id", "tweet_url")),
         campaign.bux_reward,
         campaign.request_like,
         campaign.is_active,
@@ -326,7 +558,7 @@ def test_campaign_form_keeps_a_share_counted_while_it_was_submitted(
     form = ShareCampaignForm(
         data={
             "post": running_campaign.post.pk,
-            "tweet_url": TWEET,
+            "tweet_urls": TWEET,
             "bux_reward": "60",
             "is_active": "on",
         },
@@ -410,7 +642,7 @@ def test_invalid_campaign_values_are_form_errors(
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
-        post_form(post, owner, tweet_url=TWEET, **fields),
+        post_form(post, owner, tweet_urls=TWEET, **fields),
     )
 
     assert response.status_code == 200
@@ -428,7 +660,7 @@ def test_invalid_values_on_the_campaign_admin_are_form_errors(
         f"{CAMPAIGNS_URL}add/",
         {
             "post": post.pk,
-            "tweet_url": "https://x.com/BlocksterCom",
+            "tweet_urls": "https://x.com/BlocksterCom",
             "bux_reward": "50",
             "ends_at_0": "2026-01-01",
             "ends_at_1": "00:00:00",
@@ -440,7 +672,7 @@ def test_invalid_values_on_the_campaign_admin_are_form_errors(
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert set(errors) == {"tweet_url", "ends_at", "max_participants"}
+    assert set(errors) == {"tweet_urls", "ends_at", "max_participants"}
     assert not ShareCampaign.objects.exists()
 
 
@@ -451,7 +683,7 @@ def test_campaign_admin_creates_a_campaign_from_a_url(admin_client, post_factory
         f"{CAMPAIGNS_URL}add/",
         {
             "post": post.pk,
-            "tweet_url": "https://twitter.com/BlocksterCom/status/31337?s=20",
+            "tweet_urls": "https://twitter.com/BlocksterCom/status/31337?s=20",
             "bux_reward": "5",
             "is_active": "on",
             "starts_at_0": "",
@@ -464,7 +696,7 @@ def test_campaign_admin_creates_a_campaign_from_a_url(admin_client, post_factory
 
     assert response.status_code == 302, response.context["adminform"].form.errors
     campaign = ShareCampaign.objects.get(post=post)
-    assert (campaign.tweet_id, campaign.request_like) == ("31337", False)
+    assert (campaign.first_tweet.tweet_id, campaign.request_like) == ("31337", False)
 
 
 # --- Campaign list and change page ----------------------------------------------------
@@ -502,14 +734,15 @@ def _row(content: str, title: str) -> str:
 def test_campaign_list_shows_status_shares_and_tweet(
     admin_client, campaigns_in_every_state, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(6):
+    # The page's queries, and one for every listed campaign's tweets.
+    with django_assert_max_num_queries(7):
         response = admin_client.get(CAMPAIGNS_URL)
 
     content = response.content.decode()
     for label, campaign in campaigns_in_every_state.items():
         row = _row(content, campaign.post.title)
         assert f'<td class="field-status">{label}</td>' in row
-        assert f'href="{campaign.tweet_url}"' in row
+        assert f'href="{campaign.first_tweet.tweet_url}"' in row
     active = _row(content, campaigns_in_every_state["Active"].post.title)
     assert "1 / 5" in active
     assert "0 / ∞" in _row(content, campaigns_in_every_state["Inactive"].post.title)
@@ -563,7 +796,7 @@ def test_active_filter_and_search(admin_client, campaigns_in_every_state):
 
     by_flag = admin_client.get(CAMPAIGNS_URL, {"is_active__exact": "0"})
     by_title = admin_client.get(CAMPAIGNS_URL, {"q": inactive.post.title})
-    by_tweet = admin_client.get(CAMPAIGNS_URL, {"q": inactive.tweet_id})
+    by_tweet = admin_client.get(CAMPAIGNS_URL, {"q": inactive.first_tweet.tweet_id})
 
     for response in (by_flag, by_title, by_tweet):
         assert [c.pk for c in response.context["cl"].result_list] == [inactive.pk]
@@ -621,7 +854,7 @@ def test_campaign_change_page_saves_without_touching_counters(
     response = admin_client.post(
         f"{CAMPAIGNS_URL}{running_campaign.pk}/change/",
         {
-            "tweet_url": running_campaign.tweet_url,
+            "tweet_urls": tweet_urls(running_campaign),
             "bux_reward": "99",
             "is_active": "on",
             "total_shares": "0",
@@ -660,11 +893,11 @@ def test_toggle_active_action(admin_client, campaign_factory):
 # --- One active campaign per tweet ---------------------------------------------------
 
 
-def campaign_form(post: Post, tweet_url: str, **fields: str | None) -> dict[str, str]:
+def campaign_form(post: Post, tweet_urls: str, **fields: str | None) -> dict[str, str]:
     """The campaign admin's add form as a browser submits it (active by default)."""
     data: dict[str, str | None] = {
         "post": str(post.pk),
-        "tweet_url": tweet_url,
+        "tweet_urls": tweet_urls,
         "bux_reward": "5",
         "is_active": "on",
         "starts_at_0": "",
@@ -695,7 +928,7 @@ def test_the_campaign_form_names_the_active_campaign_that_has_the_tweet(
 
     assert response.status_code == 200
     errors = response.context["adminform"].form.errors
-    assert errors == {"tweet_url": [tweet_in_use(running)]}
+    assert errors == {"tweet_urls": [tweet_in_use(running)]}
     assert not ShareCampaign.objects.filter(post=post).exists()
 
 
@@ -709,7 +942,7 @@ def test_the_same_tweet_written_another_way_is_the_same_tweet(
     response = admin_client.post(f"{CAMPAIGNS_URL}add/", campaign_form(post, same))
 
     assert response.context["adminform"].form.errors == {
-        "tweet_url": [tweet_in_use(running)]
+        "tweet_urls": [tweet_in_use(running)]
     }
 
 
@@ -735,7 +968,7 @@ def test_the_post_form_names_the_active_campaign_that_has_the_tweet(
 
     response = admin_client.post(
         f"/admin/posts/post/{post.pk}/change/",
-        post_form(post, owner, tweet_url=TWEET),
+        post_form(post, owner, tweet_urls=TWEET),
     )
 
     assert response.status_code == 200
@@ -798,11 +1031,7 @@ def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(
 
     def rival_wins_the_race() -> None:
         try:
-            rivals.append(
-                ShareCampaign.objects.create(
-                    post=rival_post, tweet_id="1790000000000000001", tweet_url=TWEET
-                )
-            )
+            rivals.append(create_share_campaign(rival_post, tweet_url=TWEET))
         finally:
             connections.close_all()
 
@@ -824,6 +1053,6 @@ def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(
 
     assert response.status_code == 200
     assert response.context["adminform"].form.errors == {
-        "tweet_url": [tweet_in_use(rivals[0])]
+        "tweet_urls": [tweet_in_use(rivals[0])]
     }
     assert list(ShareCampaign.objects.values_list("post", flat=True)) == [rival_post.pk]
