@@ -226,11 +226,16 @@ def campaign_box(
 ) -> CampaignBox:
     campaign = _campaign_of(post)
     tweets = list(campaign.tweets.all()) if campaign else []
-    rewards = readers_rewards(user, campaign) if campaign else {}
     # A share just made carries the reader's reward and X connection as it left
-    # them: the box after a press reads neither again.
-    if outcome is not None and outcome.reward is not None:
-        rewards[outcome.reward.campaign_tweet_id] = outcome.reward
+    # them: the box after a press reads neither again (nor, for a campaign of one
+    # tweet, the reader's other rewards: there are none).
+    shared = outcome.reward if outcome is not None else None
+    if shared is not None and len(tweets) == 1:
+        rewards = {shared.campaign_tweet_id: shared}
+    else:
+        rewards = readers_rewards(user, campaign) if campaign else {}
+        if shared is not None:
+            rewards[shared.campaign_tweet_id] = shared
     if outcome is not None and outcome.connection is not None:
         connection: XConnection | None = outcome.connection
     else:

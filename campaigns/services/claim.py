@@ -112,10 +112,12 @@ def create_pending_reward(
     TweetAlreadyShared, AlreadyShared or ShareInProgress.
     """
     tweet = tweet or campaign.first_tweet
+    if tweet.campaign_id != campaign.pk:
+        raise ShareRefused()
     return _claim(
         user.pk,
         campaign.pk,
-        tweet.pk,
+        tweet,
         x_connection.pk,
         amount=amount,
         must_be_open=True,
@@ -125,7 +127,7 @@ def create_pending_reward(
 def _claim(
     user_id: int,
     campaign_id: int,
-    tweet_id: int,
+    tweet: CampaignTweet,
     x_connection_id: int | None,
     *,
     amount: Decimal | None,
@@ -150,7 +152,6 @@ def _claim(
                 .select_related("post")
                 .get(pk=campaign_id)
             )
-            tweet = CampaignTweet.objects.get(pk=tweet_id, campaign_id=campaign_id)
             mine = _readers_rewards(user_id, locked, tweet)
             existing, earlier = mine.existing, mine.earlier
             if existing is not None and not existing.can_retry:
@@ -187,7 +188,7 @@ def _claim(
             return reward
     except IntegrityError:
         existing = ShareReward.objects.filter(
-            user_id=user_id, campaign_tweet_id=tweet_id
+            user_id=user_id, campaign_tweet_id=tweet.pk
         ).first()
         if existing is None:
             raise
@@ -327,7 +328,7 @@ def _after_x_accepted(
         again = _claim(
             reward.user_id,
             reward.campaign_id,
-            reward.campaign_tweet_id,
+            CampaignTweet.objects.get(pk=reward.campaign_tweet_id),
             reward.x_connection_id,
             amount=reward.bux_rewarded,
             must_be_open=False,  # it was open when the reader shared

@@ -92,7 +92,9 @@ def purge_stale_pending_rewards() -> int:
         claim_renewed_at__lt=Now() - STALE_CLAIM_AGE,
     )
     freed = 0
-    stale = ShareReward.objects.filter(lapsed).only("pk", "user_id", "campaign_id")
+    stale = ShareReward.objects.filter(lapsed).only(
+        "pk", "user_id", "campaign_id", "campaign_tweet_id"
+    )
     for reward in stale.order_by("pk"):
         with transaction.atomic():
             # The lease is checked again on the row itself, so a renewal that

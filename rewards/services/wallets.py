@@ -23,7 +23,9 @@ def queue_rewards_waiting_for_wallet(user_id: int) -> int:
         needs_operator=False,
     )
     with transaction.atomic():
-        rewards = list(waiting.only("pk", "user_id", "campaign_id"))
+        rewards = list(
+            waiting.only("pk", "user_id", "campaign_id", "campaign_tweet_id")
+        )
         waiting.filter(
             pk__in=[reward.pk for reward in rewards], waiting_for_wallet=True
         ).update(waiting_for_wallet=False, failure_reason="", updated_at=timezone.now())
