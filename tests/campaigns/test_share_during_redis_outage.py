@@ -51,7 +51,8 @@ def test_a_share_made_while_redis_is_down_is_minted_and_mirrored_when_it_returns
     assert wait_for(lambda: ShareReward.objects.get(pk=reward.pk).status == "rewarded")
     repair_mirror_task()
 
-    stored = get_redis().hgetall(schema.share_reward_key(reader.pk, campaign.pk))
+    key = schema.share_reward_key(reader.pk, campaign.pk, campaign.first_tweet.pk)
+    stored = get_redis().hgetall(key)
     assert stored["status"] == "rewarded"
     page = page_text(client.get(f"/members/{reader.pk}"))
     assert "Retweeted" in page and "+20" in page

@@ -21,7 +21,7 @@ def rewarded_shares(owner, reward_factory, count: int) -> list[ShareReward]:
         )
         for n in range(count)
     ]
-    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in rows])
+    write.sync_share_rewards([schema.reward_ref(r) for r in rows])
     return rows
 
 
@@ -176,7 +176,7 @@ def test_each_entry_names_the_post_what_was_done_and_links_the_retweet_and_tx(
     liked.campaign.post.title = "Why BUX & Blockster"
     liked.campaign.post.save()
     plain = reward_factory(owner, rewarded=True, rewarded_at=at(3 * 86400))
-    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in (liked, plain)])
+    write.sync_share_rewards([schema.reward_ref(r) for r in (liked, plain)])
 
     feed = feed_html(client.get(f"/members/{owner.pk}").content.decode())
 
@@ -242,7 +242,7 @@ def test_the_next_page_continues_where_the_first_ended_as_shares_arrive(
     older = html.unescape(link.group(1))
     # Two shares rewarded after the first page was read.
     newer = [reward_factory(owner, rewarded=True, rewarded_at=at(-5)) for _ in range(2)]
-    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in newer])
+    write.sync_share_rewards([schema.reward_ref(r) for r in newer])
 
     second = client.get(f"/members/{owner.pk}{older}").content.decode()
     with owned_redis.down():
@@ -262,7 +262,7 @@ def test_a_share_undone_after_payout_stays_in_the_feed_saying_so(
         owner, undone=True, rewarded_at=at(120), retweet_post_id="1865000000000099002"
     )
     backfill.sync_all_share_rewards()
-    write.sync_share_rewards([(r.user_id, r.campaign_id) for r in (kept, undone)])
+    write.sync_share_rewards([schema.reward_ref(r) for r in (kept, undone)])
 
     from_redis = feed_html(client.get(f"/members/{owner.pk}").content.decode())
     assert "Showing X shares only" not in from_redis
@@ -276,6 +276,31 @@ def test_a_share_undone_after_payout_stays_in_the_feed_saying_so(
     assert from_redis.count(schema.RETWEET_UNDONE) == 1
     assert undone.tx_hash is not None and undone.tx_hash[:6] in from_redis
     assert "1865000000000099002" not in from_redis
+    from_postgresql = feed_html(page)
+    quiet_line = r'<p class="muted small" role="status">.*?</p>'
+    assert re.sub(quiet_line, "", from_postgresql).split() == from_redis.split()
+
+
+def test_two_tweets_of_one_campaign_are_two_entries_from_redis_and_postgresql(
+    owned_redis, client, owner, campaign_factory, reward_factory
+):
+    campaign = campaign_factory(tweets=2)
+    shares = [
+        reward_factory(
+            owner, campaign, campaign_tweet=tweet, rewarded=True, rewarded_at=at(60 * n)
+        )
+        for n, tweet in enumerate(campaign.tweets.all(), start=1)
+    ]
+    backfill.sync_all_share_rewards()
+
+    from_redis = feed_html(client.get(f"/members/{owner.pk}").content.decode())
+    with owned_redis.down():
+        page = client.get(f"/members/{owner.pk}").content.decode()
+
+    assert entries(from_redis) == ["x_share", "x_share"]
+    for share in shares:
+        assert share.tx_hash is not None and share.tx_hash[:6] in from_redis
+        assert f"https://x.com/i/status/{share.retweet_id}" in from_redis
     from_postgresql = feed_html(page)
     quiet_line = r'<p class="muted small" role="status">.*?</p>'
     assert re.sub(quiet_line, "", from_postgresql).split() == from_redis.split()

@@ -61,7 +61,7 @@ def test_a_minters_hostile_error_is_stored_bounded_in_postgresql_and_redis(
     assert stored.endswith(CHECK_MINTER)
     assert len(stored) <= MAX_FAILURE_REASON and stored.isprintable()
     assert "hunter2" not in stored and "sk_live_123" not in stored
-    key = schema.share_reward_key(user.pk, reward.campaign_id)
+    key = schema.share_reward_key(*schema.reward_ref(reward))
     assert redis.hget(key, "failure_reason") == stored
 
 

@@ -42,7 +42,7 @@ def test_a_primary_killed_under_writes_fails_over_and_the_repair_mends_the_mirro
     for row in rows:
         new_status = "failed" if row.status != "failed" else "pending"
         ShareReward.objects.filter(pk=row.pk).update(status=new_status)
-        write.sync_share_reward(row.user_id, row.campaign_id)
+        write.sync_share_reward(*schema.reward_ref(row))
         changed.append(row)
     # The killed primary's replica serves its slots now.
     cluster.wait_failed_over(timeout=60)
@@ -53,9 +53,7 @@ def test_a_primary_killed_under_writes_fails_over_and_the_repair_mends_the_mirro
     report = check_mirror()
     assert report.in_sync, report.lines()
     for row in changed:
-        stored = client.hget(
-            schema.share_reward_key(row.user_id, row.campaign_id), "status"
-        )
+        stored = client.hget(schema.share_reward_key(*schema.reward_ref(row)), "status")
         row.refresh_from_db()
         assert stored == row.status
     # Every slot range is marked built again, the promoted replica's included.

@@ -53,7 +53,7 @@ def test_a_live_write_before_the_rebuild_does_not_make_the_feed_look_complete(
     with owned_redis.down():
         pass
     newest = reward_factory(owner, rewarded=True, rewarded_at=at(1))
-    write.sync_share_reward(owner.pk, newest.campaign_id)
+    write.sync_share_reward(*schema.reward_ref(newest))
 
     page = page_text(client.get(f"/members/{owner.pk}"))
 

@@ -98,22 +98,24 @@ def test_a_disconnect_leaves_no_drift(
     mirror follows at once, not at the next repair."""
     rewards = []
     x_user_id = "9100001"
-    for _ in range(2):  # connect, share, disconnect; and again
+    campaign = campaign_factory(tweets=2)
+    # Connect, share a tweet, disconnect; and again with the campaign's other tweet.
+    for tweet in campaign.tweets.all():
         with django_capture_on_commit_callbacks(execute=True):
             connection = connection_factory(owner, x_user_id=x_user_id)
             rewards.append(
                 create_pending_reward(
-                    owner, campaign_factory(), connection, amount=Decimal("50")
+                    owner, campaign, connection, amount=Decimal("50"), tweet=tweet
                 )
             )
-        key = schema.share_reward_key(owner.pk, rewards[-1].campaign_id)
+        key = schema.share_reward_key(*schema.reward_ref(rewards[-1]))
         assert redis.hget(key, "x_connection_id") == str(connection.pk)
 
         with django_capture_on_commit_callbacks(execute=True):
             assert disconnect_x_account(owner, revoke=False)
 
     for reward in rewards:
-        key = schema.share_reward_key(owner.pk, reward.campaign_id)
+        key = schema.share_reward_key(*schema.reward_ref(reward))
         assert "x_connection_id" not in redis.hgetall(key)
     report = check_mirror()
     assert report.in_sync, report.lines()

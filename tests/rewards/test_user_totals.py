@@ -44,7 +44,7 @@ def test_the_live_path_moves_the_totals_with_each_transition(
 
     with django_capture_on_commit_callbacks(execute=True):
         first = services.verify_share_reward(
-            first, retweet_id=first.campaign.tweet_id, liked=False
+            first, retweet_id=first.campaign_tweet.tweet_id, liked=False
         )
     assert redis.hgetall(schema.user_totals_key(owner.pk)) == {
         "pending": "725",
@@ -61,7 +61,7 @@ def test_the_live_path_moves_the_totals_with_each_transition(
     assert stored_totals(redis, owner.pk) == database_totals(owner.pk)
 
     ShareReward.objects.filter(pk=first.pk).delete()
-    write.sync_share_reward(owner.pk, first.campaign_id)
+    write.sync_share_reward(*schema.reward_ref(first))
     assert redis.hgetall(schema.user_totals_key(owner.pk)) == {"pending": "725"}
 
 
@@ -100,9 +100,7 @@ def test_the_repair_sets_the_totals_with_the_users_rewards(many_rewards, redis):
     expected = redis.hgetall(schema.user_totals_key(user_id))
     # A pair's hash and the totals both wrong: the repair rewrites the user whole,
     # so the pair's rewrite does not move the totals a second time.
-    redis.hset(
-        schema.share_reward_key(user_id, rows[0].campaign_id), "status", "failed"
-    )
+    redis.hset(schema.share_reward_key(*schema.reward_ref(rows[0])), "status", "failed")
     redis.hincrby(schema.user_totals_key(user_id), "rewarded", 99)
 
     report = check_mirror(repair=True)
