@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from campaigns.models import ShareCampaign, ShareReward
+from campaigns.models import CampaignTweet, ShareCampaign, ShareReward
 from campaigns.services.tweets import TWEET_DELETED_MESSAGE
 from social.models import XSpend
 from social.spend import Purpose
@@ -25,7 +25,7 @@ def add_campaign(admin_client, post, tweet_id: str):
         f"{CAMPAIGNS_URL}add/",
         {
             "post": post.pk,
-            "tweet_url": f"https://x.com/BlocksterCom/status/{tweet_id}",
+            "tweet_urls": tweet_url(tweet_id),
             "bux_reward": "5",
             "is_active": "on",
             "starts_at_0": "",
@@ -37,8 +37,12 @@ def add_campaign(admin_client, post, tweet_id: str):
     )
 
 
+def tweet_url(tweet_id: str) -> str:
+    return f"https://x.com/BlocksterCom/status/{tweet_id}"
+
+
 def tweet_url_errors(response) -> list[str]:
-    return list(response.context["adminform"].form.errors.get("tweet_url", []))
+    return list(response.context["adminform"].form.errors.get("tweet_urls", []))
 
 
 # --- Staff add a tweet ----------------------------------------------------------------
@@ -51,15 +55,15 @@ def test_adding_a_tweet_stores_it_as_x_shows_it(admin_client, post_factory, sand
     response = add_campaign(admin_client, post, tweet["id"])
 
     assert response.status_code == 302
-    campaign = ShareCampaign.objects.get(post=post)
-    assert campaign.tweet_text == "Our DeFi wallet guide is out."
-    assert (campaign.tweet_author_name, campaign.tweet_author_username) == (
+    stored = ShareCampaign.objects.get(post=post).first_tweet
+    assert stored.tweet_text == "Our DeFi wallet guide is out."
+    assert (stored.tweet_author_name, stored.tweet_author_username) == (
         "Mo | Chain Builder",
         "chainbuilder_mo",
     )
-    assert campaign.tweet_posted_at is not None
-    assert campaign.tweet_posted_at.isoformat().startswith(tweet["created_at"][:19])
-    assert campaign.tweet_deleted_at is None
+    assert stored.tweet_posted_at is not None
+    assert stored.tweet_posted_at.isoformat().startswith(tweet["created_at"][:19])
+    assert stored.tweet_deleted_at is None
     # Read with the app's own token: no reader's token is involved.
     (lookup,) = [r for r in sandbox.requests()["log"] if r["route"] == "/2/tweets/:id"]
     assert (lookup["status"], lookup["user_id"]) == (200, None)
@@ -86,8 +90,9 @@ def test_a_tweet_x_does_not_show_the_public_is_refused(
 
     assert response.status_code == 200
     assert tweet_url_errors(response) == [
-        "X does not show this post to the public: it does not exist, was deleted, "
-        "or its account is protected. Readers could not retweet it."
+        f"{tweet_url(tweet_id)}: X does not show this post to the public: it does "
+        "not exist, was deleted, or its account is protected. Readers could not "
+        "retweet it."
     ]
     assert not ShareCampaign.objects.exists()
 
@@ -101,8 +106,9 @@ def test_a_tweet_x_cannot_be_asked_about_is_refused_with_the_reason(
     response = add_campaign(admin_client, post_factory(), tweet["id"])
 
     assert tweet_url_errors(response) == [
-        "X could not be asked about this post (X is unavailable right now - please "
-        "try again later). Try saving again in a moment."
+        f"{tweet_url(tweet['id'])}: X could not be asked about this post (X is "
+        "unavailable right now - please try again later). Try saving again in a "
+        "moment."
     ]
     assert not ShareCampaign.objects.exists()
 
@@ -116,8 +122,9 @@ def test_a_missing_or_refused_app_token_is_named_for_the_operator(
     response = add_campaign(admin_client, post_factory(), tweet["id"])
 
     assert tweet_url_errors(response) == [
-        "X refused the site's app credentials (X_BEARER_TOKEN), so the post could "
-        "not be read: the operator must set a valid token."
+        f"{tweet_url(tweet['id'])}: X refused the site's app credentials "
+        "(X_BEARER_TOKEN), so the post could not be read: the operator must set a "
+        "valid token."
     ]
     assert "not-the-apps-token" not in response.content.decode()
 
@@ -165,7 +172,7 @@ def test_a_campaign_without_a_stored_tweet_links_to_it(
 
     page = client.get(campaign.post.get_absolute_url()).content.decode()
 
-    assert f'<a href="{campaign.tweet_url}"' in page
+    assert f'<a href="{campaign.first_tweet.tweet_url}"' in page
     assert "tweet-card-text" not in page
 
 
@@ -180,15 +187,16 @@ def test_a_tweet_deleted_after_launch_shows_as_gone_in_the_box_and_in_admin(
     connect_x(reader)
     connect_x(other_user)
     client.force_login(reader)
-    sandbox.delete_tweet(campaign.tweet_id)
+    tweet = campaign.first_tweet
+    sandbox.delete_tweet(tweet.tweet_id)
 
     response = client.post(f"/campaigns/{campaign.pk}/share", **HTMX)
 
     assert TWEET_DELETED_MESSAGE in page_text(response)
     assert 'data-state="tweet-deleted"' in response.content.decode()
     assert not ShareReward.objects.exists()
-    campaign.refresh_from_db()
-    assert campaign.tweet_deleted_at is not None
+    tweet.refresh_from_db()
+    assert tweet.tweet_deleted_at is not None
     assert sandbox.retweets() == []
 
     # The next reader is told at once, and X is not asked again.
@@ -205,7 +213,7 @@ def test_a_tweet_deleted_after_launch_shows_as_gone_in_the_box_and_in_admin(
 
     listing = page_text(admin_client.get(CAMPAIGNS_URL))
     change = page_text(admin_client.get(f"{CAMPAIGNS_URL}{campaign.pk}/change/"))
-    assert f"{campaign.tweet_id} (deleted on X)" in listing
+    assert f"{tweet.tweet_id} (deleted on X)" in listing
     assert "Active · tweet deleted on X" in listing
     assert 'Deleted on X (X answered "not found" for it on' in change
 
@@ -214,7 +222,7 @@ def test_a_new_tweet_for_the_campaign_clears_the_deleted_state(
     admin_client, sandbox, sandbox_campaign_factory
 ):
     campaign = sandbox_campaign_factory()
-    ShareCampaign.objects.filter(pk=campaign.pk).update(
+    CampaignTweet.objects.filter(campaign=campaign).update(
         tweet_deleted_at=campaign.created_at
     )
     replacement = sandbox.create_tweet("The guide, posted again")
@@ -222,7 +230,7 @@ def test_a_new_tweet_for_the_campaign_clears_the_deleted_state(
     response = admin_client.post(
         f"{CAMPAIGNS_URL}{campaign.pk}/change/",
         {
-            "tweet_url": f"https://x.com/BlocksterCom/status/{replacement['id']}",
+            "tweet_urls": tweet_url(replacement["id"]),
             "bux_reward": "2",
             "is_active": "on",
             "request_like": "on",
@@ -235,9 +243,9 @@ def test_a_new_tweet_for_the_campaign_clears_the_deleted_state(
     )
 
     assert response.status_code == 302
-    campaign.refresh_from_db()
-    assert (campaign.tweet_id, campaign.tweet_text) == (
+    (tweet,) = campaign.tweets.all()
+    assert (tweet.tweet_id, tweet.tweet_text) == (
         replacement["id"],
         "The guide, posted again",
     )
-    assert campaign.tweet_deleted_at is None
+    assert tweet.tweet_deleted_at is None

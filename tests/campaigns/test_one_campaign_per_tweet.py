@@ -13,13 +13,19 @@ from django.db import IntegrityError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from campaigns.models import ACTIVE_TWEET_CONSTRAINT, ShareCampaign, ShareReward
+from campaigns.models import (
+    ACTIVE_TWEET_CONSTRAINT,
+    CampaignTweet,
+    ShareCampaign,
+    ShareReward,
+)
 from campaigns.services import campaigns as services
 from campaigns.services import (
     create_share_campaign,
     set_campaign_active,
     share_to_x,
 )
+from campaigns.services.campaigns import set_campaign_tweets
 
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
@@ -42,7 +48,7 @@ def test_a_second_active_campaign_for_a_tweet_is_refused_naming_the_first(
     post = post_factory()
 
     with pytest.raises(ValidationError) as refused:
-        create_share_campaign(post, tweet_url=running.tweet_url)
+        create_share_campaign(post, tweet_url=running.first_tweet.tweet_url)
 
     assert refused.value.messages == [tweet_in_use(running)]
     assert not ShareCampaign.objects.filter(post=post).exists()
@@ -50,7 +56,7 @@ def test_a_second_active_campaign_for_a_tweet_is_refused_naming_the_first(
 
 def test_a_tweet_is_free_again_once_its_campaign_is_deactivated(campaign_factory):
     first = campaign_factory()
-    waiting = campaign_factory(tweet_url=first.tweet_url, is_active=False)
+    waiting = campaign_factory(tweet_url=first.first_tweet.tweet_url, is_active=False)
 
     with pytest.raises(ValidationError) as refused:
         set_campaign_active(waiting, active=True)
@@ -65,23 +71,40 @@ def test_a_tweet_is_free_again_once_its_campaign_is_deactivated(campaign_factory
 def test_the_database_refuses_a_second_active_campaign_for_a_tweet(
     campaign_factory, post_factory
 ):
-    """Inserted straight into the table, past every form and service check."""
-    first = campaign_factory()
+    """Inserted straight into the tables, past every form and service check."""
+    first = campaign_factory().first_tweet
     tweet = {"tweet_id": first.tweet_id, "tweet_url": first.tweet_url}
 
-    ShareCampaign.objects.create(post=post_factory(), is_active=False, **tweet)
+    waiting = ShareCampaign.objects.create(post=post_factory(), is_active=False)
+    CampaignTweet.objects.create(campaign=waiting, **tweet)
     with (
         pytest.raises(IntegrityError, match=ACTIVE_TWEET_CONSTRAINT),
         transaction.atomic(),
     ):
-        ShareCampaign.objects.create(post=post_factory(), **tweet)
+        other = ShareCampaign.objects.create(post=post_factory())
+        CampaignTweet.objects.create(campaign=other, **tweet)
     with (
         pytest.raises(IntegrityError, match=ACTIVE_TWEET_CONSTRAINT),
         transaction.atomic(),
     ):
-        ShareCampaign.objects.filter(tweet_id=first.tweet_id).update(is_active=True)
+        ShareCampaign.objects.filter(pk=waiting.pk).update(is_active=True)
 
-    assert ShareCampaign.objects.filter(tweet_id=first.tweet_id).count() == 2
+    assert CampaignTweet.objects.filter(tweet_id=first.tweet_id).count() == 2
+
+
+def test_a_tweet_another_campaign_took_is_not_added_to_a_campaign(campaign_factory):
+    """set_campaign_tweets relies on the database's rule, and names the campaign
+    that has the tweet."""
+    running = campaign_factory()
+    campaign = campaign_factory(tweets=2)
+    before = list(campaign.tweets.values_list("pk", "position", "tweet_id"))
+    urls = [tweet.tweet_url for tweet in campaign.tweets.all()]
+
+    with pytest.raises(ValidationError) as refused:
+        set_campaign_tweets(campaign, [urls[1], running.first_tweet.tweet_url])
+
+    assert refused.value.messages == [tweet_in_use(running)]
+    assert list(campaign.tweets.values_list("pk", "position", "tweet_id")) == before
 
 
 @pytest.mark.django_db(transaction=True)
@@ -96,11 +119,12 @@ def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(post_factory):
 
     def rival_wins_the_race() -> None:
         try:
-            rivals.append(
-                ShareCampaign.objects.create(
-                    post=rival_post, tweet_id="1790000000000000002", tweet_url=url
+            with transaction.atomic():
+                rival = ShareCampaign.objects.create(post=rival_post)
+                CampaignTweet.objects.create(
+                    campaign=rival, tweet_id="1790000000000000002", tweet_url=url
                 )
-            )
+            rivals.append(rival)
         finally:
             connections.close_all()
 
@@ -189,7 +213,7 @@ def test_a_reader_paid_for_a_tweet_earns_nothing_from_its_next_campaign(
     connect_x(reader)
     assert share_to_x(reader, first).ok
     set_campaign_active(first, active=False)
-    second = sandbox_campaign_factory(tweet_url=first.tweet_url)
+    second = sandbox_campaign_factory(tweet_url=first.first_tweet.tweet_url)
 
     again = share_to_x(reader, second)
     newcomer = user_factory()
@@ -213,17 +237,18 @@ def without_the_tweet_rule():
     """The database as it was before the one-active-campaign index (or while a
     deploy runs the new code before migrating)."""
     constraint = next(
-        c for c in ShareCampaign._meta.constraints if c.name == ACTIVE_TWEET_CONSTRAINT
+        c for c in CampaignTweet._meta.constraints if c.name == ACTIVE_TWEET_CONSTRAINT
     )
     with connection.schema_editor() as editor:
-        editor.remove_constraint(ShareCampaign, constraint)
+        editor.remove_constraint(CampaignTweet, constraint)
     yield
     # Back as the migration leaves it: the newest duplicates inactive.
-    for tweet_id in ShareCampaign.objects.values_list("tweet_id", flat=True):
-        same = ShareCampaign.objects.filter(tweet_id=tweet_id).order_by("pk")
-        same.exclude(pk=same[0].pk).update(is_active=False)
+    for tweet_id in CampaignTweet.objects.values_list("tweet_id", flat=True):
+        same = CampaignTweet.objects.filter(tweet_id=tweet_id).order_by("campaign")
+        newer = same.exclude(campaign=same[0].campaign_id).values("campaign")
+        ShareCampaign.objects.filter(pk__in=newer).update(is_active=False)
     with connection.schema_editor() as editor:
-        editor.add_constraint(ShareCampaign, constraint)
+        editor.add_constraint(CampaignTweet, constraint)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -235,7 +260,9 @@ def test_two_active_campaigns_of_one_tweet_shared_at_once_pay_once(
     without_the_tweet_rule,
 ):
     first = sandbox_campaign_factory()
-    second = sandbox_campaign_factory(tweet_url=first.tweet_url, is_active=False)
+    second = sandbox_campaign_factory(
+        tweet_url=first.first_tweet.tweet_url, is_active=False
+    )
     ShareCampaign.objects.filter(pk=second.pk).update(is_active=True)
     connect_x(reader)
     barrier = threading.Barrier(2)
