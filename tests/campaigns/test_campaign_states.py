@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from campaigns.models import ShareCampaign
+from campaigns.services.tweets import mark_tweet_deleted
 from rewards.amounts import best_reward
 
 BOX_TRIGGER = re.compile(r'hx-trigger="load delay:(\d+)s"')
@@ -137,3 +138,42 @@ def test_home_marks_posts_with_an_open_campaign(
     with CaptureQueriesContext(connection) as more:
         client.get("/")
     assert len(more) == len(few)
+
+
+def test_home_counts_each_tweet_still_on_x_in_what_a_post_can_earn(
+    client, campaign_factory, page_text
+):
+    thread = campaign_factory(bux_reward=Decimal("2"), tweets=3)
+    mark_tweet_deleted(thread.tweets.all()[2])
+
+    page = page_text(client.get("/"))
+
+    # Two tweets left on X, each paying at most the best X score's reward.
+    assert (
+        f"{thread.post.title} Earn up to {2 * best_reward(Decimal('2')):,.0f} BUX"
+        in page
+    )
+
+
+def test_a_full_campaign_still_offers_its_other_tweets_to_a_reader_holding_a_place(
+    client, reader, other_user, campaign_factory, reward_factory, connect_x, page_text
+):
+    campaign = campaign_factory(max_participants=1, tweets=2)
+    first, second = campaign.tweets.all()
+    reward_factory(reader, campaign=campaign, campaign_tweet=first, rewarded=True)
+    connect_x(reader)
+    connect_x(other_user)
+
+    client.force_login(other_user)
+    assert "All places are taken" in page_text(
+        client.get(campaign.post.get_absolute_url())
+    )
+    client.force_login(reader)
+    page = client.get(campaign.post.get_absolute_url()).content.decode()
+
+    assert "All places are taken" not in page
+    item = page.split(f'id="campaign-tweet-{second.pk}"')[1].split("</li>")[0]
+    assert f'name="tweet" value="{second.pk}"' in item
+    assert (
+        "Earned" in page.split(f'id="campaign-tweet-{first.pk}"')[1].split("</li>")[0]
+    )

@@ -24,6 +24,11 @@ pytestmark = pytest.mark.usefixtures("fast_retries")
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
+def tweet_item(html: str, tweet: CampaignTweet) -> str:
+    """The box's entry for one of the campaign's tweets."""
+    return html.split(f'id="campaign-tweet-{tweet.pk}"')[1].split("</li>")[0]
+
+
 def share(client, campaign, tweet=None):
     data = {} if tweet is None else {"tweet": str(tweet.pk)}
     return client.post(f"/campaigns/{campaign.pk}/share", data, **HTMX)
@@ -131,10 +136,9 @@ def test_the_box_lists_the_tweets_and_shares_them_one_by_one(
 
     assert box.status_code == 200
     html = box.content.decode()
-    first_item = html.split(f'id="campaign-tweet-{first.pk}"')[1].split("</li>")[0]
-    second_item = html.split(f'id="campaign-tweet-{second.pk}"')[1].split("</li>")[0]
-    assert "You earned" in first_item and 'name="tweet"' not in first_item
-    assert f'value="{second.pk}"' in second_item
+    assert "You earned" in tweet_item(html, first)
+    assert 'name="tweet"' not in tweet_item(html, first)
+    assert f'value="{second.pk}"' in tweet_item(html, second)
     assert "earn 50 BUX" in page_text(box)
 
     share(client, campaign, second)
