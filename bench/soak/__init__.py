@@ -14,7 +14,8 @@ BUX_MINTER_IDEMPOTENT=0, as in production), the app under gunicorn and two prefo
 Celery workers.
 The sweeper (`sweep_rewards_task`) and the mirror repair (`repair_mirror_task`) run
 from this process on a fast schedule in place of beat. Readers log in, connect X
-through the real OAuth flow and press Retweet & Like as the htmx box does, while
+through the real OAuth flow and press Retweet & Like as the htmx box does, for each
+tweet of a campaign (every other campaign holds two or three tweets), while
 faults strike X, the minter, Redis, a worker and PostgreSQL. Afterwards the run
 waits (bounded) for the sweeper and retries to converge, repairs and re-checks the
 mirror, prints its figures and an invariant table, and exits 1 on any violation.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from campaigns.models import MINTED_STATUSES, ShareCampaign, ShareReward
+from campaigns.models import MINTED_STATUSES, CampaignTweet, ShareCampaign, ShareReward
 from campaigns.services import PLACE_HOLDING, STALE_CLAIM_AGE
 
 if TYPE_CHECKING:
@@ -62,16 +62,17 @@ def check_invariants(
             "user", "x_connection", "user__x_connection"
         ).order_by("pk")
     )
-    campaigns = list(
-        ShareCampaign.objects.annotate(
-            successful=Count("rewards", filter=Q(rewards__status__in=SUCCESSFUL)),
-            holding=Count("rewards", filter=Q(rewards__status__in=PLACE_HOLDING)),
-        ).order_by("pk")
+    campaigns = counted_campaigns()
+    tweets = tweets_by_pk()
+    x = XRecords(
+        retweets,
+        undone_retweets,
+        removed_retweets,
+        {pk: tweet.tweet_id for pk, tweet in tweets.items()},
     )
-    tweet_of = {campaign.pk: campaign.tweet_id for campaign in campaigns}
-    x = XRecords(retweets, undone_retweets, removed_retweets, tweet_of)
     return [
         _one_per_pair(rewards),
+        _tweet_of_campaign(rewards, tweets),
         _total_shares(campaigns),
         _within_limit(campaigns),
         _rewarded_minted_once(rewards, mints),
@@ -85,15 +86,55 @@ def check_invariants(
     ]
 
 
+def counted_campaigns() -> list[WithAnnotations[ShareCampaign, _Counts]]:
+    """Every campaign with its successful shares (rewards, one per reader and
+    tweet: what total_shares counts) and its places held (distinct readers with a
+    place-holding reward, whatever number of its tweets each shared)."""
+    return list(
+        ShareCampaign.objects.annotate(
+            successful=Count("rewards", filter=Q(rewards__status__in=SUCCESSFUL)),
+            holding=Count(
+                "rewards__user",
+                filter=Q(rewards__status__in=PLACE_HOLDING),
+                distinct=True,
+            ),
+        ).order_by("pk")
+    )
+
+
+def tweets_by_pk() -> dict[int, CampaignTweet]:
+    return {tweet.pk: tweet for tweet in CampaignTweet.objects.order_by("pk")}
+
+
+def readers_sharing_several_tweets_of_full_campaigns() -> Counter[int]:
+    """Readers holding a place in a full campaign with rewards for more than one
+    of its tweets (allowed: a place is a reader's, for every tweet), by campaign.
+    A figure, not a violation."""
+    full = {
+        campaign.pk
+        for campaign in counted_campaigns()
+        if campaign.max_participants is not None
+        and campaign.holding >= campaign.max_participants
+    }
+    several = (
+        ShareReward.objects.filter(campaign__in=full, status__in=PLACE_HOLDING)
+        .values("campaign", "user")
+        .annotate(tweets=Count("campaign_tweet", distinct=True))
+        .filter(tweets__gt=1)
+    )
+    return Counter(row["campaign"] for row in several)
+
+
 @dataclass
 class XRecords:
     """What the sandbox's X holds: retweets standing now, those taken back by their
     reader (with their post and when), and those that left X with their deleted
-    original (no reader's undo), by (X user, tweet)."""
+    original (no reader's undo), by (X user, X tweet id)."""
 
     retweets: list[dict[str, Any]]
     undone_retweets: list[dict[str, Any]]
     removed_retweets: list[dict[str, Any]]
+    # X's tweet id of each CampaignTweet, by its pk.
     tweet_of: dict[int, str]
 
     def __post_init__(self) -> None:
@@ -115,10 +156,10 @@ class XRecords:
         # detached it) the reader's current one; a reader is locked to one account.
         connection = reward.x_connection or getattr(reward.user, "x_connection", None)
         x_user = connection.x_user_id if connection else ""
-        return str(x_user), self.tweet_of[reward.campaign_id]
+        return str(x_user), self.tweet_of[reward.campaign_tweet_id]
 
     def posts_of(self, reward: ShareReward) -> set[str]:
-        """Every retweet post this reader made of the campaign's tweet."""
+        """Every retweet post this reader made of the reward's tweet."""
         key = self.key(reward)
         posts = {str(r["retweet_id"]) for r in self.undone.get(key, [])}
         for held in (self.standing, self.removed):
@@ -128,17 +169,32 @@ class XRecords:
 
 
 def _one_per_pair(rewards: list[ShareReward]) -> Invariant:
-    result = Invariant("at most one reward per (user, campaign)", len(rewards))
-    pairs = Counter((r.user_id, r.campaign_id) for r in rewards)
-    for (user_id, campaign_id), count in pairs.items():
+    result = Invariant("at most one reward per (user, campaign tweet)", len(rewards))
+    pairs = Counter((r.user_id, r.campaign_tweet_id) for r in rewards)
+    for (user_id, tweet_id), count in pairs.items():
         if count > 1:
-            result.fail(f"user {user_id} campaign {campaign_id}: {count} rows")
+            result.fail(f"user {user_id} campaign tweet {tweet_id}: {count} rows")
+    return result
+
+
+def _tweet_of_campaign(
+    rewards: list[ShareReward], tweets: dict[int, CampaignTweet]
+) -> Invariant:
+    result = Invariant("each reward's tweet is one of its campaign's", len(rewards))
+    for reward in rewards:
+        tweet = tweets[reward.campaign_tweet_id]
+        if tweet.campaign_id != reward.campaign_id:
+            result.fail(
+                f"reward {reward.pk}: campaign {reward.campaign_id}, "
+                f"tweet of campaign {tweet.campaign_id}"
+            )
     return result
 
 
 def _total_shares(
     campaigns: list[WithAnnotations[ShareCampaign, _Counts]],
 ) -> Invariant:
+    # Shares, not readers: a reader's share of each tweet counts once.
     result = Invariant("total_shares = verified + rewarded + undone", len(campaigns))
     for campaign in campaigns:
         if campaign.total_shares != campaign.successful:
@@ -152,12 +208,15 @@ def _total_shares(
 def _within_limit(
     campaigns: list[WithAnnotations[ShareCampaign, _Counts]],
 ) -> Invariant:
-    result = Invariant("no campaign over max_participants", len(campaigns))
+    result = Invariant(
+        "no campaign over max_participants (distinct readers)", len(campaigns)
+    )
     for campaign in campaigns:
         limit = campaign.max_participants
         if limit is not None and campaign.holding > limit:
             result.fail(
-                f"campaign {campaign.pk}: {campaign.holding} places held, max {limit}"
+                f"campaign {campaign.pk}: {campaign.holding} readers hold places, "
+                f"max {limit}"
             )
     return result
 

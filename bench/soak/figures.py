@@ -140,13 +140,13 @@ def _print_pending(retweets: list[dict[str, Any]]) -> None:
     from campaigns.services import STALE_CLAIM_AGE
 
     pending = ShareReward.objects.filter(status="pending").select_related(
-        "campaign", "x_connection"
+        "campaign_tweet", "x_connection"
     )
     if not pending:
         return
     done = {(str(rt["user_id"]), str(rt["tweet_id"])) for rt in retweets}
     at_x = sum(
-        (r.x_connection.x_user_id, r.campaign.tweet_id) in done
+        (r.x_connection.x_user_id, r.campaign_tweet.tweet_id) in done
         for r in pending
         if r.x_connection is not None
     )
@@ -154,6 +154,61 @@ def _print_pending(retweets: list[dict[str, Any]]) -> None:
         f"pending claims left by failed requests: {len(pending)} "
         f"({at_x} of them retweeted at X), freed by the sweeper after "
         f"{STALE_CLAIM_AGE.total_seconds() / 60:g} minutes"
+    )
+
+
+def print_tweets() -> None:
+    """The campaigns by number of tweets, the rewards each tweet got (all of them,
+    and those minted) by its place in its campaign, and the readers who shared
+    several tweets of a campaign that was full."""
+    from django.db.models import Count, Q
+
+    from bench.soak.checks import readers_sharing_several_tweets_of_full_campaigns
+    from campaigns.models import MINTED_STATUSES, CampaignTweet
+
+    tweets = list(
+        CampaignTweet.objects.annotate(
+            made=Count("rewards"),
+            minted=Count("rewards", filter=Q(rewards__status__in=MINTED_STATUSES)),
+        )
+        .order_by("campaign_id", "position", "pk")
+        .values_list("campaign_id", "made", "minted")
+    )
+    of_campaign: dict[int, list[tuple[int, int]]] = {}
+    for campaign_id, made, minted in tweets:
+        of_campaign.setdefault(campaign_id, []).append((made, minted))
+    sizes = Counter(len(listed) for listed in of_campaign.values())
+    multi = sum(n for size, n in sizes.items() if size > 1)
+    described = ", ".join(
+        f"{n} of {size} tweet{'s' if size > 1 else ''}"
+        for size, n in sorted(sizes.items())
+    )
+    print(
+        f"campaigns: {len(of_campaign)}, {multi} of them multi-tweet ({described}); "
+        f"{len(tweets)} tweets"
+    )
+    per_tweet = [made for _, made, _ in tweets]
+    if per_tweet:
+        print(
+            f"rewards per tweet: mean {statistics.mean(per_tweet):.1f}, "
+            f"max {max(per_tweet)}, none for {per_tweet.count(0)} tweet(s)"
+        )
+    by_position: dict[int, list[int]] = {}
+    for listed in of_campaign.values():
+        for index, (made, minted) in enumerate(listed, start=1):
+            counts = by_position.setdefault(index, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += made
+            counts[2] += minted
+    for index, (count, made, minted) in sorted(by_position.items()):
+        print(
+            f"  tweet {index} of its campaign: {count} tweets, {made:,} rewards "
+            f"({made / count:.1f} a tweet), {minted:,} minted"
+        )
+    several = readers_sharing_several_tweets_of_full_campaigns()
+    print(
+        "readers holding a place with rewards for several tweets of a full "
+        f"campaign (allowed): {sum(several.values())} in {len(several)} campaign(s)"
     )
 
 

@@ -1,5 +1,6 @@
 """The soak's readers: site users who connect X over OAuth and press Retweet & Like
-as the htmx box does, on campaigns with far fewer places than readers."""
+as the htmx box does, for each tweet of campaigns with far fewer places than
+readers; some campaigns hold a thread of two or three tweets."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from bench.common import campaign_on_new_tweet
+from bench.common import campaign_on_new_tweets
 from bench.soak.figures import Figures, shape
 from sandbox.testing import Sandbox
 
@@ -27,6 +28,9 @@ DOUBLE_CLICK = 0.15
 # confirmation can see it, mostly), and right after their BUX were minted.
 UNDO_BEFORE_CONFIRMATION = 0.12
 UNDO_AFTER_PAYOUT = 0.12
+# Every other campaign holds a thread of two or three tweets rather than one: a
+# reader who takes a place in it shares its other tweets even once it is full.
+THREAD_LENGTHS = (2, 3)
 BOX_POLLS = 8
 # The box states that change by themselves (htmx keeps polling them).
 MOVING = (
@@ -34,17 +38,25 @@ MOVING = (
     'data-state="minting"',
     'data-state="minter-retrying"',
 )
+# Each tweet's item in a multi-tweet box: its id names the CampaignTweet.
+TWEET_ITEM = 'id="campaign-tweet-'
 CSRF_HEADER = re.compile(r'"X-CSRFToken":\s*"([^"]+)"')
 # A refusal is told by an error message; a success by the reward's own state line.
 MESSAGE = re.compile(r'<p class="(message \w+|box-state done)"[^>]*>(.*?)</p>', re.S)
 TAG = re.compile(r"<[^>]+>")
 
 
+@dataclass(frozen=True)
+class Tweet:
+    pk: int  # the CampaignTweet, the share form's `tweet`
+    tweet_id: str  # X's id
+
+
 @dataclass
 class Campaign:
     id: int
     slug: str
-    tweet_id: str
+    tweets: list[Tweet]
     places: int
 
 
@@ -52,8 +64,11 @@ class CampaignPool:
     """The campaigns readers choose from; a full one is replaced by a new one while
     the load runs, so long runs keep sharing rather than only being refused."""
 
-    def __init__(self, sandbox: Sandbox, places: int, open_target: int) -> None:
+    def __init__(
+        self, sandbox: Sandbox, places: int, open_target: int, rng: random.Random
+    ) -> None:
         self.sandbox, self.places, self.open_target = sandbox, places, open_target
+        self.rng = rng
         self.lock = threading.Lock()
         self.all: list[Campaign] = []
         self.full: set[int] = set()
@@ -64,15 +79,19 @@ class CampaignPool:
 
         if self.author is None:
             self.author = User.objects.create_user("editor@soak.test", is_staff=True)
-        campaign = campaign_on_new_tweet(
+        with self.lock:
+            threaded = len(self.all) % 2 == 1
+        count = self.rng.choice(THREAD_LENGTHS) if threaded else 1
+        campaign = campaign_on_new_tweets(
             self.sandbox,
             self.author,
             f"Soak post {len(self.all) + 1}",
+            count=count,
             bux_reward=Decimal("10"),
             max_participants=self.places,
         )
-        slug = campaign.post.slug
-        made = Campaign(campaign.pk, slug, campaign.tweet_id, self.places)
+        tweets = [Tweet(t.pk, t.tweet_id) for t in campaign.tweets.all()]
+        made = Campaign(campaign.pk, campaign.post.slug, tweets, self.places)
         with self.lock:
             self.all.append(made)
         return made
@@ -95,9 +114,16 @@ class CampaignPool:
             opened += 1
         return opened
 
-    def pick(self, done: set[int], rng: random.Random) -> Campaign:
+    def pick(self, reader: Reader, rng: random.Random) -> Campaign:
+        """A campaign with a tweet the reader has not shared yet: an open one, or a
+        full one where the reader holds a place; else any (and be refused)."""
         with self.lock:
-            fresh = [c for c in self.all if c.id not in done and c.id not in self.full]
+            fresh = [
+                c
+                for c in self.all
+                if (c.id not in self.full or c.id in reader.places)
+                and any((c.id, t.pk) not in reader.done for t in c.tweets)
+            ]
             return rng.choice(fresh or self.all)
 
 
@@ -108,7 +134,10 @@ class Reader:
     client: httpx.Client
     user_id: int = 0
     csrf: str = ""
-    done: set[int] = field(default_factory=set)
+    # (campaign, tweet) pairs shared (or on their way), and the campaigns where
+    # the reader holds a place.
+    done: set[tuple[int, int]] = field(default_factory=set)
+    places: set[int] = field(default_factory=set)
 
 
 def create_readers(
@@ -165,8 +194,11 @@ def connect_x(reader: Reader, sandbox_url: str) -> None:
         consent.close()
 
 
-def _outcome(response: httpx.Response) -> tuple[bool, str]:
-    match = MESSAGE.search(response.text)
+def _outcome(response: httpx.Response, tweet: Tweet) -> tuple[bool, str]:
+    """What the box answered the press: a refusal of the whole campaign above its
+    tweets (or of a one-tweet campaign's share), else the pressed tweet's state."""
+    head, _, _ = response.text.partition(TWEET_ITEM)
+    match = MESSAGE.search(head) or MESSAGE.search(_tweet_part(response.text, tweet))
     if match is None:
         return False, f"HTTP {response.status_code} without a message"
     message = html.unescape(" ".join(TAG.sub("", match[2]).split()))
@@ -181,12 +213,13 @@ def _get(reader: Reader, kind: str, path: str, figures: Figures) -> httpx.Respon
 
 
 def _share(
-    reader: Reader, campaign: Campaign, figures: Figures, done: set[str]
+    reader: Reader, campaign: Campaign, tweet: Tweet, figures: Figures, done: set[str]
 ) -> bool:
     started = time.monotonic()
     try:
         response = reader.client.post(
             f"/campaigns/{campaign.id}/share",
+            data={"tweet": str(tweet.pk)},
             headers={"X-CSRFToken": reader.csrf, "HX-Request": "true"},
         )
     except httpx.HTTPError as error:
@@ -196,10 +229,11 @@ def _share(
     if response.status_code >= 500:
         figures.count("errors", f"share POST: HTTP {response.status_code}")
         return False
-    ok, label = _outcome(response)
+    ok, label = _outcome(response, tweet)
     figures.count("outcomes", label)
     if ok or label in done:
-        reader.done.add(campaign.id)
+        reader.done.add((campaign.id, tweet.pk))
+        reader.places.add(campaign.id)
     return ok
 
 
@@ -216,7 +250,7 @@ def reader_loop(
     # Readers arrive over the first seconds rather than all at once.
     stop.wait(rng.uniform(0, 3))
     while not stop.is_set():
-        campaign = pool.pick(reader.done, rng)
+        campaign = pool.pick(reader, rng)
         try:
             page = _get(reader, "page GET", f"/{campaign.slug}", figures)
         except httpx.HTTPError as error:
@@ -227,34 +261,58 @@ def reader_loop(
             figures.count("errors", f"page GET: HTTP {page.status_code}")
         if match := CSRF_HEADER.search(page.text):
             reader.csrf = match[1]
-        if rng.random() < DOUBLE_CLICK:
-            # Two posts at once, as an impatient double click sends them.
-            with ThreadPoolExecutor(2) as clicks:
-                both = [
-                    clicks.submit(_share, reader, campaign, figures, done) for _ in "12"
-                ]
-                results = [click.result() for click in both]
-            figures.count("notes", "double clicks")
-        else:
-            results = [_share(reader, campaign, figures, done)]
-        if any(results):
-            if rng.random() < UNDO_BEFORE_CONFIRMATION:
-                _undo(reader, campaign, pool.sandbox, figures, "before confirmation")
-                # The reader may try again once told the retweet was not found.
-                reader.done.discard(campaign.id)
-            if _watch_box(reader, campaign, figures, stop) and (
-                rng.random() < UNDO_AFTER_PAYOUT
-            ):
-                _undo(reader, campaign, pool.sandbox, figures, "after payout")
-        stop.wait(rng.uniform(*pause))
+        # The box lists the campaign's tweets; the reader shares them one by one.
+        todo = [t for t in campaign.tweets if (campaign.id, t.pk) not in reader.done]
+        for tweet in todo or [rng.choice(campaign.tweets)]:
+            if stop.is_set():
+                break
+            _press(reader, campaign, tweet, pool.sandbox, figures, stop, rng, done)
+            stop.wait(rng.uniform(*pause))
+
+
+def _press(
+    reader: Reader,
+    campaign: Campaign,
+    tweet: Tweet,
+    sandbox: Sandbox,
+    figures: Figures,
+    stop: threading.Event,
+    rng: random.Random,
+    done: set[str],
+) -> None:
+    """Retweet & Like for one of the campaign's tweets, watched until it settles,
+    and now and then taken back on X."""
+    if rng.random() < DOUBLE_CLICK:
+        # Two posts at once, as an impatient double click sends them.
+        with ThreadPoolExecutor(2) as clicks:
+            both = [
+                clicks.submit(_share, reader, campaign, tweet, figures, done)
+                for _ in "12"
+            ]
+            results = [click.result() for click in both]
+        figures.count("notes", "double clicks")
+    else:
+        results = [_share(reader, campaign, tweet, figures, done)]
+    if not any(results):
+        return
+    if len(campaign.tweets) > 1:
+        figures.count("notes", "shares of a multi-tweet campaign's tweets")
+    if rng.random() < UNDO_BEFORE_CONFIRMATION:
+        _undo(reader, tweet, sandbox, figures, "before confirmation")
+        # The reader may try again once told the retweet was not found.
+        reader.done.discard((campaign.id, tweet.pk))
+    if _watch_box(reader, campaign, tweet, figures, stop) and (
+        rng.random() < UNDO_AFTER_PAYOUT
+    ):
+        _undo(reader, tweet, sandbox, figures, "after payout")
 
 
 def _undo(
-    reader: Reader, campaign: Campaign, sandbox: Sandbox, figures: Figures, when: str
+    reader: Reader, tweet: Tweet, sandbox: Sandbox, figures: Figures, when: str
 ) -> None:
     """The reader takes the retweet back in X's app."""
     try:
-        undone = sandbox.undo_retweet(reader.account_key, campaign.tweet_id)
+        undone = sandbox.undo_retweet(reader.account_key, tweet.tweet_id)
     except (httpx.HTTPError, AssertionError) as error:
         figures.count("errors", f"undo: {type(error).__name__}")
         return
@@ -262,11 +320,25 @@ def _undo(
         figures.count("undos", f"retweets taken back {when}")
 
 
+def _tweet_part(box: str, tweet: Tweet) -> str:
+    """The part of the box that tells this tweet's state: its item, up to the next
+    one; the whole box when it lists no tweets (a one-tweet campaign's)."""
+    start = box.find(f'{TWEET_ITEM}{tweet.pk}"')
+    if start < 0:
+        return box
+    end = box.find(TWEET_ITEM, start + len(TWEET_ITEM))
+    return box[start : end if end >= 0 else len(box)]
+
+
 def _watch_box(
-    reader: Reader, campaign: Campaign, figures: Figures, stop: threading.Event
+    reader: Reader,
+    campaign: Campaign,
+    tweet: Tweet,
+    figures: Figures,
+    stop: threading.Event,
 ) -> bool:
-    """Poll the box while it says it is confirming or minting, as htmx does every
-    3 s; True once it shows the BUX earned."""
+    """Poll the box while it says the tweet's share is confirming or minting, as
+    htmx does every 3 s; True once it shows the BUX earned for it."""
     told_retry = False
     for _ in range(BOX_POLLS):
         if stop.wait(1.5):
@@ -278,16 +350,17 @@ def _watch_box(
             return False
         if box.status_code >= 500:
             figures.count("errors", f"box GET: HTTP {box.status_code}")
-        if not told_retry and 'data-state="minter-retrying"' in box.text:
+        part = _tweet_part(box.text, tweet)
+        if not told_retry and 'data-state="minter-retrying"' in part:
             figures.count("notes", "boxes seen telling the minter is retried")
             told_retry = True
-        if not any(state in box.text for state in MOVING):
-            if 'data-state="rewarded"' in box.text:
+        if not any(state in part for state in MOVING):
+            if 'data-state="rewarded"' in part:
                 figures.count("notes", "boxes seen turning to earned")
                 return True
-            if 'data-state="operator"' in box.text:
+            if 'data-state="operator"' in part:
                 figures.count("notes", "boxes seen telling of a delay")
-            elif 'data-state="not-found"' in box.text:
+            elif 'data-state="not-found"' in part:
                 figures.count("notes", "boxes seen telling the retweet was not found")
             return False
     return False

@@ -26,7 +26,7 @@ from typing import Any
 from bench.common import ROOT
 from bench.soak.cluster import mirror_environment, start_mirror_cluster
 from bench.soak.faults import FaultInjector
-from bench.soak.figures import Figures, print_rewards, shape
+from bench.soak.figures import Figures, print_rewards, print_tweets, shape
 from bench.soak.readers import (
     CampaignPool,
     Reader,
@@ -198,7 +198,9 @@ class Soak:
     def set_up_world(self) -> CampaignPool:
         assert self.sandbox is not None and self.web is not None
         started = time.monotonic()
-        pool = CampaignPool(self.sandbox, self.args.places, self.args.campaigns)
+        pool = CampaignPool(
+            self.sandbox, self.args.places, self.args.campaigns, self.rng
+        )
         for _ in range(self.args.campaigns):
             pool.create()
         self.readers = create_readers(
@@ -349,6 +351,7 @@ class Soak:
             readers=len(self.readers),
             places=self.args.places,
         )
+        print_tweets()
         print_rewards(
             mints,
             retweets,
