@@ -82,6 +82,7 @@ def _audit(
 REWARD_FIELDS = (
     "user",
     "campaign",
+    "campaign_tweet",
     "x_connection",
     "status",
     "bux_rewarded",
@@ -111,6 +112,7 @@ class ShareRewardAdmin(admin.ModelAdmin):
     list_display = (
         "user",
         "campaign_post",
+        "tweet",
         "status",
         "bux",
         "verified_at",
@@ -126,9 +128,11 @@ class ShareRewardAdmin(admin.ModelAdmin):
         "liked",
         ("audited_at", admin.EmptyFieldListFilter),
     )
-    search_fields = ("user__email", "=tx_hash")
-    search_help_text = "Search by reader email or full transaction hash."
-    list_select_related = ("user", "campaign__post")
+    search_fields = ("user__email", "=tx_hash", "=campaign_tweet__tweet_id")
+    search_help_text = (
+        "Search by reader email, full transaction hash or the shared post's id on X."
+    )
+    list_select_related = ("user", "campaign__post", "campaign_tweet")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     actions = ["retry_mint", "mark_failed_no_mint", "record_mint"]
@@ -156,6 +160,15 @@ class ShareRewardAdmin(admin.ModelAdmin):
     @admin.display(description="Campaign", ordering="campaign__post__title")
     def campaign_post(self, reward: ShareReward) -> str:
         return reward.campaign.post.title
+
+    @admin.display(description="Post on X", ordering="campaign_tweet__position")
+    def tweet(self, reward: ShareReward) -> str:
+        tweet = reward.campaign_tweet
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>',
+            tweet.tweet_url,
+            tweet.tweet_id,
+        )
 
     @admin.display(description="BUX", ordering="bux_rewarded")
     def bux(self, reward: ShareReward) -> str:

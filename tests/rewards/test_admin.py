@@ -344,3 +344,20 @@ def test_operator_actions_on_rewards_go_to_the_audit_trail(
         **common,
         "tx_hash": "0x" + "cd" * 32,
     }
+
+
+def test_rewards_show_and_find_the_post_shared_on_x(
+    admin_client, user_factory, campaign_factory, reward_factory
+):
+    thread = campaign_factory(tweets=2)
+    first, second = thread.tweets.all()
+    reader = user_factory()
+    reward_factory(reader, thread, campaign_tweet=first, rewarded=True)
+    on_second = reward_factory(reader, thread, campaign_tweet=second, verified=True)
+
+    listed = admin_client.get(REWARDS_URL).content.decode()
+    found = admin_client.get(REWARDS_URL, {"q": second.tweet_id})
+
+    for tweet in (first, second):
+        assert f'<a href="{tweet.tweet_url}"' in listed
+    assert [r.pk for r in found.context["cl"].result_list] == [on_second.pk]
