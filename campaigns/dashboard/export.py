@@ -13,6 +13,8 @@ from ..models import ShareCampaign, ShareReward
 
 HEADER = (
     "reward_id",
+    # The campaign's tweet the reader shared, by its id on X.
+    "tweet_id",
     "reader_id",
     "reader_email",
     "x_handle",
@@ -26,6 +28,7 @@ HEADER = (
 )
 COLUMNS = (
     "pk",
+    "campaign_tweet__tweet_id",
     "user_id",
     "user__email",
     "x_connection__x_username",

@@ -21,7 +21,8 @@ def test_the_admin_action_exports_a_campaigns_rewards(
     connection_factory,
     reward_factory,
 ):
-    campaign = campaign_factory()
+    campaign = campaign_factory(tweets=2)
+    first, second = campaign.tweets.all()
     connection = connection_factory(reader, username="dana_reads", score=25)
     minted = reward_factory(
         reader,
@@ -30,7 +31,7 @@ def test_the_admin_action_exports_a_campaigns_rewards(
         rewarded=True,
         bux_rewarded=Decimal("50"),
     )
-    reward_factory(other_user, campaign, failed=True)
+    reward_factory(other_user, campaign, campaign_tweet=second, failed=True)
     reward_factory(other_user, campaign_factory())  # another campaign's
 
     response = admin_client.post(
@@ -44,13 +45,14 @@ def test_the_admin_action_exports_a_campaigns_rewards(
         csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
     )
     assert [row["state"] for row in rows] == ["rewarded", "failed"]
-    first = rows[0]
-    assert first["reward_id"] == str(minted.pk)
-    assert first["reader_email"] == reader.email
-    assert (first["x_handle"], first["x_score"]) == ("dana_reads", "25")
-    assert first["bux"] == "50.00"
-    assert first["transaction"] == minted.tx_hash
-    assert first["rewarded_at"].startswith(str(minted.rewarded_at.date()))
+    assert [row["tweet_id"] for row in rows] == [first.tweet_id, second.tweet_id]
+    row = rows[0]
+    assert row["reward_id"] == str(minted.pk)
+    assert row["reader_email"] == reader.email
+    assert (row["x_handle"], row["x_score"]) == ("dana_reads", "25")
+    assert row["bux"] == "50.00"
+    assert row["transaction"] == minted.tx_hash
+    assert row["rewarded_at"].startswith(str(minted.rewarded_at.date()))
     assert rows[1]["transaction"] == "" and rows[1]["x_handle"] == ""
 
 
