@@ -71,7 +71,7 @@ KINDS = {
     "activity_feed": "activity_feed drift",
     "totals": "user_totals drift",
     "multiplier": "multiplier drift",
-    "previous_layout": "previous (user, campaign) keys",
+    "previous_layout": "previous layout leftovers",
 }
 EXAMPLES_PER_KIND = 3
 
@@ -136,8 +136,8 @@ class MirrorReport:
             )
             if self.removed_previous:
                 lines.append(
-                    "Removed the previous (user, campaign) layout's keys of "
-                    f"{self.removed_previous:,} pairs and built markers."
+                    "Removed what the previous (user, campaign) layout left: "
+                    f"{self.removed_previous:,} pairs' keys and built markers."
                 )
         else:
             lines.append(

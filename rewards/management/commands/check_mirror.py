@@ -14,8 +14,10 @@ from rewards.mirror.check import check_mirror
 class Command(BaseCommand):
     help = (
         "Compare the Redis mirror with PostgreSQL: missing, stale and orphaned "
-        "hashes, index and activity-feed drift, multiplier drift. Exits 1 when drift "
-        "is found; --repair mends it (beat also runs the repair every 10 minutes)."
+        "hashes, index and activity-feed drift, totals and multiplier drift, and "
+        "keys left by the previous (user, campaign) layout. Exits 1 when drift is "
+        "found; --repair mends it and removes those keys (beat also runs the repair "
+        "every 10 minutes)."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
