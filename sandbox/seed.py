@@ -112,6 +112,17 @@ BLOCKSTER_TWEETS = (
     "https://blockster.com/how-the-x-score-works",
     "Weekly market notes are out: on-chain activity, fees and the stories worth your "
     "time, with @chainbuilder_mo. https://blockster.com/weekly-market-notes #DeFi",
+    # A campaign of three posts: the launch thread, the announcement and its
+    # follow-up.
+    "Blockster is on your phone from today. Read the stories you follow, share them "
+    "on X and watch your BUX add up wherever you are. What is in the app, a thread "
+    "(1/4)",
+    "Announcing the Blockster app for iOS and Android: your reading list, your BUX "
+    "balance and every Retweet & Like campaign, in your pocket. "
+    "https://blockster.com/blockster-on-your-phone",
+    "Thank you for a busy launch day: 12,000 readers installed the Blockster app in "
+    "its first hours. Your questions, answered: "
+    "https://blockster.com/blockster-on-your-phone#faq",
 )
 
 # Timelines, oldest first: (hours ago, text, likes, retweets, replies, quotes) for
@@ -181,6 +192,10 @@ TIMELINES: dict[str, tuple[tuple[Any, ...], ...]] = {
         (72, BLOCKSTER_TWEETS[0], 310, 95, 24, 8),
         (26, BLOCKSTER_TWEETS[1], 180, 62, 15, 4),
         (2, BLOCKSTER_TWEETS[2], 90, 30, 6, 2),
+        # The newest posts of all, so the ids of the posts above stay as they were.
+        (1.5, BLOCKSTER_TWEETS[3], 140, 48, 12, 3),
+        (1, BLOCKSTER_TWEETS[4], 260, 91, 30, 7),
+        (0.5, BLOCKSTER_TWEETS[5], 45, 12, 9, 1),
     ),
 }
 

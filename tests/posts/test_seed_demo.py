@@ -3,6 +3,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from campaigns.models import ShareCampaign
+from campaigns.services import share_to_x
 from posts.management.commands.seed_demo import (
     DEMO_CAMPAIGNS,
     DEMO_TWEETS,
@@ -15,6 +16,9 @@ from sandbox.seed import BLOCKSTER_TWEETS
 from social.score import calculate_and_save_score
 from social.x_api import XApiClient
 
+# The demo's campaign of several tweets.
+MULTI_TWEET = "blockster-on-your-phone"
+
 
 def test_seed_demo_twice_creates_nothing_twice(db, settings, capsys):
     settings.DEBUG = True
@@ -26,10 +30,10 @@ def test_seed_demo_twice_creates_nothing_twice(db, settings, capsys):
 
     assert User.objects.filter(email__in=[user[0] for user in DEMO_USERS]).count() == 4
     assert User.objects.filter(is_staff=True).count() == 1
-    assert Post.objects.filter(is_published=True).count() == 3
-    assert "users_created=4 posts_created=3 campaigns_created=3" in first
+    assert Post.objects.filter(is_published=True).count() == 4
+    assert "users_created=4 posts_created=4 campaigns_created=4" in first
     assert "users_created=0 posts_created=0 campaigns_created=0" in second
-    assert ShareCampaign.objects.count() == 3
+    assert ShareCampaign.objects.count() == 4
     assert "admin@blockster.local / blockster-admin" in first
 
 
@@ -81,6 +85,44 @@ def test_make_run_shows_an_open_and_a_scheduled_campaign_with_their_tweets(
     assert "Weekly market notes are out" in page
     assert "What is BUX, and how do you earn it?" in welcome
     assert "Blockster @BlocksterCom" in welcome
+
+
+def test_the_demo_has_a_campaign_of_three_tweets_with_their_cards(db, settings):
+    settings.DEBUG = True
+    call_command("seed_demo")
+
+    campaign = ShareCampaign.objects.get(post__slug=MULTI_TWEET)
+    tweet_ids = DEMO_CAMPAIGNS[MULTI_TWEET][0]
+    tweets = list(campaign.tweets.all())
+    assert [tweet.tweet_id for tweet in tweets] == list(tweet_ids)
+    for tweet in tweets:
+        assert tweet.tweet_url == f"https://x.com/BlocksterCom/status/{tweet.tweet_id}"
+        assert tweet.tweet_text == DEMO_TWEETS[tweet.tweet_id][1]
+        assert (tweet.tweet_author_name, tweet.tweet_author_username) == (
+            "Blockster",
+            "BlocksterCom",
+        )
+        assert tweet.tweet_posted_at is not None
+        assert tweet.tweet_deleted_at is None
+    assert campaign.is_open
+    # Its past shares are of all three.
+    shared = campaign.rewards.values_list("campaign_tweet__tweet_id", flat=True)
+    assert set(shared) == set(tweet_ids)
+
+
+def test_a_reader_can_retweet_each_tweet_of_the_demo_campaign(
+    sandbox, settings, reader, connect_x
+):
+    settings.DEBUG = True
+    call_command("seed_demo")
+    campaign = ShareCampaign.objects.get(post__slug=MULTI_TWEET)
+    connect_x(reader)
+
+    outcomes = [share_to_x(reader, campaign, tweet=t) for t in campaign.tweets.all()]
+
+    assert [outcome.ok for outcome in outcomes] == [True, True, True]
+    retweeted = {retweet["tweet_id"] for retweet in sandbox.retweets()}
+    assert retweeted == set(DEMO_CAMPAIGNS[MULTI_TWEET][0])
 
 
 def test_seed_demo_logins_work(client, db, settings):

@@ -79,15 +79,35 @@ DEMO_TWEETS = {
         "your time, with @chainbuilder_mo. "
         "https://blockster.com/weekly-market-notes #DeFi",
     ),
+    "1865000000000048000": (
+        1.5,
+        "Blockster is on your phone from today. Read the stories you follow, share "
+        "them on X and watch your BUX add up wherever you are. What is in the app, "
+        "a thread (1/4)",
+    ),
+    "1865000000000049000": (
+        1,
+        "Announcing the Blockster app for iOS and Android: your reading list, your "
+        "BUX balance and every Retweet & Like campaign, in your pocket. "
+        "https://blockster.com/blockster-on-your-phone",
+    ),
+    "1865000000000050000": (
+        0.5,
+        "Thank you for a busy launch day: 12,000 readers installed the Blockster app "
+        "in its first hours. Your questions, answered: "
+        "https://blockster.com/blockster-on-your-phone#faq",
+    ),
 }
 # The sandbox publisher's X account id.
 BLOCKSTER_X_ID = "1405555512345678848"
-# The demo's campaigns: tweet, base reward, places, BUX budget, past shares the
-# dashboard shows, and the day it opens (0: open already; 1: tomorrow at 14:00 UTC,
-# a scheduled campaign).
-DEMO_CAMPAIGNS = {
+# The demo's campaigns: tweets in order, base reward, places, BUX budget, past shares
+# the dashboard shows, and the day it opens (0: open already; 1: tomorrow at 14:00
+# UTC, a scheduled campaign).
+DEMO_CAMPAIGNS: dict[
+    str, tuple[tuple[str, ...], Decimal, int | None, Decimal, int, int]
+] = {
     "welcome-to-blockster": (
-        "1865000000000036000",
+        ("1865000000000036000",),
         Decimal("1"),
         None,
         Decimal("3000"),
@@ -95,7 +115,7 @@ DEMO_CAMPAIGNS = {
         0,
     ),
     "how-the-x-score-works": (
-        "1865000000000042000",
+        ("1865000000000042000",),
         Decimal("2"),
         100,
         Decimal("8000"),
@@ -103,12 +123,22 @@ DEMO_CAMPAIGNS = {
         0,
     ),
     "weekly-market-notes": (
-        "1865000000000047000",
+        ("1865000000000047000",),
         Decimal("3"),
         50,
         Decimal("6000"),
         0,
         1,
+    ),
+    # A campaign of several tweets: the launch thread, the announcement and its
+    # follow-up; a reader earns for each one they retweet.
+    "blockster-on-your-phone": (
+        ("1865000000000048000", "1865000000000049000", "1865000000000050000"),
+        Decimal("2"),
+        200,
+        Decimal("12000"),
+        24,
+        0,
     ),
 }
 # When a scheduled demo campaign opens, on its day (UTC).
@@ -137,6 +167,15 @@ DEMO_POSTS = [
         "Weekly market notes",
         "A short look at the week's on-chain activity, written for readers who "
         "want the signal without the noise.",
+    ),
+    (
+        "blockster-on-your-phone",
+        "Blockster on your phone",
+        "The Blockster app is out for iOS and Android. What you read and share on "
+        "the site comes with you: your reading list, your BUX balance and the "
+        "campaigns that pay for a Retweet & Like.\n\n"
+        "This story's campaign has three posts on X: the launch thread, the "
+        "announcement and its follow-up. Retweet each one to earn for each.",
     ),
 ]
 
@@ -192,15 +231,20 @@ class Command(BaseCommand):
                 )
                 created_posts += created
                 if slug in DEMO_CAMPAIGNS and get_campaign_for_post(post) is None:
-                    tweet_id, base, places, budget, shares, day = DEMO_CAMPAIGNS[slug]
+                    tweet_ids, base, places, budget, shares, day = DEMO_CAMPAIGNS[slug]
                     campaign = create_share_campaign(
                         post,
-                        tweet_url=f"https://x.com/BlocksterCom/status/{tweet_id}",
+                        tweet_urls=[
+                            f"https://x.com/BlocksterCom/status/{tweet_id}"
+                            for tweet_id in tweet_ids
+                        ],
+                        cards={
+                            tweet_id: demo_tweet(tweet_id) for tweet_id in tweet_ids
+                        },
                         bux_reward=base,
                         max_participants=places,
                         bux_budget=budget,
                         starts_at=opening(day),
-                        tweet=demo_tweet(tweet_id),
                     )
                     if shares:
                         give_history(campaign, shares)
@@ -250,7 +294,9 @@ def give_history(campaign: ShareCampaign, shares: int) -> None:
     what X charged for them and the readers who only looked: the campaign's
     dashboard has something to show from the first `make run`. The rows are
     written as they stand, like imported data: none of them is minted for real."""
-    chance = random.Random(campaign.tweet_id)  # noqa: S311 (demo data, same everywhere)
+    tweets = list(campaign.tweets.all())
+    # Demo data, the same everywhere.
+    chance = random.Random(tweets[0].tweet_id)  # noqa: S311
     now = timezone.now()
     write_micros = int(DEFAULT_PRICES[PriceKind.POST_WRITE].usd * MICROS_PER_USD)
     spend: Counter[tuple[datetime, str]] = Counter()
@@ -276,13 +322,15 @@ def give_history(campaign: ShareCampaign, shares: int) -> None:
             + [ShareReward.Status.FAILED, ShareReward.Status.VERIFIED]
         )
         minted = status == ShareReward.Status.REWARDED
+        tweet = chance.choice(tweets)
         rewards.append(
             ShareReward(
                 user=reader,
                 campaign=campaign,
+                campaign_tweet=tweet,
                 x_connection=connection,
                 status=status,
-                retweet_id=campaign.tweet_id,
+                retweet_id=tweet.tweet_id,
                 liked=True,
                 bux_rewarded=(score * campaign.bux_reward).quantize(
                     Decimal("1"), rounding=ROUND_HALF_UP
