@@ -37,7 +37,9 @@ class Command(BaseCommand):
         "Write every share reward (hash, indexes and activity feed) and every X "
         "multiplier from PostgreSQL to the Redis mirror. Run after restoring or "
         "flushing Redis; safe to re-run. "
-        "--prune also removes mirror entries whose rows no longer exist."
+        "--prune also removes mirror entries whose rows no longer exist, and the "
+        "keys of the untagged layout. Moving off the (user, campaign) layout is "
+        "check_mirror --repair's, not this command's."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
