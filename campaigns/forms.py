@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -32,7 +32,7 @@ EDITED_FIELDS = (
     "close_when_spent",
     "verify_shares",
 )
-TWEET_URL_LENGTH = CampaignTweet._meta.get_field("tweet_url").max_length or 300
+TWEET_URL_LENGTH = cast(int, CampaignTweet._meta.get_field("tweet_url").max_length)
 
 
 class TweetURLsField(forms.Field):
@@ -74,9 +74,10 @@ class ShareCampaignForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The tweets the campaign has, by tweet id, and the new ones as X shows
-        # them, read while cleaning.
+        # The tweets the campaign has, by tweet id; those the form lists, once
+        # cleaned; and the new ones as X shows them, read while cleaning.
         self.current: dict[str, CampaignTweet] = {}
+        self.tweet_ids: list[str] = []
         self.cards: dict[str, XTweetCard] = {}
         if self.instance.pk is not None:
             self.current = {t.tweet_id: t for t in self.instance.tweets.all()}
@@ -144,7 +145,7 @@ class ShareCampaignForm(forms.ModelForm):
             )
         if cleaned.get("is_active"):
             named: set[int] = set()
-            for tweet_id in getattr(self, "tweet_ids", []):
+            for tweet_id in self.tweet_ids:
                 other = active_campaign_for_tweet(tweet_id, other_than=self.instance)
                 if other is not None and other.pk not in named:
                     named.add(other.pk)
