@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -250,9 +250,18 @@ _RECORDS: dict[str, type] = {
 }
 
 
+_REQUEST_FIELDS = tuple(f.name for f in fields(RequestRecord))
+
+
 def state_to_json(state: SandboxState) -> dict[str, Any]:
-    data = asdict(state)
-    data["request_log"] = [asdict(r) for r in state.request_log]
+    # Saved twice a second under load: the request log, most of the state, is left
+    # out of asdict (which would deep-copy the deque only to be replaced) and its
+    # records, flat values only, are read field by field.
+    data = asdict(replace(state, request_log=deque()))
+    data["request_log"] = [
+        {name: getattr(record, name) for name in _REQUEST_FIELDS}
+        for record in state.request_log
+    ]
     data["version"] = 1
     return data
 
