@@ -20,7 +20,12 @@ from redis.exceptions import RedisError
 from blockster.queueing import send_task_or_log
 from blockster.redis_client import MirrorClient, get_mirror_redis
 
-from .schema import mirror_built_key, rebuild_requested_key, user_tag
+from .schema import (
+    mirror_built_key,
+    previous_mirror_built_key,
+    rebuild_requested_key,
+    user_tag,
+)
 from .topology import SlotRange, range_of, run_ids, slot_ranges, slot_tag
 
 logger = logging.getLogger(__name__)
@@ -44,6 +49,12 @@ def marker_key(slots: SlotRange) -> str:
     """The marker of a slot range: a key in the range's first slot, so it lives on
     the primary that holds the range, and is lost with it."""
     return mirror_built_key(slot_tag(slots.start))
+
+
+def previous_marker_key(slots: SlotRange) -> str:
+    """The marker the (user, campaign) layout kept for a slot range (readers no
+    longer look at it; the repair deletes it)."""
+    return previous_mirror_built_key(slot_tag(slots.start))
 
 
 def mark_built(client: MirrorClient, began: dict[str, str]) -> bool:

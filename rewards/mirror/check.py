@@ -30,7 +30,7 @@ from blockster.redis_client import get_mirror_redis
 from campaigns.models import ShareReward
 from social.models import XConnection
 
-from .built import mark_built
+from .built import mark_built, previous_marker_key
 from .multipliers import sync_user_multipliers, x_scores_for_users
 from .scan import iter_reward_batches, scan_keys, stray_hashes
 from .schema import (
@@ -49,7 +49,6 @@ from .schema import (
     parse_previous_member,
     previous_feed_entry_campaign,
     previous_member,
-    previous_mirror_built_pattern,
     reward_hash,
     reward_ref,
     share_reward_key,
@@ -59,7 +58,7 @@ from .schema import (
     user_multipliers_key,
     user_totals_key,
 )
-from .topology import run_ids
+from .topology import run_ids, slot_ranges
 from .write import DEFAULT_BATCH_SIZE, existing_refs, sync_user_rewards
 
 KINDS = {
@@ -419,18 +418,22 @@ class _Checker:
                 self._feed_drift(user_id, item)
 
     def _check_previous_markers(self) -> None:
-        """The previous layout's built markers (today's are named for the per-tweet
-        layout): nothing reads them; the repair deletes them."""
-        pattern = previous_mirror_built_pattern()
-        for keys in scan_keys(self.client, pattern, count=self.batch_size):
+        """The previous layout's built markers, one per slot range (today's are
+        named for the per-tweet layout): nothing reads them; the repair deletes
+        them. Looked up by name rather than by a SCAN of every key."""
+        keys = [previous_marker_key(slots) for slots in slot_ranges(self.client)]
+        # One key a command: on a cluster the markers are on every primary.
+        with self.client.pipeline(transaction=False) as pipe:
             for key in keys:
-                self.report.add("previous_layout", strip_prefix(key))
-            if self.report.repair:
-                # One key a command: on a cluster the markers are in many slots.
-                with self.client.pipeline(transaction=False) as pipe:
-                    for key in keys:
-                        pipe.delete(key)
-                    self.report.removed_previous += sum(pipe.execute())
+                pipe.exists(key)
+            found = [key for key, n in zip(keys, pipe.execute(), strict=True) if n]
+        for key in found:
+            self.report.add("previous_layout", strip_prefix(key))
+        if self.report.repair and found:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key in found:
+                    pipe.delete(key)
+                self.report.removed_previous += sum(pipe.execute())
 
     # --- Multipliers ----------------------------------------------------------------
 

@@ -215,9 +215,10 @@ def parse_previous_member(value: str) -> tuple[int, int] | None:
     return (ids[0], ids[1]) if ids is not None else None
 
 
-def previous_mirror_built_pattern() -> str:
-    """A SCAN pattern for the previous layout's built markers."""
-    return key_pattern("mirror", "built", "{*")
+def previous_mirror_built_key(tag: str) -> str:
+    """The previous layout's built marker of the slot range whose first slot `tag`
+    hashes to."""
+    return _key("mirror", "built", "{" + tag + "}")
 
 
 # --- The hash -------------------------------------------------------------------------

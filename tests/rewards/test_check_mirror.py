@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from campaigns.models import ShareReward
 from rewards.mirror import backfill, multipliers, schema, write
-from rewards.mirror.built import marker_key
+from rewards.mirror.built import marker_key, previous_marker_key
 from rewards.mirror.check import check_mirror
 from rewards.mirror.topology import slot_ranges, slot_tag
 from rewards.tasks import repair_mirror_task
@@ -313,6 +313,7 @@ def test_the_repair_moves_a_reader_off_the_previous_layout(
         f"{settings.REDIS_KEY_PREFIX}mirror:built:{{{slot_tag(slots.start)}}}"
         for slots in slot_ranges(redis)
     ]
+    assert previous_markers == [previous_marker_key(s) for s in slot_ranges(redis)]
     for slots, old_marker in zip(slot_ranges(redis), previous_markers, strict=True):
         redis.delete(marker_key(slots))
         redis.set(old_marker, "run-id")
