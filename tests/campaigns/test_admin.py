@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from campaigns import forms as campaign_forms
 from campaigns.forms import ShareCampaignForm
-from campaigns.models import CampaignStatus, ShareCampaign, ShareReward
+from campaigns.models import CampaignStatus, CampaignTweet, ShareCampaign, ShareReward
 from campaigns.services import create_share_campaign, is_campaign_full
 from posts.models import Post
 
@@ -748,6 +748,33 @@ def test_campaign_list_shows_status_shares_and_tweet(
     assert "0 / ∞" in _row(content, campaigns_in_every_state["Inactive"].post.title)
 
 
+def test_campaign_list_shows_each_tweet_and_which_are_deleted_on_x(
+    admin_client, campaign_factory
+):
+    campaign = campaign_factory(tweets=2)
+    first, second = campaign.tweets.all()
+    CampaignTweet.objects.filter(pk=second.pk).update(tweet_deleted_at=timezone.now())
+
+    row = _row(admin_client.get(CAMPAIGNS_URL).content.decode(), campaign.post.title)
+
+    assert (
+        f'<a href="{first.tweet_url}" target="_blank" rel="noopener noreferrer">'
+        f"{first.tweet_id}</a><br>"
+        f'<a href="{second.tweet_url}" target="_blank" rel="noopener noreferrer">'
+        f"{second.tweet_id}</a> (deleted on X)"
+    ) in row
+    assert '<td class="field-status">Active · 1 of 2 tweets deleted on X</td>' in row
+
+
+def test_search_finds_a_campaign_by_any_of_its_tweets(admin_client, campaign_factory):
+    campaign = campaign_factory(tweets=3)
+    campaign_factory()
+
+    for tweet in campaign.tweets.all():
+        response = admin_client.get(CAMPAIGNS_URL, {"q": tweet.tweet_id})
+        assert [c.pk for c in response.context["cl"].result_list] == [campaign.pk]
+
+
 def test_campaign_list_queries_do_not_grow_with_campaigns(
     admin_client, user_factory, campaign_factory, reward_factory
 ):
@@ -1056,3 +1083,51 @@ def test_a_campaign_that_takes_the_tweet_during_the_save_is_named(
         "tweet_urls": [tweet_in_use(rivals[0])]
     }
     assert list(ShareCampaign.objects.values_list("post", flat=True)) == [rival_post.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tweet_a_reader_shares_while_it_is_taken_out_stays(
+    admin_client, owner, campaign_factory, reward_factory, user_factory
+):
+    """The form finds the tweet unshared, then a reader shares it before the save:
+    the save refuses to take it out, and the admin shows the form with the reason."""
+    campaign = campaign_factory(tweets=2)
+    first, second = campaign.tweets.all()
+    real_check = campaign_forms.shared_tweets_error
+    shares: list[ShareReward] = []
+
+    def a_reader_shares() -> None:
+        try:
+            shares.append(
+                reward_factory(user_factory(), campaign, campaign_tweet=second)
+            )
+        finally:
+            connections.close_all()
+
+    def check_then_a_reader_shares(tweets):
+        found = real_check(tweets)
+        if not shares:
+            reader = threading.Thread(target=a_reader_shares)
+            reader.start()
+            reader.join()
+        return found
+
+    with mock.patch.object(
+        campaign_forms,
+        "shared_tweets_error",
+        autospec=True,
+        side_effect=check_then_a_reader_shares,
+    ):
+        response = admin_client.post(
+            f"/admin/posts/post/{campaign.post.pk}/change/",
+            post_form(
+                campaign.post, owner, campaign=campaign, tweet_urls=first.tweet_url
+            ),
+        )
+
+    assert response.status_code == 200
+    assert form_errors(response) == [
+        f"The post {second.tweet_url} was shared by 1 reader: it stays in the "
+        "campaign. To stop its shares, deactivate the campaign instead."
+    ]
+    assert campaign.tweets.count() == 2
