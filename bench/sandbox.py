@@ -13,6 +13,9 @@ same `uvicorn.run` options: one worker, the same event loop and HTTP parser). Bo
 get the same load from the same client code: client processes (one per core by
 default) of concurrent asyncio tasks on httpx keep-alive connections, loopback only,
 alternating subject and baseline in short rounds so that both see the same machine.
+Each server's CPU time is read from /proc around its rounds: its CPU per request, and
+the sandbox's requests per core of its server against the baseline's, which the
+clients' own CPU on the same cores does not blur as it does the rates.
 
 Goal (issue 21): the sandbox serves at least 0.5 of the baseline's requests/s. Its
 own requests/s is reported beside it, against 1,000 requests/s, a goal for a quiet
