@@ -90,6 +90,12 @@ class TweetAlreadyShared(ShareRefused):
         super().__init__(self.user_message)
 
 
+class TweetRemoved(ShareRefused):
+    """Staff took the tweet out of the campaign while the reader pressed."""
+
+    user_message = "This post is no longer part of the campaign."
+
+
 class PlaceLost(ShareRefused):
     user_message = (
         "Your retweet went through, but the campaign's last place was taken while X "
@@ -190,9 +196,12 @@ def _claim(
         existing = ShareReward.objects.filter(
             user_id=user_id, campaign_tweet_id=tweet.pk
         ).first()
-        if existing is None:
-            raise
-        raise _already(existing) from None
+        if existing is not None:
+            raise _already(existing) from None
+        if not CampaignTweet.objects.filter(pk=tweet.pk).exists():
+            # The reward's tweet was deleted after the reader's page named it.
+            raise TweetRemoved() from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -325,10 +334,13 @@ def _after_x_accepted(
         reward.campaign_id,
     )
     try:
+        tweet = CampaignTweet.objects.filter(pk=reward.campaign_tweet_id).first()
+        if tweet is None:
+            raise TweetRemoved()
         again = _claim(
             reward.user_id,
             reward.campaign_id,
-            CampaignTweet.objects.get(pk=reward.campaign_tweet_id),
+            tweet,
             reward.x_connection_id,
             amount=reward.bux_rewarded,
             must_be_open=False,  # it was open when the reader shared

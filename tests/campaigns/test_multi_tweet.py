@@ -189,3 +189,23 @@ def test_a_tweet_is_in_one_active_campaign_whoever_switches_it_on(
 
     assert f"(campaign {waiting.pk})" in refused.value.messages[0]
     assert not ShareCampaign.objects.get(pk=running.pk).is_active
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tweet_staff_took_out_while_the_reader_pressed_is_refused_in_words(
+    reader, sandbox_campaign_factory, connect_x
+):
+    campaign = sandbox_campaign_factory(tweets=2)
+    first, removed = campaign.tweets.all()
+    connect_x(reader, score=10)
+    # The reader's page named the tweet; staff take it out before the press lands.
+    CampaignTweet.objects.filter(pk=removed.pk).delete()
+
+    refused = share_to_x(reader, campaign, tweet=removed)
+
+    assert (refused.ok, refused.message) == (
+        False,
+        "This post is no longer part of the campaign.",
+    )
+    assert not ShareReward.objects.exists()
+    assert share_to_x(reader, campaign, tweet=first).ok
