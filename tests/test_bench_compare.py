@@ -13,6 +13,7 @@ from bench.common import ROOT
 from bench.results import count, higher, lower, read_run, run_info, write_run
 from bench.run_all import parse_result
 from sandbox.testing import Sandbox
+from tests.bench.test_sandbox_bench import tiny_run
 
 
 def _compare(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -148,27 +149,7 @@ def test_compare_explains_a_missing_or_bad_file_in_one_line(tmp_path, content, r
 def test_a_real_benchmarks_figures_reach_compare(sandbox: Sandbox, tmp_path):
     """bench.sandbox, briefly, against the test sandbox: its result line goes
     through run_all's reader and writer, and compare reads the file."""
-    done = subprocess.run(  # noqa: S603 - our own module
-        [
-            sys.executable,
-            "-m",
-            "bench.sandbox",
-            f"--url={sandbox.url}",
-            f"--client-id={sandbox.client_id}",
-            f"--client-secret={sandbox.client_secret}",
-            "--seconds=0.3",
-            "--processes=1",
-            "--tasks=1",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    # Exit 1 is a missed goal; what matters here is the result's shape.
-    assert done.returncode in (0, 1), done.stderr
-    result = parse_result("sandbox", done.stdout, done.returncode)
-    assert "error" not in result
+    _, result = tiny_run(sandbox)
     latest = _run(tmp_path, result)
 
     compared = _compare(latest, latest)

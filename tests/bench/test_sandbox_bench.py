@@ -39,7 +39,9 @@ def test_the_baseline_runs_with_the_sandboxs_uvicorn_options(monkeypatch):
     assert served == baseline
 
 
-def test_a_tiny_run_reports_the_ratio_and_both_sides(sandbox: Sandbox):
+def tiny_run(sandbox: Sandbox) -> tuple[subprocess.CompletedProcess[str], Any]:
+    """bench.sandbox for a fraction of a second against the test sandbox: the
+    finished process and the result line as run_all reads it."""
     done = subprocess.run(  # noqa: S603 - our own module
         [
             sys.executable,
@@ -58,11 +60,16 @@ def test_a_tiny_run_reports_the_ratio_and_both_sides(sandbox: Sandbox):
         text=True,
         check=False,
     )
-
     # Exit 1 is a missed goal; what matters here is the result's shape.
     assert done.returncode in (0, 1), done.stderr
     result = parse_result("sandbox", done.stdout, done.returncode)
     assert "error" not in result
+    return done, result
+
+
+def test_a_tiny_run_reports_the_ratio_and_both_sides(sandbox: Sandbox):
+    done, result = tiny_run(sandbox)
+
     assert result["goal"] == bench_sandbox.GOAL
     assert result["goal_figure"] == "sandbox / baseline"
     figures = result["figures"]
