@@ -3,11 +3,13 @@ all of them, and shares them one by one from the box."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from campaigns.models import CampaignTweet, ShareCampaign, ShareReward
 from campaigns.services import (
@@ -16,6 +18,7 @@ from campaigns.services import (
     share_to_x,
 )
 from campaigns.services.campaigns import places_taken
+from campaigns.services.tweets import mark_tweet_deleted
 from campaigns.views import CHOOSE_A_TWEET
 from tests.factories import RewardFactory
 
@@ -209,3 +212,35 @@ def test_a_tweet_staff_took_out_while_the_reader_pressed_is_refused_in_words(
     )
     assert not ShareReward.objects.exists()
     assert share_to_x(reader, campaign, tweet=first).ok
+
+
+def test_the_box_of_several_tweets_says_where_the_campaign_stands(
+    client, reader, campaign_factory, connect_x, page_text
+):
+    soon = campaign_factory(tweets=2, bux_reward=Decimal("3"))
+    ShareCampaign.objects.filter(pk=soon.pk).update(
+        starts_at=datetime(2031, 12, 2, 14, 0, tzinfo=UTC)
+    )
+    over = campaign_factory(tweets=2)
+    ShareCampaign.objects.filter(pk=over.pk).update(
+        starts_at=timezone.now() - timedelta(days=2),
+        ends_at=timezone.now() - timedelta(days=1),
+    )
+    running = campaign_factory(tweets=2)
+    gone = running.tweets.all()[1]
+    mark_tweet_deleted(gone)
+
+    def box(campaign) -> str:
+        return page_text(client.get(f"/campaigns/{campaign.pk}/box"))
+
+    # Signed out: the campaign asks once, not once per tweet.
+    assert box(running).count("Sign in to earn BUX") == 1
+    connect_x(reader, score=20)
+    client.force_login(reader)
+    assert "Opens Tue 2 Dec, 14:00 UTC" in box(soon)
+    assert "+60 BUX for you for each post, when it opens" in box(soon)
+    assert "This campaign has ended" in box(over)
+    html = client.get(f"/campaigns/{running.pk}/box").content.decode()
+    assert 'data-state="tweet-deleted"' in tweet_item(html, gone)
+    assert 'name="tweet"' not in tweet_item(html, gone)
+    assert 'name="tweet"' in tweet_item(html, running.first_tweet)
