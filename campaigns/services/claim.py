@@ -23,7 +23,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -32,7 +32,8 @@ from accounts.services import BARRED_FOR_UNDONE_SHARES, is_barred_for_undone_sha
 from rewards.mirror.write import sync_after_commit
 from rewards.reasons import RETRYABLE_FAILURES
 from rewards.services import request_mint
-from social.models import XConnection
+from social.models import SharingPause, XConnection
+from social.spend import SHARING_PAUSED_MESSAGE
 
 from ..models import PLACE_HOLDING, CampaignTweet, ShareCampaign, ShareReward
 from .budget import BUDGET_SPENT_MESSAGE, campaign_usage, note_claim
@@ -75,6 +76,10 @@ class ShareInProgress(AlreadyShared):
     user_message = "Your share is already on its way to X."
 
 
+class SharingPaused(ShareRefused):
+    user_message = SHARING_PAUSED_MESSAGE
+
+
 class BarredForUndoneShares(ShareRefused):
     user_message = BARRED_FOR_UNDONE_SHARES
 
@@ -114,8 +119,8 @@ def create_pending_reward(
     """Claim the (user, tweet) pair, `tweet` being one of the campaign's (its first
     unless told), and the reader's place in the campaign unless they hold one.
 
-    Raises CampaignClosed, CampaignFull, BudgetSpent, BarredForUndoneShares,
-    TweetAlreadyShared, AlreadyShared or ShareInProgress.
+    Raises SharingPaused, CampaignClosed, CampaignFull, BudgetSpent,
+    BarredForUndoneShares, TweetAlreadyShared, AlreadyShared or ShareInProgress.
     """
     tweet = tweet or campaign.first_tweet
     if tweet.campaign_id != campaign.pk:
@@ -144,11 +149,18 @@ def _claim(
             # The reader's row lock serialises their claims, so two campaigns of one
             # tweet (as existed before the one-active-campaign rule) cannot both
             # pass the tweet check below, nor two presses both reset a failed share.
+            # Whether sharing is paused site-wide comes with it: no statement of
+            # its own, and no X call once an operator's pause has committed.
             reader = (
-                User.objects.select_for_update(no_key=True)
+                User.objects.select_for_update(no_key=True, of=("self",))
                 .only("undone_shares", "undone_shares_forgiven")
+                .annotate(
+                    sharing_paused=Exists(SharingPause.objects.filter(active=True))
+                )
                 .get(pk=user_id)
             )
+            if must_be_open and reader.sharing_paused:
+                raise SharingPaused()
             if must_be_open and is_barred_for_undone_shares(reader):
                 raise BarredForUndoneShares()
             # The campaign row lock serialises claims, so the places and BUX counted

@@ -22,7 +22,6 @@ from social.services import (
 )
 from social.spend import (
     SHARING_PAUSED_MESSAGE,
-    current_sharing_pause,
     spending_for,
 )
 from social.x_api import (
@@ -98,11 +97,10 @@ def share_to_x(
     if is_score_pending(connection):
         # The reward is the score times the base: sharing now would pay the default.
         return ShareOutcome(False, SCORE_PENDING_MESSAGE)
-    if current_sharing_pause() is not None:
-        return ShareOutcome(False, SHARING_PAUSED_MESSAGE)
     if tweet.tweet_deleted_at is not None:
         return ShareOutcome(False, TWEET_DELETED_MESSAGE)
-    # The connection row is loaded already: its score is the multiplier.
+    # The connection row is loaded already: its score is the multiplier. A pause of
+    # sharing is found by the claim, with the reader's row.
     amount = reward_amount(campaign, x_multiplier(connection.x_score))
     try:
         reward = create_pending_reward(
