@@ -14,13 +14,13 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 # A share's statements: the campaign with its post, its tweets (the form names
 # one), the reader (session), the X connection; the claim (reader lock with the
 # sharing pause, campaign lock with post, the reader's rewards for this campaign
-# and its tweet, the insert); X spend per X request (2); the state change; the
-# mirror's re-read after each of the 2 commits. The box after the press reads
+# and its tweet, the insert); X spend of the two X requests (1); the state change;
+# the mirror's re-read after each of the 2 commits. The box after the press reads
 # nothing more. A share paid on X's answer (policy "off") also counts the share on
 # its campaign.
-SHARE_STATEMENTS = {"all": 13, "off": 14}
-# The claim, X spend's two upserts (autocommit), the state change.
-SHARE_WRITE_TRANSACTIONS = 4
+SHARE_STATEMENTS = {"all": 12, "off": 13}
+# The claim, X spend's upsert (autocommit), the state change.
+SHARE_WRITE_TRANSACTIONS = 3
 
 
 @pytest.mark.parametrize("policy", ["all", "off"])

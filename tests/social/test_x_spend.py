@@ -11,9 +11,14 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from social.models import SharingPause, XConnection, XPrice, XSpend
+from social.models import SharingPause, XConnection, XPrice, XSpend, XSpendDay
 from social.score import calculate_and_save_score
-from social.spend import SHARING_PAUSED_MESSAGE, forget_prices, record_x_request
+from social.spend import (
+    SHARING_PAUSED_MESSAGE,
+    forget_prices,
+    record_x_request,
+    spending_for,
+)
 from social.spend.prices import PriceKind
 
 pytestmark = pytest.mark.usefixtures("fast_retries", "paid_on_x_answer")
@@ -121,6 +126,30 @@ def test_recording_a_request_is_one_statement():
     assert len(queries) == 1
     (row,) = XSpend.objects.all()
     assert (row.requests, row.cost_micros) == (2, 30_000)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_blocks_requests_are_written_together_when_it_ends():
+    with CaptureQueriesContext(connection) as queries, spending_for(7):
+        record_x_request(PriceKind.POST_WRITE, "share", status=200, body={})
+        record_x_request(PriceKind.POST_WRITE, "like", status=200, body={})
+        record_x_request(PriceKind.POST_WRITE, "like", status=429, body=None)
+        assert not XSpend.objects.exists()
+
+    assert len(queries) == 2  # the look above, and the one write
+    rows = XSpend.objects.filter(campaign_id=7).values_list(
+        "purpose", "requests", "cost_micros"
+    )
+    assert sorted(rows) == [("like", 2, 15_000), ("share", 1, 15_000)]
+    assert XSpendDay.objects.get().cost_micros == 30_000
+
+
+def test_a_block_that_fails_still_writes_what_x_answered(db):
+    with pytest.raises(RuntimeError), spending_for(8):
+        record_x_request(PriceKind.POST_WRITE, "share", status=200, body={})
+        raise RuntimeError("the request broke after X answered")
+
+    assert recorded_micros(campaign_id=8) == 15_000
 
 
 def test_an_unsuccessful_answer_is_counted_but_costs_nothing(db):
