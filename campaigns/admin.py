@@ -184,6 +184,7 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     list_display = (
         "post_title",
         "tweet_links",
+        "places",
         "shares",
         "status",
         "period",
@@ -311,10 +312,16 @@ class ShareCampaignAdmin(RevalidatedIfTweetTaken):
     def tweets_on_x(self, campaign: ShareCampaign) -> str:
         return tweets_on_x(campaign)
 
-    @admin.display(description="Shares", ordering="total_shares")
-    def shares(self, campaign: ShareCampaign) -> str:
+    @admin.display(description="Places", ordering="places")
+    def places(self, campaign: CampaignWithStatus) -> str:
+        """Readers holding a place, of the limit: a reader is one place however
+        many of the campaign's tweets they share."""
         limit = campaign.max_participants
-        return f"{campaign.total_shares} / {'∞' if limit is None else limit}"
+        return f"{campaign.places} / {'∞' if limit is None else limit}"
+
+    @admin.display(description="Shares", ordering="total_shares")
+    def shares(self, campaign: ShareCampaign) -> int:
+        return campaign.total_shares
 
     @admin.display(description="Status", ordering="campaign_status")
     def status(self, campaign: CampaignWithStatus) -> str:

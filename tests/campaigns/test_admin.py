@@ -744,8 +744,9 @@ def test_campaign_list_shows_status_shares_and_tweet(
         assert f'<td class="field-status">{label}</td>' in row
         assert f'href="{campaign.first_tweet.tweet_url}"' in row
     active = _row(content, campaigns_in_every_state["Active"].post.title)
-    assert "1 / 5" in active
-    assert "0 / ∞" in _row(content, campaigns_in_every_state["Inactive"].post.title)
+    assert '<td class="field-places">1 / 5</td>' in active
+    inactive = _row(content, campaigns_in_every_state["Inactive"].post.title)
+    assert '<td class="field-places">0 / ∞</td>' in inactive
 
 
 def test_campaign_list_shows_each_tweet_and_which_are_deleted_on_x(
@@ -1131,3 +1132,18 @@ def test_a_tweet_a_reader_shares_while_it_is_taken_out_stays(
         "campaign. To stop its shares, deactivate the campaign instead."
     ]
     assert campaign.tweets.count() == 2
+
+
+def test_campaign_list_counts_a_reader_of_several_tweets_as_one_place(
+    admin_client, user_factory, campaign_factory, reward_factory
+):
+    campaign = campaign_factory(tweets=2, max_participants=5)
+    reader = user_factory()
+    for tweet in campaign.tweets.all():
+        reward_factory(reader, campaign, campaign_tweet=tweet, rewarded=True)
+    ShareCampaign.objects.filter(pk=campaign.pk).update(total_shares=2)
+
+    row = _row(admin_client.get(CAMPAIGNS_URL).content.decode(), campaign.post.title)
+
+    assert '<td class="field-places">1 / 5</td>' in row
+    assert '<td class="field-shares">2</td>' in row
